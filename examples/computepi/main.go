@@ -1,0 +1,68 @@
+// Command computepi enqueues a job that computes 2,000 digits of π with Perl
+// in the public perl image: a worker whose container runs a program of its
+// own rather than this binary.
+//
+//	computepi            # enqueue on the current kubeconfig context
+//	computepi -dry-run   # print the Job instead
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubequeue/kubequeue"
+)
+
+// ComputePi runs Perl's bignum bpi. It has no perform function: its command
+// is the work, so its payload type is the empty struct.
+var ComputePi = kubequeue.NewWorker[struct{}]("compute-pi", nil,
+	kubequeue.WithImage("perl"),
+	kubequeue.WithContainerName("pi"),
+	kubequeue.WithCommand("perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"),
+	kubequeue.WithCPU("200m", "300m"),
+	kubequeue.WithMemory("50Mi", "100Mi"),
+)
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	namespace := flag.String("namespace", kubequeue.DefaultNamespace, "namespace of the Job")
+	dryRun := flag.Bool("dry-run", false, "print the Job as YAML instead of creating it")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *kubeconfig, *namespace, *dryRun); err != nil {
+		fmt.Fprintln(os.Stderr, "computepi:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, kubeconfig, namespace string, dryRun bool) error {
+	if dryRun {
+		job, err := kubequeue.New(nil, kubequeue.WithDefaultNamespace(namespace)).Build(ComputePi, struct{}{})
+		if err != nil {
+			return err
+		}
+		out, err := yaml.Marshal(job)
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(out)
+		return err
+	}
+	client, err := kubequeue.NewClientset(kubeconfig, "")
+	if err != nil {
+		return err
+	}
+	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, ComputePi, struct{}{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("enqueued job %s (uid %s)\n", handle, handle.UID)
+	return nil
+}

@@ -1,0 +1,111 @@
+// Package names generates and validates the names kubequeue gives to Jobs
+// and checks the image references it puts into them.
+package names
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// SuffixLen is the number of random characters after the worker name in a
+// generated Job name.
+const SuffixLen = 10
+
+// MaxJobNameLen is the longest Job name kubequeue accepts. A Job's name
+// becomes the value of the job-name label on its pods, and label values
+// are at most 63 characters.
+const MaxJobNameLen = validation.LabelValueMaxLength
+
+// MaxWorkerNameLen is the longest worker name: it leaves room for "-" and
+// the suffix within MaxJobNameLen.
+const MaxWorkerNameLen = MaxJobNameLen - 1 - SuffixLen
+
+// alphabet holds the characters Kubernetes itself uses for generated name
+// suffixes: lower-case consonants and digits without look-alikes, so that no
+// suffix spells a word.
+const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+
+// Suffix returns SuffixLen characters drawn from alphabet using the random
+// numbers that next returns. It draws one number for the whole suffix.
+func Suffix(next func() uint64) string {
+	var b [SuffixLen]byte
+	r := next()
+	for i := range b {
+		b[i] = alphabet[r%uint64(len(alphabet))]
+		r /= uint64(len(alphabet))
+	}
+	return string(b[:])
+}
+
+// JobName joins a worker name and a suffix.
+func JobName(worker, suffix string) string {
+	return worker + "-" + suffix
+}
+
+// ValidateWorkerName reports why name cannot be a worker name, or nil.
+// A worker name is a DNS-1123 label of at most MaxWorkerNameLen characters, so
+// that every Job name generated from it is a valid label value too.
+func ValidateWorkerName(name string) []string {
+	if name == "" {
+		return []string{"must not be empty"}
+	}
+	msgs := validation.IsDNS1123Label(name)
+	if len(name) > MaxWorkerNameLen {
+		msgs = append(msgs, fmt.Sprintf("must be no more than %d characters (%d), so that <name>-<%d-character suffix> fits the 63-character limit of a Job name", MaxWorkerNameLen, len(name), SuffixLen))
+	}
+	return msgs
+}
+
+// ValidateJobName reports why name cannot be the name of a Job created by
+// kubequeue, or nil: it must be a DNS-1123 label (at most 63 characters).
+func ValidateJobName(name string) []string {
+	if name == "" {
+		return []string{"must not be empty"}
+	}
+	return validation.IsDNS1123Label(name)
+}
+
+// The grammar of an image reference, as container registries define it:
+// [domain[:port]/]path[:tag][@digest].
+const (
+	domainComponent = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+	domain          = domainComponent + `(?:\.` + domainComponent + `)*(?::[0-9]+)?`
+	pathComponent   = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
+	tag             = `[\w][\w.-]{0,127}`
+	digest          = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+)
+
+var imageRef = regexp.MustCompile(`^(?:` + domain + `/)?` + pathComponent + `(?:/` + pathComponent + `)*(?::` + tag + `)?(?:@` + digest + `)?$`)
+
+// maxImageNameLen is the longest repository name registries accept.
+const maxImageNameLen = 255
+
+// ValidateImage reports why ref is not an image reference a container
+// runtime can pull, or nil.
+func ValidateImage(ref string) []string {
+	switch {
+	case ref == "":
+		return []string{"must not be empty"}
+	case strings.TrimSpace(ref) != ref || strings.ContainsAny(ref, " \t\r\n"):
+		return []string{"must not contain whitespace"}
+	case !imageRef.MatchString(ref):
+		if imageRef.MatchString(strings.ToLower(ref)) {
+			return []string{"repository name must be lower-case"}
+		}
+		return []string{"must be a reference like registry.example.com/team/app:v1.2.3 or app@sha256:<digest>"}
+	}
+	name := ref
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name = name[:i]
+	}
+	if len(name) > maxImageNameLen {
+		return []string{fmt.Sprintf("repository name must be no more than %d characters", maxImageNameLen)}
+	}
+	return nil
+}

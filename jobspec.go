@@ -1,0 +1,481 @@
+package kubequeue
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"path"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kubequeue/kubequeue/internal/names"
+	"github.com/kubequeue/kubequeue/internal/payload"
+)
+
+// Defaults of the Jobs kubequeue builds.
+const (
+	// DefaultBackoffLimit is the Job's spec.backoffLimit unless
+	// WithBackoffLimit sets another: a Job runs at most 4 times.
+	DefaultBackoffLimit int32 = 3
+	// DefaultTTLAfterFinished is how long a finished Job and its pods are
+	// kept (spec.ttlSecondsAfterFinished) unless WithTTLAfterFinished sets
+	// another: long enough to read a result or logs the next day, short
+	// enough that finished Jobs do not pile up.
+	DefaultTTLAfterFinished = 24 * time.Hour
+	// DefaultContainerName is the name of the Job's container unless
+	// WithContainerName sets another.
+	DefaultContainerName = "worker"
+	// MaxPayloadSize is the largest JSON-encoded payload, in bytes. The
+	// payload travels in one environment variable, and Linux refuses to
+	// start a process with a single variable above 128 KiB; 64 KiB leaves
+	// room for the rest and keeps Job objects small.
+	MaxPayloadSize = 64 << 10
+)
+
+// ValidationError describes one invalid setting of a worker, or of an option
+// passed to Build or Enqueue. It matches [ErrInvalidWorker] or
+// [ErrInvalidOption] with [errors.Is]. When several settings are invalid,
+// their errors are joined with [errors.Join].
+type ValidationError struct {
+	// Worker is the worker's name.
+	Worker string
+	// Field names the setting, by the option that sets it.
+	Field string
+	// Value is the rejected value.
+	Value string
+	// Reason says what is wrong.
+	Reason string
+
+	sentinel error
+}
+
+// Error implements error.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("kubequeue: worker %q: %s %q: %s", e.Worker, e.Field, e.Value, e.Reason)
+}
+
+// Is reports whether target is the sentinel this error belongs to:
+// [ErrInvalidWorker] for a worker's settings, [ErrInvalidOption] for a call's.
+func (e *ValidationError) Is(target error) bool { return target == e.sentinel }
+
+// quantityPair is a request and a limit as written by the user.
+type quantityPair struct{ request, limit string }
+
+// workerConfig holds what worker options set. Fields after job are derived
+// by validate.
+type workerConfig struct {
+	image            string
+	containerName    string
+	command          []string
+	args             []string
+	env              []corev1.EnvVar
+	envFrom          []corev1.EnvFromSource
+	cpu, memory      quantityPair
+	restartPolicy    corev1.RestartPolicy
+	serviceAccount   string
+	imagePullSecrets []corev1.LocalObjectReference
+	nodeSelector     map[string]string
+	tolerations      []corev1.Toleration
+	affinity         *corev1.Affinity
+	priorityClass    string
+	volumes          []corev1.Volume
+	volumeMounts     []corev1.VolumeMount
+	job              jobConfig
+
+	resources corev1.ResourceRequirements
+	jobLabels map[string]string // job.labels plus kubequeue's
+	podLabels map[string]string // job.podLabels plus kubequeue's
+}
+
+// jobConfig holds what options accepted by both NewWorker and Enqueue set.
+type jobConfig struct {
+	namespace      *string
+	labels         map[string]string
+	annotations    map[string]string
+	podLabels      map[string]string
+	podAnnotations map[string]string
+	backoffLimit   *int32
+	activeDeadline *time.Duration
+	ttl            *time.Duration
+	mutators       []func(*batchv1.Job)
+}
+
+// callConfig holds what options passed to Build or Enqueue set.
+type callConfig struct {
+	job  jobConfig
+	name string
+}
+
+// problems collects validation errors.
+type problems struct {
+	worker   string
+	sentinel error
+	errs     []error
+}
+
+func (p *problems) add(field, value, reason string) {
+	p.errs = append(p.errs, &ValidationError{Worker: p.worker, Field: field, Value: value, Reason: reason, sentinel: p.sentinel})
+}
+
+func (p *problems) addAll(field, value string, reasons []string) {
+	for _, r := range reasons {
+		p.add(field, value, r)
+	}
+}
+
+func (p *problems) addFieldErrors(field string, errs field.ErrorList) {
+	for _, e := range errs {
+		p.add(field, fmt.Sprint(e.BadValue), e.Detail)
+	}
+}
+
+func (p *problems) err() error { return errors.Join(p.errs...) }
+
+// validateWorker checks a worker's name and options and fills in the derived
+// fields of c. hasPerform tells whether the worker has a perform function.
+func validateWorker(name string, hasPerform bool, c *workerConfig) error {
+	p := &problems{worker: name, sentinel: ErrInvalidWorker}
+	p.addAll("name", name, names.ValidateWorkerName(name))
+	if !hasPerform && len(c.command) == 0 {
+		p.add("perform", "nil", "must not be nil unless WithCommand sets the program the Job runs")
+	}
+	p.addAll("WithImage", c.image, names.ValidateImage(c.image))
+	if c.containerName == "" {
+		c.containerName = DefaultContainerName
+	}
+	p.addAll("WithContainerName", c.containerName, validation.IsDNS1123Label(c.containerName))
+	for _, e := range c.env {
+		p.addAll("environment variable", e.Name, validation.IsEnvVarName(e.Name))
+		if strings.HasPrefix(e.Name, payload.EnvPrefix) {
+			p.add("environment variable", e.Name, "names that start with "+payload.EnvPrefix+" are reserved for kubequeue")
+		}
+	}
+	for _, e := range c.envFrom {
+		if e.ConfigMapRef != nil {
+			p.addAll("WithEnvFromConfigMap", e.ConfigMapRef.Name, validation.IsDNS1123Subdomain(e.ConfigMapRef.Name))
+		}
+		if e.SecretRef != nil {
+			p.addAll("WithEnvFromSecret", e.SecretRef.Name, validation.IsDNS1123Subdomain(e.SecretRef.Name))
+		}
+	}
+	c.resources = corev1.ResourceRequirements{}
+	validateQuantities(p, "WithCPU", corev1.ResourceCPU, c.cpu, &c.resources)
+	validateQuantities(p, "WithMemory", corev1.ResourceMemory, c.memory, &c.resources)
+	switch c.restartPolicy {
+	case "":
+		c.restartPolicy = corev1.RestartPolicyNever
+	case corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure:
+	default:
+		p.add("WithRestartPolicy", string(c.restartPolicy), "must be Never or OnFailure")
+	}
+	if c.serviceAccount != "" {
+		p.addAll("WithServiceAccount", c.serviceAccount, validation.IsDNS1123Subdomain(c.serviceAccount))
+	}
+	for _, s := range c.imagePullSecrets {
+		p.addAll("WithImagePullSecrets", s.Name, validation.IsDNS1123Subdomain(s.Name))
+	}
+	p.addFieldErrors("WithNodeSelector", metav1validation.ValidateLabels(c.nodeSelector, field.NewPath("nodeSelector")))
+	if c.priorityClass != "" {
+		p.addAll("WithPriorityClass", c.priorityClass, validation.IsDNS1123Subdomain(c.priorityClass))
+	}
+	volumes := make(map[string]bool, len(c.volumes))
+	for _, v := range c.volumes {
+		p.addAll("WithVolumes name", v.Name, validation.IsDNS1123Label(v.Name))
+		if volumes[v.Name] {
+			p.add("WithVolumes name", v.Name, "is used by more than one volume")
+		}
+		volumes[v.Name] = true
+	}
+	for _, m := range c.volumeMounts {
+		if !volumes[m.Name] {
+			p.add("WithVolumeMounts name", m.Name, "names no volume added with WithVolumes")
+		}
+		if !path.IsAbs(m.MountPath) {
+			p.add("WithVolumeMounts mountPath", m.MountPath, "must be an absolute path")
+		}
+	}
+	validateJobConfig(p, &c.job)
+	c.jobLabels = kubequeueLabels(c.job.labels, name)
+	c.podLabels = kubequeueLabels(c.job.podLabels, name)
+	return p.err()
+}
+
+// validateCall checks the options passed to one Build or Enqueue call.
+func validateCall(worker string, c *callConfig) error {
+	p := &problems{worker: worker, sentinel: ErrInvalidOption}
+	if c.name != "" {
+		p.addAll("WithJobName", c.name, names.ValidateJobName(c.name))
+	}
+	validateJobConfig(p, &c.job)
+	return p.err()
+}
+
+// validateJobConfig checks the options that both workers and calls accept.
+func validateJobConfig(p *problems, c *jobConfig) {
+	if c.namespace != nil {
+		p.addAll("WithNamespace", *c.namespace, validation.IsDNS1123Label(*c.namespace))
+	}
+	validateLabels(p, "WithLabels", c.labels)
+	validateLabels(p, "WithPodLabels", c.podLabels)
+	p.addFieldErrors("WithAnnotations", apivalidation.ValidateAnnotations(c.annotations, field.NewPath("annotations")))
+	p.addFieldErrors("WithPodAnnotations", apivalidation.ValidateAnnotations(c.podAnnotations, field.NewPath("annotations")))
+	if c.backoffLimit != nil && *c.backoffLimit < 0 {
+		p.add("WithBackoffLimit", fmt.Sprint(*c.backoffLimit), "must not be negative")
+	}
+	if c.activeDeadline != nil && *c.activeDeadline <= 0 {
+		p.add("WithActiveDeadline", c.activeDeadline.String(), "must be positive")
+	}
+	if c.ttl != nil && *c.ttl < 0 {
+		p.add("WithTTLAfterFinished", c.ttl.String(), "must not be negative")
+	}
+	for _, m := range c.mutators {
+		if m == nil {
+			p.add("WithJobMutator", "nil", "must not be nil")
+		}
+	}
+}
+
+func validateLabels(p *problems, option string, labels map[string]string) {
+	p.addFieldErrors(option, metav1validation.ValidateLabels(labels, field.NewPath("labels")))
+	for _, k := range []string{LabelManagedBy, LabelWorker} {
+		if v, ok := labels[k]; ok {
+			p.add(option, k+"="+v, "is set by kubequeue and cannot be changed")
+		}
+	}
+}
+
+// validateQuantities parses a request and a limit and stores them in res.
+func validateQuantities(p *problems, option string, name corev1.ResourceName, pair quantityPair, res *corev1.ResourceRequirements) {
+	request, okRequest := parseQuantity(p, option+" request", name, pair.request)
+	limit, okLimit := parseQuantity(p, option+" limit", name, pair.limit)
+	if okRequest {
+		if res.Requests == nil {
+			res.Requests = corev1.ResourceList{}
+		}
+		res.Requests[name] = request
+	}
+	if okLimit {
+		if res.Limits == nil {
+			res.Limits = corev1.ResourceList{}
+		}
+		res.Limits[name] = limit
+	}
+	if okRequest && okLimit && request.Cmp(limit) > 0 {
+		p.add(option+" request", pair.request, fmt.Sprintf("must not exceed the limit %q", pair.limit))
+	}
+}
+
+// parseQuantity parses s; ok is false when s is empty or invalid.
+func parseQuantity(p *problems, field string, name corev1.ResourceName, s string) (q resource.Quantity, ok bool) {
+	if s == "" {
+		return q, false
+	}
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		p.add(field, s, "not a Kubernetes quantity such as \"500m\", \"2\", \"128Mi\" or \"1Gi\"")
+		return q, false
+	}
+	if q.Sign() < 0 {
+		p.add(field, s, "must not be negative")
+		return q, false
+	}
+	if name == corev1.ResourceMemory && q.MilliValue()%1000 != 0 {
+		reason := "is a fraction of a byte"
+		if strings.HasSuffix(s, "m") {
+			reason = fmt.Sprintf("the suffix m means thousandths, so this is %s bytes; did you mean %q?", q.AsDec().String(), strings.TrimSuffix(s, "m")+"Mi")
+		}
+		p.add(field, s, reason)
+		return q, false
+	}
+	return q, true
+}
+
+// kubequeueLabels returns labels plus kubequeue's own.
+func kubequeueLabels(labels map[string]string, worker string) map[string]string {
+	out := make(map[string]string, len(labels)+2)
+	maps.Copy(out, labels)
+	out[LabelManagedBy] = managedBy
+	out[LabelWorker] = worker
+	return out
+}
+
+// seconds converts d to whole seconds, rounding up.
+func seconds(d time.Duration) int64 {
+	s := d / time.Second
+	if d%time.Second != 0 {
+		s++
+	}
+	return int64(min(s, math.MaxInt64))
+}
+
+// newJob builds the Job for a worker, a call and an encoded payload. It is
+// pure: the name and namespace are chosen by the caller. w and call must
+// have been validated.
+func newJob(worker string, w *workerConfig, call *callConfig, namespace, name string, data []byte) *batchv1.Job {
+	backoffLimit := DefaultBackoffLimit
+	ttl := DefaultTTLAfterFinished
+	var deadline *int64
+	for _, c := range []*jobConfig{&w.job, &call.job} {
+		if c.backoffLimit != nil {
+			backoffLimit = *c.backoffLimit
+		}
+		if c.ttl != nil {
+			ttl = *c.ttl
+		}
+		if c.activeDeadline != nil {
+			s := seconds(*c.activeDeadline)
+			deadline = &s
+		}
+	}
+	ttlSeconds := int32(min(seconds(ttl), math.MaxInt32))
+
+	env := make([]corev1.EnvVar, 0, len(w.env)+2)
+	env = append(env,
+		corev1.EnvVar{Name: payload.EnvWorker, Value: worker},
+		corev1.EnvVar{Name: payload.EnvPayload, Value: string(data)},
+	)
+	for _, e := range w.env {
+		env = append(env, *e.DeepCopy())
+	}
+
+	job := &batchv1.Job{
+		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   namespace,
+			Labels:      withCall(w.jobLabels, call.job.labels),
+			Annotations: merged(w.job.annotations, call.job.annotations),
+		},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:            &backoffLimit,
+			ActiveDeadlineSeconds:   deadline,
+			TTLSecondsAfterFinished: &ttlSeconds,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      withCall(w.podLabels, call.job.podLabels),
+					Annotations: merged(w.job.podAnnotations, call.job.podAnnotations),
+				},
+				Spec: corev1.PodSpec{
+					RestartPolicy:      w.restartPolicy,
+					ServiceAccountName: w.serviceAccount,
+					ImagePullSecrets:   cloneSlice(w.imagePullSecrets),
+					NodeSelector:       maps.Clone(w.nodeSelector),
+					Tolerations:        deepCopySlice(w.tolerations),
+					Affinity:           w.affinity.DeepCopy(),
+					PriorityClassName:  w.priorityClass,
+					Volumes:            deepCopySlice(w.volumes),
+					Containers: []corev1.Container{{
+						Name:                     w.containerName,
+						Image:                    w.image,
+						Command:                  cloneSlice(w.command),
+						Args:                     cloneSlice(w.args),
+						Env:                      env,
+						EnvFrom:                  deepCopySlice(w.envFrom),
+						Resources:                *w.resources.DeepCopy(),
+						VolumeMounts:             deepCopySlice(w.volumeMounts),
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+					}},
+				},
+			},
+		},
+	}
+	for _, c := range []*jobConfig{&w.job, &call.job} {
+		for _, mutate := range c.mutators {
+			mutate(job)
+		}
+	}
+	return job
+}
+
+// withCall returns a copy of base with the call's entries added.
+func withCall(base, call map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(call))
+	maps.Copy(out, base)
+	maps.Copy(out, call)
+	return out
+}
+
+// merged returns a new map with a's and then b's entries, or nil if both are
+// empty.
+func merged(a, b map[string]string) map[string]string {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	return withCall(a, b)
+}
+
+func cloneSlice[S ~[]E, E any](s S) S {
+	if len(s) == 0 {
+		return nil
+	}
+	return append(S(nil), s...)
+}
+
+// deepCopySlice copies s and each element with its DeepCopy method.
+func deepCopySlice[E any, P interface {
+	*E
+	DeepCopy() *E
+}](s []E) []E {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]E, len(s))
+	for i := range s {
+		out[i] = *P(&s[i]).DeepCopy()
+	}
+	return out
+}
+
+// Build returns the Job that [Queue.Enqueue] would create for job and
+// payload, without any API call. The payload must be of the worker's type T
+// and its JSON encoding at most [MaxPayloadSize] bytes.
+//
+// The Job is named "<worker>-<suffix>" with a random 10-character suffix
+// unless [WithJobName] names it; its namespace is the call's, else the
+// worker's, else the queue's. The caller owns the result and may change it.
+//
+// Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType] or
+// [ErrPayloadTooLarge].
+func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job, error) {
+	if job == nil {
+		return nil, fmt.Errorf("%w: nil job", ErrInvalidWorker)
+	}
+	w, err := job.config()
+	if err != nil {
+		return nil, err
+	}
+	data, err := job.encodePayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	var call callConfig
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyEnqueue(&call)
+		}
+	}
+	if err := validateCall(job.Name(), &call); err != nil {
+		return nil, err
+	}
+	name := call.name
+	if name == "" {
+		name = names.JobName(job.Name(), q.suffix())
+	}
+	namespace := q.namespace
+	for _, c := range []*jobConfig{&w.job, &call.job} {
+		if c.namespace != nil {
+			namespace = *c.namespace
+		}
+	}
+	return newJob(job.Name(), w, &call, namespace, name, data), nil
+}

@@ -1,0 +1,152 @@
+// Package kubequeue runs background jobs as Kubernetes Jobs.
+//
+// A service declares each kind of job once, as a [Worker] with a typed
+// payload, and enqueues it from a handler:
+//
+//	var Resize = kubequeue.NewWorker("resize-image", resize,
+//		kubequeue.WithImage("registry.example.com/app:v1.4.2"),
+//		kubequeue.WithCPU("250m", "1"),
+//		kubequeue.WithMemory("256Mi", "512Mi"),
+//	)
+//
+//	handle, err := queue.Enqueue(ctx, Resize, ResizeArgs{ImageID: id})
+//
+// Enqueue builds a batch/v1 Job (see [Queue.Build]) and creates it through
+// client-go. The Job's container starts the same binary, whose main calls
+// [Main] first: there it finds the worker by name, decodes the payload into
+// the worker's type and performs it.
+//
+// # Workers
+//
+// A worker's name is stored in every Job it creates and is how the runtime
+// finds the code to run: keep it stable across deploys. It is a DNS-1123
+// label of at most [MaxWorkerNameLen] characters, so that every generated
+// Job name fits Kubernetes' 63-character limit. A worker's options are
+// checked once, in [NewWorker]; a mistake is reported by [Worker.Validate],
+// [Queue.Build], [Queue.Enqueue] and the runtime as an error that matches
+// [ErrInvalidWorker].
+//
+// # Jobs
+//
+// Every Job gets restartPolicy Never, backoffLimit [DefaultBackoffLimit],
+// ttlSecondsAfterFinished [DefaultTTLAfterFinished], the labels
+// [LabelManagedBy]=kubequeue and [LabelWorker]=<worker name> on the Job and
+// its pods, and the payload as JSON in one environment variable (at most
+// [MaxPayloadSize] bytes). Options on the worker change these defaults for
+// every Job; options passed to Enqueue change them for one.
+//
+// # Runtime
+//
+// [Main] returns at once unless the process was started as a kubequeue Job.
+// In a Job it performs the worker and exits with [ExitSuccess],
+// [ExitRetryable] or [ExitPermanent]; see [ExitCode].
+//
+// # Testing
+//
+// [New] accepts any [kubernetes.Interface], including client-go's fake
+// clientset. The kubequeuetest package builds such a queue in one line,
+// lists what was enqueued and performs a worker in-process exactly as its
+// container would.
+package kubequeue
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubequeue/kubequeue/internal/names"
+)
+
+// Sentinel errors. Errors returned by this package wrap one of them where it
+// applies; check with [errors.Is].
+var (
+	// ErrInvalidWorker reports a worker whose name or options are invalid.
+	ErrInvalidWorker = errors.New("kubequeue: invalid worker")
+	// ErrInvalidOption reports an invalid option passed to Build or Enqueue.
+	ErrInvalidOption = errors.New("kubequeue: invalid option")
+	// ErrPayloadType reports a payload whose Go type is not the worker's.
+	ErrPayloadType = errors.New("kubequeue: wrong payload type")
+	// ErrPayloadTooLarge reports a payload whose JSON encoding is longer
+	// than MaxPayloadSize.
+	ErrPayloadTooLarge = errors.New("kubequeue: payload too large")
+	// ErrPayloadDecode reports a payload the runtime could not decode into
+	// the worker's type.
+	ErrPayloadDecode = errors.New("kubequeue: cannot decode payload")
+	// ErrUnknownWorker reports a Job whose worker is not among those the
+	// runtime was given.
+	ErrUnknownWorker = errors.New("kubequeue: unknown worker")
+	// ErrPermanent marks an error that retrying cannot fix; see Permanent.
+	ErrPermanent = errors.New("kubequeue: permanent failure")
+	// ErrPanic reports a perform function that panicked.
+	ErrPanic = errors.New("kubequeue: perform panicked")
+	// ErrNotInJob reports that Run was called in a process that was not
+	// started as a kubequeue Job.
+	ErrNotInJob = errors.New("kubequeue: not started as a kubequeue job")
+	// ErrNoClient reports a Queue created without a Kubernetes client.
+	ErrNoClient = errors.New("kubequeue: queue has no kubernetes client")
+)
+
+// Labels that kubequeue sets on every Job and on the Job's pods. Options
+// cannot change them.
+const (
+	// LabelManagedBy is set to "kubequeue".
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// LabelWorker is set to the worker name.
+	LabelWorker = "kubequeue.io/worker"
+)
+
+// managedBy is the value of LabelManagedBy.
+const managedBy = "kubequeue"
+
+// MaxWorkerNameLen is the longest worker name: 52 characters, leaving room
+// for "-" and a 10-character random suffix within the 63 characters of a Job
+// name.
+const MaxWorkerNameLen = names.MaxWorkerNameLen
+
+// Queue creates Jobs for workers through a Kubernetes client. It is safe for
+// concurrent use.
+type Queue struct {
+	client       kubernetes.Interface
+	namespace    string
+	fieldManager string
+
+	mu   sync.Mutex // guards rand when it is a caller's source
+	rand rand.Source
+}
+
+// DefaultNamespace is the namespace of Jobs whose worker, call and queue
+// name none.
+const DefaultNamespace = "default"
+
+// DefaultFieldManager is the field manager recorded for the Jobs a Queue
+// creates.
+const DefaultFieldManager = "kubequeue"
+
+// New returns a Queue that creates Jobs through client, which may be a
+// client-go clientset or its fake. A nil client is allowed for a Queue that
+// only builds Jobs; its Enqueue then returns [ErrNoClient].
+func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
+	q := &Queue{
+		client:       client,
+		namespace:    DefaultNamespace,
+		fieldManager: DefaultFieldManager,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyQueue(q)
+		}
+	}
+	return q
+}
+
+// suffix returns a random Job name suffix.
+func (q *Queue) suffix() string {
+	if q.rand == nil {
+		return names.Suffix(rand.Uint64)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return names.Suffix(q.rand.Uint64)
+}

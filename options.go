@@ -1,0 +1,314 @@
+package kubequeue
+
+import (
+	"math/rand/v2"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// WorkerOption configures a worker in [NewWorker]. Options are applied in
+// order; each constructor says whether repeating it adds or replaces.
+type WorkerOption interface {
+	applyWorker(*workerConfig)
+}
+
+// EnqueueOption configures one call of [Queue.Enqueue] or [Queue.Build]. It
+// overrides the worker's setting of the same option.
+type EnqueueOption interface {
+	applyEnqueue(*callConfig)
+}
+
+// JobOption is an option that can be set on a worker, as a default for all
+// its Jobs, or passed to Enqueue for one Job, where it overrides the worker's.
+type JobOption interface {
+	WorkerOption
+	EnqueueOption
+}
+
+// QueueOption configures a [Queue] in [New].
+type QueueOption interface {
+	applyQueue(*Queue)
+}
+
+type workerOption func(*workerConfig)
+
+func (f workerOption) applyWorker(c *workerConfig) { f(c) }
+
+type jobOption func(*jobConfig)
+
+func (f jobOption) applyWorker(c *workerConfig) { f(&c.job) }
+func (f jobOption) applyEnqueue(c *callConfig)  { f(&c.job) }
+
+type enqueueOption func(*callConfig)
+
+func (f enqueueOption) applyEnqueue(c *callConfig) { f(c) }
+
+type queueOption func(*Queue)
+
+func (f queueOption) applyQueue(q *Queue) { f(q) }
+
+// WithDefaultNamespace sets the namespace of Jobs whose worker and call set
+// none. Default: [DefaultNamespace]. Repeating it replaces.
+func WithDefaultNamespace(namespace string) QueueOption {
+	return queueOption(func(q *Queue) { q.namespace = namespace })
+}
+
+// WithFieldManager sets the field manager recorded for created Jobs.
+// Default: [DefaultFieldManager]. Repeating it replaces.
+func WithFieldManager(name string) QueueOption {
+	return queueOption(func(q *Queue) { q.fieldManager = name })
+}
+
+// WithRandSource makes the queue draw Job name suffixes from src instead of
+// the runtime's random generator, for reproducible names in tests and
+// examples. The queue serializes its calls to src. Repeating it replaces.
+func WithRandSource(src rand.Source) QueueOption {
+	return queueOption(func(q *Queue) { q.rand = src })
+}
+
+// WithImage sets the container image. Required. It must be a valid image
+// reference such as "registry.example.com/team/app:v1.2.3". For a worker
+// whose code is in the service binary, it is the service's own image.
+// Repeating it replaces.
+func WithImage(image string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.image = image })
+}
+
+// WithContainerName sets the name of the Job's container. Default:
+// [DefaultContainerName]. Repeating it replaces.
+func WithContainerName(name string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.containerName = name })
+}
+
+// WithCommand sets the container's command (its entrypoint). Default: the
+// image's entrypoint, which for a service image is the service binary whose
+// main calls [Main]. A worker with a command and no perform function runs a
+// program of its own; the payload is still in its environment. Repeating it
+// replaces.
+func WithCommand(command ...string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.command = append([]string(nil), command...) })
+}
+
+// WithArgs sets the container's arguments. Default: the image's. Repeating it
+// replaces.
+func WithArgs(args ...string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.args = append([]string(nil), args...) })
+}
+
+// WithEnv adds the environment variable name=value to the container. Variables
+// keep the order in which they were added. Names that start with KUBEQUEUE_
+// are reserved. Repeating it adds.
+func WithEnv(name, value string) WorkerOption {
+	return workerOption(func(c *workerConfig) {
+		c.env = append(c.env, corev1.EnvVar{Name: name, Value: value})
+	})
+}
+
+// WithEnvVars adds environment variables, including ones whose value comes
+// from a ConfigMap, a Secret or a field (valueFrom). Variables keep the order
+// in which they were added. Repeating it adds.
+func WithEnvVars(vars ...corev1.EnvVar) WorkerOption {
+	return workerOption(func(c *workerConfig) {
+		for _, v := range vars {
+			c.env = append(c.env, *v.DeepCopy())
+		}
+	})
+}
+
+// WithEnvFromConfigMap adds every key of the named ConfigMap to the
+// container's environment (envFrom). Repeating it adds.
+func WithEnvFromConfigMap(name string) WorkerOption {
+	return workerOption(func(c *workerConfig) {
+		c.envFrom = append(c.envFrom, corev1.EnvFromSource{
+			ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}},
+		})
+	})
+}
+
+// WithEnvFromSecret adds every key of the named Secret to the container's
+// environment (envFrom). Repeating it adds.
+func WithEnvFromSecret(name string) WorkerOption {
+	return workerOption(func(c *workerConfig) {
+		c.envFrom = append(c.envFrom, corev1.EnvFromSource{
+			SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}},
+		})
+	})
+}
+
+// WithCPU sets the container's CPU request and limit as Kubernetes
+// quantities ("250m", "0.5", "2"); an empty string leaves that one unset.
+// The request must not exceed the limit. Default: neither. Repeating it
+// replaces.
+func WithCPU(request, limit string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.cpu = quantityPair{request, limit} })
+}
+
+// WithMemory sets the container's memory request and limit as Kubernetes
+// quantities in bytes ("64Mi", "1Gi", "500M"); an empty string leaves that
+// one unset. The request must not exceed the limit. A fraction of a byte,
+// such as "100m" (0.1 bytes, a common slip for "100Mi"), is an error.
+// Default: neither. Repeating it replaces.
+func WithMemory(request, limit string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.memory = quantityPair{request, limit} })
+}
+
+// WithRestartPolicy sets the pod's restart policy: [corev1.RestartPolicyNever]
+// (the default: each retry is a new pod, counted against the backoff limit)
+// or [corev1.RestartPolicyOnFailure] (the container restarts in the same
+// pod). Repeating it replaces.
+func WithRestartPolicy(policy corev1.RestartPolicy) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.restartPolicy = policy })
+}
+
+// WithServiceAccount sets the pod's service account. Default: the
+// namespace's default service account. Repeating it replaces.
+func WithServiceAccount(name string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.serviceAccount = name })
+}
+
+// WithImagePullSecrets adds Secrets used to pull the image. Repeating it adds.
+func WithImagePullSecrets(names ...string) WorkerOption {
+	return workerOption(func(c *workerConfig) {
+		for _, n := range names {
+			c.imagePullSecrets = append(c.imagePullSecrets, corev1.LocalObjectReference{Name: n})
+		}
+	})
+}
+
+// WithNodeSelector adds node labels the pod's node must have. Repeating it
+// adds keys; a repeated key takes the last value.
+func WithNodeSelector(selector map[string]string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.nodeSelector = mergeMaps(c.nodeSelector, selector) })
+}
+
+// WithTolerations adds tolerations to the pod. Repeating it adds.
+func WithTolerations(tolerations ...corev1.Toleration) WorkerOption {
+	return workerOption(func(c *workerConfig) {
+		for _, t := range tolerations {
+			c.tolerations = append(c.tolerations, *t.DeepCopy())
+		}
+	})
+}
+
+// WithAffinity sets the pod's affinity. Default: none. Repeating it replaces.
+func WithAffinity(affinity *corev1.Affinity) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.affinity = affinity.DeepCopy() })
+}
+
+// WithPriorityClass sets the pod's priority class. Default: none (the
+// cluster's default priority). Repeating it replaces.
+func WithPriorityClass(name string) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.priorityClass = name })
+}
+
+// WithVolumes adds volumes to the pod. Mount them with [WithVolumeMounts].
+// Repeating it adds.
+func WithVolumes(volumes ...corev1.Volume) WorkerOption {
+	return workerOption(func(c *workerConfig) {
+		for _, v := range volumes {
+			c.volumes = append(c.volumes, *v.DeepCopy())
+		}
+	})
+}
+
+// WithVolumeMounts adds volume mounts to the container. Each must name a
+// volume added with [WithVolumes]. Repeating it adds.
+func WithVolumeMounts(mounts ...corev1.VolumeMount) WorkerOption {
+	return workerOption(func(c *workerConfig) {
+		for _, m := range mounts {
+			c.volumeMounts = append(c.volumeMounts, *m.DeepCopy())
+		}
+	})
+}
+
+// WithNamespace sets the namespace of the Job. Default: the queue's (see
+// [WithDefaultNamespace]). On Enqueue it overrides the worker's. Repeating
+// it replaces.
+func WithNamespace(namespace string) JobOption {
+	return jobOption(func(c *jobConfig) { c.namespace = &namespace })
+}
+
+// WithLabels adds labels to the Job. They are not copied to its pods; see
+// [WithPodLabels]. Repeating it adds keys; on Enqueue, a key the worker also
+// sets takes the call's value. The labels [LabelManagedBy] and [LabelWorker]
+// cannot be set.
+func WithLabels(labels map[string]string) JobOption {
+	return jobOption(func(c *jobConfig) { c.labels = mergeMaps(c.labels, labels) })
+}
+
+// WithAnnotations adds annotations to the Job. Repeating it adds keys; on
+// Enqueue, a key the worker also sets takes the call's value.
+func WithAnnotations(annotations map[string]string) JobOption {
+	return jobOption(func(c *jobConfig) { c.annotations = mergeMaps(c.annotations, annotations) })
+}
+
+// WithPodLabels adds labels to the Job's pods. Repeating it adds keys; on
+// Enqueue, a key the worker also sets takes the call's value. The labels
+// [LabelManagedBy] and [LabelWorker] cannot be set.
+func WithPodLabels(labels map[string]string) JobOption {
+	return jobOption(func(c *jobConfig) { c.podLabels = mergeMaps(c.podLabels, labels) })
+}
+
+// WithPodAnnotations adds annotations to the Job's pods. Repeating it adds
+// keys; on Enqueue, a key the worker also sets takes the call's value.
+func WithPodAnnotations(annotations map[string]string) JobOption {
+	return jobOption(func(c *jobConfig) { c.podAnnotations = mergeMaps(c.podAnnotations, annotations) })
+}
+
+// WithBackoffLimit sets how many failed pods the Job tolerates before it
+// fails (spec.backoffLimit): a Job runs at most limit+1 times. Default:
+// [DefaultBackoffLimit]. Must not be negative. Repeating it replaces.
+func WithBackoffLimit(limit int32) JobOption {
+	return jobOption(func(c *jobConfig) { c.backoffLimit = &limit })
+}
+
+// WithActiveDeadline bounds the Job's whole run, retries included
+// (spec.activeDeadlineSeconds, rounded up to whole seconds); past it the Job
+// fails with reason DeadlineExceeded. Default: no deadline. Must be
+// positive. Repeating it replaces.
+func WithActiveDeadline(d time.Duration) JobOption {
+	return jobOption(func(c *jobConfig) { c.activeDeadline = &d })
+}
+
+// WithTTLAfterFinished sets how long a finished Job and its pods are kept
+// before Kubernetes deletes them (spec.ttlSecondsAfterFinished, rounded up to
+// whole seconds). Zero deletes them as soon as they finish. Default:
+// [DefaultTTLAfterFinished]. Must not be negative. Repeating it replaces.
+func WithTTLAfterFinished(d time.Duration) JobOption {
+	return jobOption(func(c *jobConfig) { c.ttl = &d })
+}
+
+// WithJobMutator adds a function that changes the built Job before it is
+// returned by Build or created by Enqueue: the typed escape hatch for any
+// field kubequeue has no option for. Mutators run in order, the worker's
+// before the call's, after kubequeue has built and checked the Job; what
+// they change is not checked again before the API server sees it. Repeating
+// it adds.
+func WithJobMutator(mutate func(*batchv1.Job)) JobOption {
+	return jobOption(func(c *jobConfig) { c.mutators = append(c.mutators, mutate) })
+}
+
+// WithJobName sets the Job's name instead of generating "<worker>-<suffix>".
+// It must be a DNS-1123 label of at most 63 characters. Creating a second Job
+// with the same name in the same namespace fails with an AlreadyExists error.
+// Repeating it replaces.
+func WithJobName(name string) EnqueueOption {
+	return enqueueOption(func(c *callConfig) { c.name = name })
+}
+
+// mergeMaps returns dst with src's entries added; it allocates dst when
+// needed and never aliases src.
+func mergeMaps(dst, src map[string]string) map[string]string {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[string]string, len(src))
+	}
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
+}

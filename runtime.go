@@ -1,0 +1,196 @@
+package kubequeue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+
+	"github.com/kubequeue/kubequeue/internal/payload"
+)
+
+// Exit codes of a kubequeue Job's container, as returned by [ExitCode].
+const (
+	// ExitSuccess: perform returned nil.
+	ExitSuccess = 0
+	// ExitRetryable: perform returned an error or panicked. Kubernetes
+	// retries the Job until its backoff limit is reached.
+	ExitRetryable = 1
+	// ExitPermanent: retrying cannot help. perform returned an error made
+	// with [Permanent], or the worker is unknown or invalid, or the payload
+	// cannot be decoded. 42 is the code Kubernetes' own podFailurePolicy
+	// examples use for "fail the Job now".
+	ExitPermanent = 42
+)
+
+// Permanent marks err as a failure that retrying cannot fix, such as a
+// payload that names a record that does not exist. A perform function that
+// returns it makes the container exit with [ExitPermanent]. The result
+// matches both [ErrPermanent] and err with [errors.Is]. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string        { return e.err.Error() }
+func (e *permanentError) Unwrap() error        { return e.err }
+func (e *permanentError) Is(target error) bool { return target == ErrPermanent }
+
+// panicError is the error of a perform function that panicked.
+type panicError struct {
+	worker string
+	value  any
+	stack  []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("kubequeue: worker %q panicked: %v", e.worker, e.value)
+}
+
+func (e *panicError) Is(target error) bool { return target == ErrPanic }
+
+func stack() []byte { return debug.Stack() }
+
+// ExitCode returns the exit code of a container whose perform ended with
+// err: [ExitSuccess] for nil; [ExitPermanent] for errors matching
+// [ErrPermanent], [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode]
+// or [ErrNotInJob]; [ExitRetryable] for any other error, a panic included.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitSuccess
+	case errors.Is(err, ErrPermanent), errors.Is(err, ErrUnknownWorker), errors.Is(err, ErrInvalidWorker),
+		errors.Is(err, ErrPayloadDecode), errors.Is(err, ErrNotInJob):
+		return ExitPermanent
+	default:
+		return ExitRetryable
+	}
+}
+
+// InJob reports whether this process was started as the container of a
+// kubequeue Job, which it tells by the KUBEQUEUE_WORKER environment variable.
+func InJob() bool {
+	_, ok := os.LookupEnv(payload.EnvWorker)
+	return ok
+}
+
+// Main performs the job this process was started for and exits, if it was
+// started as a kubequeue Job; otherwise it returns at once, so that the
+// service's own main goes on. Call it first in main, before flags are parsed,
+// with every worker the binary can perform:
+//
+//	func main() {
+//		kubequeue.Main(ResizeImage, SendEmail)
+//		// the service...
+//	}
+//
+// The context passed to perform is cancelled when the process receives
+// SIGTERM (Kubernetes sends it when the pod is deleted or its deadline
+// passes) or SIGINT. Main exits with the code [Run] returns.
+func Main(jobs ...Job) {
+	if !InJob() {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := Run(ctx, jobs...)
+	stop()
+	os.Exit(code)
+}
+
+// Run performs the job this process was started for: it reads the worker
+// name and payload from the environment, finds the worker among jobs,
+// decodes the payload into the worker's type and calls perform with ctx,
+// recovering a panic. It logs the outcome with [slog.Default] and returns
+// the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
+// [ExitPermanent]. Most programs call [Main] instead.
+func Run(ctx context.Context, jobs ...Job) int {
+	name, _ := os.LookupEnv(payload.EnvWorker)
+	start := time.Now()
+	err := perform(ctx, os.LookupEnv, jobs)
+	report(slog.Default(), name, time.Since(start), err)
+	return ExitCode(err)
+}
+
+// PerformJob performs a built Job in this process, exactly as its container
+// would: it reads the worker name and payload from the environment of the
+// Job's container, finds the worker among jobs, decodes the payload and calls
+// perform with ctx. It returns perform's error, or an error matching
+// [ErrNotInJob], [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode]
+// or [ErrPanic]; [ExitCode] gives the exit code the container would have.
+// It suits tests and running a job inline, in the caller's process.
+func PerformJob(ctx context.Context, job *batchv1.Job, jobs ...Job) error {
+	if job == nil {
+		return fmt.Errorf("%w: nil job", ErrNotInJob)
+	}
+	for _, c := range job.Spec.Template.Spec.Containers {
+		env := make(map[string]string, len(c.Env))
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				env[e.Name] = e.Value
+			}
+		}
+		if _, ok := env[payload.EnvWorker]; ok {
+			return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, jobs)
+		}
+	}
+	return fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, payload.EnvWorker)
+}
+
+// perform is the runtime: lookup reads the container's environment.
+func perform(ctx context.Context, lookup func(string) (string, bool), jobs []Job) error {
+	name, ok := lookup(payload.EnvWorker)
+	if !ok {
+		return fmt.Errorf("%w: %s is not set", ErrNotInJob, payload.EnvWorker)
+	}
+	var found Job
+	known := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		if j == nil {
+			continue
+		}
+		known = append(known, j.Name())
+		if j.Name() != name {
+			continue
+		}
+		if found != nil && found != j {
+			return fmt.Errorf("%w: %q: two workers of that name were given to the runtime", ErrInvalidWorker, name)
+		}
+		found = j
+	}
+	if found == nil {
+		return fmt.Errorf("%w: %q is not among the workers given to the runtime [%s]; was it renamed, or left out of kubequeue.Main?", ErrUnknownWorker, name, strings.Join(known, " "))
+	}
+	if err := found.Validate(); err != nil {
+		return err
+	}
+	data, ok := lookup(payload.EnvPayload)
+	if !ok {
+		return fmt.Errorf("%w: worker %q: %s is not set", ErrPayloadDecode, name, payload.EnvPayload)
+	}
+	return found.performPayload(ctx, []byte(data))
+}
+
+// report logs the outcome of a run.
+func report(log *slog.Logger, worker string, took time.Duration, err error) {
+	if err == nil {
+		log.Info("kubequeue: job succeeded", "worker", worker, "duration", took)
+		return
+	}
+	attrs := []any{"worker", worker, "duration", took, "exit_code", ExitCode(err), "error", err}
+	if pe := (*panicError)(nil); errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.stack))
+	}
+	log.Error("kubequeue: job failed", attrs...)
+}

@@ -1,0 +1,123 @@
+package kubequeue
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"github.com/kubequeue/kubequeue/internal/payload"
+)
+
+// Job is a kind of job that [Queue.Enqueue] can enqueue and [Run] can
+// perform. It is sealed: only [*Worker] implements it, so that every Job
+// carries a typed payload.
+type Job interface {
+	// Name returns the worker name stored in the Jobs it creates.
+	Name() string
+	// Validate returns the error that makes the worker unusable, or nil.
+	Validate() error
+
+	config() (*workerConfig, error)
+	encodePayload(v any) ([]byte, error)
+	performPayload(ctx context.Context, data []byte) error
+}
+
+// Worker is a kind of job with payloads of type T, declared once with
+// [NewWorker], usually as a package-level variable, and shared by the code
+// that enqueues it and the runtime that performs it.
+type Worker[T any] struct {
+	name    string
+	perform func(context.Context, T) error
+	cfg     workerConfig
+	err     error
+}
+
+var _ Job = (*Worker[struct{}])(nil)
+
+// NewWorker declares a worker named name that performs payloads of type T
+// with perform. T is inferred from perform; it must be encodable as JSON.
+//
+// The name is stored in every Job the worker creates and is how the runtime
+// finds perform: keep it stable across deploys. It must be a DNS-1123 label
+// (lower-case letters, digits and '-') of at most [MaxWorkerNameLen]
+// characters. [WithImage] is required. perform may be nil only for a worker
+// whose [WithCommand] runs a program of its own.
+//
+// NewWorker never panics: an invalid name or option is reported, naming the
+// setting and its value, by [Worker.Validate], [Queue.Build],
+// [Queue.Enqueue] and the runtime, as an error matching [ErrInvalidWorker].
+// Options are copied: changing a map or slice passed to an option afterwards
+// does not change the worker.
+func NewWorker[T any](name string, perform func(context.Context, T) error, opts ...WorkerOption) *Worker[T] {
+	w := &Worker[T]{name: name, perform: perform}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyWorker(&w.cfg)
+		}
+	}
+	w.err = validateWorker(name, perform != nil, &w.cfg)
+	return w
+}
+
+// Name returns the worker's name.
+func (w *Worker[T]) Name() string {
+	if w == nil {
+		return ""
+	}
+	return w.name
+}
+
+// Validate returns nil if the worker can be enqueued and performed, and
+// otherwise an error matching [ErrInvalidWorker] that names each invalid
+// setting. A service may call it at start-up to fail fast.
+func (w *Worker[T]) Validate() error {
+	_, err := w.config()
+	return err
+}
+
+// String returns the worker's name and payload type, as in
+// "resize-image(main.ResizeArgs)".
+func (w *Worker[T]) String() string {
+	return fmt.Sprintf("%s(%s)", w.Name(), reflect.TypeFor[T]())
+}
+
+func (w *Worker[T]) config() (*workerConfig, error) {
+	if w == nil {
+		return nil, fmt.Errorf("%w: nil worker", ErrInvalidWorker)
+	}
+	return &w.cfg, w.err
+}
+
+// encodePayload checks that v is a T and encodes it.
+func (w *Worker[T]) encodePayload(v any) ([]byte, error) {
+	t, ok := v.(T)
+	if !ok {
+		return nil, fmt.Errorf("%w: worker %q takes %v, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
+	}
+	data, err := payload.Encode(t)
+	if err != nil {
+		return nil, fmt.Errorf("%w: worker %q: encode %T as JSON: %w", ErrPayloadType, w.name, v, err)
+	}
+	if len(data) > MaxPayloadSize {
+		return nil, fmt.Errorf("%w: worker %q: payload is %d bytes encoded, more than %d", ErrPayloadTooLarge, w.name, len(data), MaxPayloadSize)
+	}
+	return data, nil
+}
+
+// performPayload decodes data into a T and performs it, turning a panic into
+// an error matching ErrPanic.
+func (w *Worker[T]) performPayload(ctx context.Context, data []byte) (err error) {
+	if w.perform == nil {
+		return fmt.Errorf("%w: worker %q has no perform function: its Jobs run a command of their own", ErrInvalidWorker, w.name)
+	}
+	v, err := payload.Decode[T](data)
+	if err != nil {
+		return fmt.Errorf("%w: worker %q: into %v: %w", ErrPayloadDecode, w.name, reflect.TypeFor[T](), err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{worker: w.name, value: r, stack: stack()}
+		}
+	}()
+	return w.perform(ctx, v)
+}
