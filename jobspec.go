@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -184,7 +185,9 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 	for _, s := range c.imagePullSecrets {
 		p.addAll("WithImagePullSecrets", s.Name, validation.IsDNS1123Subdomain(s.Name))
 	}
-	p.addFieldErrors("WithNodeSelector", metav1validation.ValidateLabels(c.nodeSelector, field.NewPath("nodeSelector")))
+	if len(c.nodeSelector) > 0 {
+		p.addFieldErrors("WithNodeSelector", metav1validation.ValidateLabels(c.nodeSelector, field.NewPath("nodeSelector")))
+	}
 	if c.priorityClass != "" {
 		p.addAll("WithPriorityClass", c.priorityClass, validation.IsDNS1123Subdomain(c.priorityClass))
 	}
@@ -227,8 +230,8 @@ func validateJobConfig(p *problems, c *jobConfig) {
 	}
 	validateLabels(p, "WithLabels", c.labels)
 	validateLabels(p, "WithPodLabels", c.podLabels)
-	p.addFieldErrors("WithAnnotations", apivalidation.ValidateAnnotations(c.annotations, field.NewPath("annotations")))
-	p.addFieldErrors("WithPodAnnotations", apivalidation.ValidateAnnotations(c.podAnnotations, field.NewPath("annotations")))
+	validateAnnotations(p, "WithAnnotations", c.annotations)
+	validateAnnotations(p, "WithPodAnnotations", c.podAnnotations)
 	if c.backoffLimit != nil && *c.backoffLimit < 0 {
 		p.add("WithBackoffLimit", fmt.Sprint(*c.backoffLimit), "must not be negative")
 	}
@@ -246,12 +249,22 @@ func validateJobConfig(p *problems, c *jobConfig) {
 }
 
 func validateLabels(p *problems, option string, labels map[string]string) {
+	if len(labels) == 0 {
+		return
+	}
 	p.addFieldErrors(option, metav1validation.ValidateLabels(labels, field.NewPath("labels")))
 	for _, k := range []string{LabelManagedBy, LabelWorker} {
 		if v, ok := labels[k]; ok {
 			p.add(option, k+"="+v, "is set by kubequeue and cannot be changed")
 		}
 	}
+}
+
+func validateAnnotations(p *problems, option string, annotations map[string]string) {
+	if len(annotations) == 0 {
+		return
+	}
+	p.addFieldErrors(option, apivalidation.ValidateAnnotations(annotations, field.NewPath("annotations")))
 }
 
 // validateQuantities parses a request and a limit and stores them in res.
@@ -289,15 +302,23 @@ func parseQuantity(p *problems, field string, name corev1.ResourceName, s string
 		p.add(field, s, "must not be negative")
 		return q, false
 	}
-	if name == corev1.ResourceMemory && q.MilliValue()%1000 != 0 {
-		reason := "is a fraction of a byte"
+	if name == corev1.ResourceMemory && hasFraction(q) {
+		reason := "is not a whole number of bytes"
 		if strings.HasSuffix(s, "m") {
-			reason = fmt.Sprintf("the suffix m means thousandths, so this is %s bytes; did you mean %q?", q.AsDec().String(), strings.TrimSuffix(s, "m")+"Mi")
+			reason = fmt.Sprintf("the suffix m means thousandths, so this is %s bytes; did you mean %q?", strconv.FormatFloat(q.AsApproximateFloat64(), 'f', -1, 64), strings.TrimSuffix(s, "m")+"Mi")
 		}
 		p.add(field, s, reason)
 		return q, false
 	}
 	return q, true
+}
+
+// hasFraction reports whether q is not a whole number, exactly, at any
+// magnitude.
+func hasFraction(q resource.Quantity) bool {
+	d := q.AsDec().String()
+	i := strings.IndexByte(d, '.')
+	return i >= 0 && strings.TrimRight(d[i+1:], "0") != ""
 }
 
 // kubequeueLabels returns labels plus kubequeue's own.
@@ -321,7 +342,7 @@ func seconds(d time.Duration) int64 {
 // newJob builds the Job for a worker, a call and an encoded payload. It is
 // pure: the name and namespace are chosen by the caller. w and call must
 // have been validated.
-func newJob(worker string, w *workerConfig, call *callConfig, namespace, name string, data []byte) *batchv1.Job {
+func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, data string) *batchv1.Job {
 	backoffLimit := DefaultBackoffLimit
 	ttl := DefaultTTLAfterFinished
 	var deadline *int64
@@ -342,7 +363,7 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name st
 	env := make([]corev1.EnvVar, 0, len(w.env)+2)
 	env = append(env,
 		corev1.EnvVar{Name: payload.EnvWorker, Value: worker},
-		corev1.EnvVar{Name: payload.EnvPayload, Value: string(data)},
+		corev1.EnvVar{Name: payload.EnvPayload, Value: data},
 	)
 	for _, e := range w.env {
 		env = append(env, *e.DeepCopy())

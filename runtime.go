@@ -61,6 +61,12 @@ func (e *panicError) Error() string {
 
 func (e *panicError) Is(target error) bool { return target == ErrPanic }
 
+// Unwrap returns the panic value if it is an error.
+func (e *panicError) Unwrap() error {
+	err, _ := e.value.(error)
+	return err
+}
+
 func stack() []byte { return debug.Stack() }
 
 // ExitCode returns the exit code of a container whose perform ended with
@@ -71,6 +77,8 @@ func ExitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitSuccess
+	case errors.Is(err, ErrPanic):
+		return ExitRetryable
 	case errors.Is(err, ErrPermanent), errors.Is(err, ErrUnknownWorker), errors.Is(err, ErrInvalidWorker),
 		errors.Is(err, ErrPayloadDecode), errors.Is(err, ErrNotInJob):
 		return ExitPermanent
@@ -157,7 +165,7 @@ func perform(ctx context.Context, lookup func(string) (string, bool), jobs []Job
 	var found Job
 	known := make([]string, 0, len(jobs))
 	for _, j := range jobs {
-		if j == nil {
+		if j == nil || j.Name() == "" { // nil, or a nil *Worker
 			continue
 		}
 		known = append(known, j.Name())
@@ -179,7 +187,7 @@ func perform(ctx context.Context, lookup func(string) (string, bool), jobs []Job
 	if !ok {
 		return fmt.Errorf("%w: worker %q: %s is not set", ErrPayloadDecode, name, payload.EnvPayload)
 	}
-	return found.performPayload(ctx, []byte(data))
+	return found.performPayload(ctx, data)
 }
 
 // report logs the outcome of a run.

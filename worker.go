@@ -18,8 +18,8 @@ type Job interface {
 	Validate() error
 
 	config() (*workerConfig, error)
-	encodePayload(v any) ([]byte, error)
-	performPayload(ctx context.Context, data []byte) error
+	encodePayload(v any) (string, error)
+	performPayload(ctx context.Context, data string) error
 }
 
 // Worker is a kind of job with payloads of type T, declared once with
@@ -88,25 +88,25 @@ func (w *Worker[T]) config() (*workerConfig, error) {
 	return &w.cfg, w.err
 }
 
-// encodePayload checks that v is a T and encodes it.
-func (w *Worker[T]) encodePayload(v any) ([]byte, error) {
-	t, ok := v.(T)
-	if !ok {
-		return nil, fmt.Errorf("%w: worker %q takes %v, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
+// encodePayload checks that v is a T (nil is one when T is an interface type)
+// and encodes it.
+func (w *Worker[T]) encodePayload(v any) (string, error) {
+	if _, ok := v.(T); !ok && (v != nil || reflect.TypeFor[T]().Kind() != reflect.Interface) {
+		return "", fmt.Errorf("%w: worker %q takes %v, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
 	}
-	data, err := payload.Encode(t)
+	data, err := payload.Encode(v)
 	if err != nil {
-		return nil, fmt.Errorf("%w: worker %q: encode %T as JSON: %w", ErrPayloadType, w.name, v, err)
+		return "", fmt.Errorf("%w: worker %q: encode %T as JSON: %w", ErrPayloadType, w.name, v, err)
 	}
 	if len(data) > MaxPayloadSize {
-		return nil, fmt.Errorf("%w: worker %q: payload is %d bytes encoded, more than %d", ErrPayloadTooLarge, w.name, len(data), MaxPayloadSize)
+		return "", fmt.Errorf("%w: worker %q: payload is %d bytes encoded, more than %d", ErrPayloadTooLarge, w.name, len(data), MaxPayloadSize)
 	}
 	return data, nil
 }
 
 // performPayload decodes data into a T and performs it, turning a panic into
 // an error matching ErrPanic.
-func (w *Worker[T]) performPayload(ctx context.Context, data []byte) (err error) {
+func (w *Worker[T]) performPayload(ctx context.Context, data string) (err error) {
 	if w.perform == nil {
 		return fmt.Errorf("%w: worker %q has no perform function: its Jobs run a command of their own", ErrInvalidWorker, w.name)
 	}

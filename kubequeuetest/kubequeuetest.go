@@ -105,7 +105,7 @@ func Payload[T any](job *batchv1.Job, w *kubequeue.Worker[T]) (T, error) {
 	for _, c := range job.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
 			if e.Name == payload.EnvPayload {
-				v, err := payload.Decode[T]([]byte(e.Value))
+				v, err := payload.Decode[T](e.Value)
 				if err != nil {
 					return zero, fmt.Errorf("kubequeuetest: job %s/%s of worker %q: %w: %w", job.Namespace, job.Name, w.Name(), kubequeue.ErrPayloadDecode, err)
 				}

@@ -6,6 +6,7 @@ package payload
 import (
 	"bytes"
 	"encoding/json"
+	"sync"
 )
 
 // Environment variables of a kubequeue Job's container.
@@ -19,21 +20,50 @@ const (
 	EnvPrefix = "KUBEQUEUE_"
 )
 
-// Encode returns the JSON encoding of v. Unlike json.Marshal it leaves <, >
-// and & as they are, so the payload reads as written in kubectl's output.
-func Encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+// encoder is a reusable JSON encoder and its output buffer.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// maxPooled is the largest buffer returned to the pool, so that one huge
+// payload does not pin its memory.
+const maxPooled = 64 << 10
+
+// Encode returns the JSON encoding of v, fit to be the value of a container's
+// environment variable. Unlike json.Marshal it leaves <, > and & as they
+// are, so the payload reads as written in kubectl's output. It writes every
+// '$' as \u0024: the kubelet expands $(NAME) and $$ in environment values,
+// which would change a payload such as "costs $$5". In JSON a '$' can only
+// stand inside a string, where \u0024 decodes back to '$'.
+func Encode(v any) (string, error) {
+	e := encoders.Get().(*encoder)
+	defer func() {
+		if e.buf.Cap() <= maxPooled {
+			e.buf.Reset()
+			encoders.Put(e)
+		}
+	}()
+	if err := e.enc.Encode(v); err != nil {
+		return "", err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	out := bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))
+	if bytes.IndexByte(out, '$') >= 0 {
+		out = bytes.ReplaceAll(out, []byte("$"), []byte(`\u0024`))
+	}
+	return string(out), nil
 }
 
 // Decode decodes data into a new T with encoding/json's rules.
-func Decode[T any](data []byte) (T, error) {
+func Decode[T any](data string) (T, error) {
 	var v T
-	err := json.Unmarshal(data, &v)
+	err := json.Unmarshal([]byte(data), &v)
 	return v, err
 }

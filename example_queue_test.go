@@ -1,0 +1,96 @@
+package kubequeue_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+
+	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubequeue/kubequeue"
+)
+
+// SendEmail is the worker the queue examples enqueue.
+var SendEmail = kubequeue.NewWorker("send-email", sendEmail,
+	kubequeue.WithImage("registry.example.com/shop/api:v1.4.2"),
+	kubequeue.WithNamespace("shop"),
+	kubequeue.WithEnvFromSecret("smtp"),
+)
+
+// Email is SendEmail's payload.
+type Email struct {
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+}
+
+func sendEmail(ctx context.Context, e Email) error { return nil }
+
+// Enqueue creates the Job and returns a handle that can be stored and used
+// later. A real service passes a clientset from kubequeue.NewClientset.
+func ExampleQueue_Enqueue() {
+	client := fake.NewClientset()
+	queue := kubequeue.New(client, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
+
+	handle, err := queue.Enqueue(context.Background(), SendEmail,
+		Email{To: "ada@example.com", Subject: `Your order "42" has shipped`},
+		kubequeue.WithLabels(map[string]string{"order": "42"}),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(handle.Namespace, handle.Name, handle.Worker)
+	// Output:
+	// shop send-email-sv24k6gzxz send-email
+}
+
+// Build returns the Job Enqueue would create, without any API call: the
+// payload is JSON in one environment variable, so quotes, newlines and
+// non-ASCII text arrive exactly as sent.
+func ExampleQueue_Build() {
+	queue := kubequeue.New(nil, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
+	job, err := queue.Build(SendEmail, Email{To: "zoë@example.com", Subject: "It's \"done\"\nreally"},
+		kubequeue.WithTTLAfterFinished(0),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, _ := yaml.Marshal(job)
+	os.Stdout.Write(out)
+	// Output:
+	// apiVersion: batch/v1
+	// kind: Job
+	// metadata:
+	//   labels:
+	//     app.kubernetes.io/managed-by: kubequeue
+	//     kubequeue.io/worker: send-email
+	//   name: send-email-sv24k6gzxz
+	//   namespace: shop
+	// spec:
+	//   backoffLimit: 3
+	//   template:
+	//     metadata:
+	//       labels:
+	//         app.kubernetes.io/managed-by: kubequeue
+	//         kubequeue.io/worker: send-email
+	//     spec:
+	//       containers:
+	//       - env:
+	//         - name: KUBEQUEUE_WORKER
+	//           value: send-email
+	//         - name: KUBEQUEUE_PAYLOAD
+	//           value: '{"to":"zoë@example.com","subject":"It''s \"done\"\nreally"}'
+	//         envFrom:
+	//         - secretRef:
+	//             name: smtp
+	//         image: registry.example.com/shop/api:v1.4.2
+	//         name: worker
+	//         resources: {}
+	//         terminationMessagePolicy: FallbackToLogsOnError
+	//       restartPolicy: Never
+	//   ttlSecondsAfterFinished: 0
+	// status: {}
+}

@@ -1,0 +1,64 @@
+package payload
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestEncode(t *testing.T) {
+	t.Parallel()
+	type msg struct {
+		Text string `json:"text"`
+	}
+	tests := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"Plain", msg{"hi"}, `{"text":"hi"}`},
+		{"HTMLKept", msg{"<a & b>"}, `{"text":"<a & b>"}`},
+		{"DollarEscaped", msg{"$(HOME) costs $$5"}, `{"text":"\u0024(HOME) costs \u0024\u00245"}`},
+		{"DollarInKey", map[string]int{"$k": 1}, `{"\u0024k":1}`},
+		{"Unicode", msg{"zoë 🙂"}, `{"text":"zoë 🙂"}`},
+		{"Null", nil, `null`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Encode(tt.in)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestEncode_Decode(t *testing.T) {
+	t.Parallel()
+	in := map[string]string{"$(X)": "$$ \"q\" \n <&> " + strings.Repeat("é", 100)}
+	data, err := Encode(in)
+	require.NoError(t, err)
+	require.NotContains(t, data, "$")
+	out, err := Decode[map[string]string](data)
+	require.NoError(t, err)
+	require.Equal(t, in, out)
+}
+
+func TestEncode_Error(t *testing.T) {
+	t.Parallel()
+	_, err := Encode(make(chan int))
+	require.Error(t, err)
+	// The pooled encoder still works after an error.
+	got, err := Encode(1)
+	require.NoError(t, err)
+	require.Equal(t, "1", got)
+}
+
+func TestEncode_LargeBufferNotPooled(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 2*maxPooled)
+	got, err := Encode(big)
+	require.NoError(t, err)
+	require.Len(t, got, len(big)+2)
+}

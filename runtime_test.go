@@ -1,0 +1,867 @@
+package kubequeue_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubequeue/kubequeue"
+)
+
+// The wire format between Build and the runtime, spelled out so that a
+// change to it fails these tests.
+const (
+	rtEnvWorker  = "KUBEQUEUE_WORKER"
+	rtEnvPayload = "KUBEQUEUE_PAYLOAD"
+	// rtEnvHelper makes the test binary act as a Job's container: see init.
+	rtEnvHelper = "KUBEQUEUE_TEST_HELPER"
+)
+
+const rtImage = "registry.example.com/kubequeue/runtime-test:v1"
+
+// rtArgs is the payload of most workers in these tests.
+type rtArgs struct {
+	N int `json:"n"`
+}
+
+// rtWorker returns a valid worker named name that performs rtArgs with
+// perform.
+func rtWorker(name string, perform func(context.Context, rtArgs) error) *kubequeue.Worker[rtArgs] {
+	return kubequeue.NewWorker(name, perform, kubequeue.WithImage(rtImage))
+}
+
+// rtBuild builds the Job of w for payload as Enqueue would create it.
+func rtBuild(t *testing.T, w kubequeue.Job, payload any) *batchv1.Job {
+	t.Helper()
+	job, err := kubequeue.New(nil).Build(w, payload)
+	require.NoError(t, err)
+	return job
+}
+
+// rtSetEnv sets the variable name of the Job's container to value.
+func rtSetEnv(t *testing.T, job *batchv1.Job, name, value string) {
+	t.Helper()
+	env := job.Spec.Template.Spec.Containers[0].Env
+	i := slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == name })
+	require.GreaterOrEqual(t, i, 0, "the built Job has no variable %s", name)
+	env[i].Value = value
+}
+
+// rtDeleteEnv removes the variable name from the Job's container.
+func rtDeleteEnv(t *testing.T, job *batchv1.Job, name string) {
+	t.Helper()
+	c := &job.Spec.Template.Spec.Containers[0]
+	n := len(c.Env)
+	c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name })
+	require.Len(t, c.Env, n-1, "the built Job has no variable %s", name)
+}
+
+// rtContainerEnv returns the environment of the Job's only container as
+// NAME=value pairs: what its process would see.
+func rtContainerEnv(t *testing.T, job *batchv1.Job) []string {
+	t.Helper()
+	require.Len(t, job.Spec.Template.Spec.Containers, 1)
+	var env []string
+	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		require.Nil(t, e.ValueFrom, "variable %s", e.Name)
+		env = append(env, e.Name+"="+e.Value)
+	}
+	return env
+}
+
+var errRTBoom = errors.New("boom")
+
+func TestPerformJob_ExitCodes(t *testing.T) {
+	t.Parallel()
+
+	succeed := rtWorker("succeed", func(_ context.Context, a rtArgs) error {
+		if a.N != 7 {
+			return fmt.Errorf("payload decoded as n=%d, want 7", a.N)
+		}
+		return nil
+	})
+	fail := rtWorker("fail", func(context.Context, rtArgs) error { return errRTBoom })
+	failPermanently := rtWorker("fail-permanently", func(context.Context, rtArgs) error { return kubequeue.Permanent(errRTBoom) })
+	panics := rtWorker("panics", func(context.Context, rtArgs) error { panic("kaboom-7f3a") })
+	panicsInRuntime := rtWorker("panics-in-runtime", func(_ context.Context, a rtArgs) error {
+		var m map[int]int
+		m[a.N] = 1
+		return nil
+	})
+	workerA := rtWorker("worker-a", func(context.Context, rtArgs) error { return nil })
+	workerB := rtWorker("worker-b", func(context.Context, rtArgs) error { return nil })
+	workerC := rtWorker("worker-c", func(context.Context, rtArgs) error { return nil })
+	twinValid := rtWorker("twin", func(context.Context, rtArgs) error { return nil })
+	twinInvalid := kubequeue.NewWorker("twin", func(context.Context, rtArgs) error { return nil },
+		kubequeue.WithImage(rtImage), kubequeue.WithCPU("2", "1"))
+	dupA := rtWorker("dup", func(context.Context, rtArgs) error { return nil })
+	dupB := rtWorker("dup", func(context.Context, rtArgs) error { return nil })
+	external := kubequeue.NewWorker[rtArgs]("external", nil,
+		kubequeue.WithImage(rtImage), kubequeue.WithCommand("/bin/report"))
+	require.NoError(t, external.Validate(), "a worker with a command needs no perform function")
+
+	tests := []struct {
+		name     string
+		worker   kubequeue.Job // the worker the Job is built for
+		nilJob   bool
+		mutate   func(t *testing.T, job *batchv1.Job)
+		runtime  []kubequeue.Job // the workers given to PerformJob
+		wantCode int
+		wantSame error    // PerformJob must return exactly this error
+		wantIs   []error  // and an error matching each of these
+		wantMsg  []string // whose message contains each of these
+	}{
+		{
+			name:     "Success",
+			worker:   succeed,
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitSuccess,
+		},
+		{
+			name:     "ErrorIsRetryableAndReturnedUnchanged",
+			worker:   fail,
+			runtime:  []kubequeue.Job{fail},
+			wantCode: kubequeue.ExitRetryable,
+			wantSame: errRTBoom,
+			wantIs:   []error{errRTBoom},
+		},
+		{
+			name:     "PermanentError",
+			worker:   failPermanently,
+			runtime:  []kubequeue.Job{failPermanently},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrPermanent, errRTBoom},
+			wantMsg:  []string{"boom"},
+		},
+		{
+			name:     "Panic",
+			worker:   panics,
+			runtime:  []kubequeue.Job{panics},
+			wantCode: kubequeue.ExitRetryable,
+			wantIs:   []error{kubequeue.ErrPanic},
+			wantMsg:  []string{`"panics"`, "kaboom-7f3a"},
+		},
+		{
+			name:     "RuntimePanic",
+			worker:   panicsInRuntime,
+			runtime:  []kubequeue.Job{panicsInRuntime},
+			wantCode: kubequeue.ExitRetryable,
+			wantIs:   []error{kubequeue.ErrPanic},
+			wantMsg:  []string{"assignment to entry in nil map"},
+		},
+		{
+			name:     "UnknownWorker",
+			worker:   workerA,
+			runtime:  []kubequeue.Job{workerB, workerC},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrUnknownWorker},
+			wantMsg:  []string{`"worker-a"`, "[worker-b worker-c]"},
+		},
+		{
+			name:     "NoWorkersGiven",
+			worker:   workerA,
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrUnknownWorker},
+			wantMsg:  []string{`"worker-a"`},
+		},
+		{
+			name:     "PayloadWrongFieldType",
+			worker:   succeed,
+			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":"x"}`) },
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrPayloadDecode},
+			wantMsg:  []string{`"succeed"`, "kubequeue_test.rtArgs"},
+		},
+		{
+			name:     "PayloadInvalidJSON",
+			worker:   succeed,
+			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":`) },
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrPayloadDecode},
+		},
+		{
+			name:     "PayloadEmpty",
+			worker:   succeed,
+			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, "") },
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrPayloadDecode},
+		},
+		{
+			name:     "PayloadMissing",
+			worker:   succeed,
+			mutate:   func(t *testing.T, job *batchv1.Job) { rtDeleteEnv(t, job, rtEnvPayload) },
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrPayloadDecode},
+			wantMsg:  []string{rtEnvPayload},
+		},
+		{
+			name:     "InvalidWorker",
+			worker:   twinValid,
+			runtime:  []kubequeue.Job{twinInvalid},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrInvalidWorker},
+			wantMsg:  []string{"WithCPU"},
+		},
+		{
+			name:     "TwoWorkersWithTheSameName",
+			worker:   dupA,
+			runtime:  []kubequeue.Job{dupA, dupB},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrInvalidWorker},
+			wantMsg:  []string{`"dup"`},
+		},
+		{
+			name:     "SameWorkerTwice",
+			worker:   succeed,
+			runtime:  []kubequeue.Job{succeed, succeed},
+			wantCode: kubequeue.ExitSuccess,
+		},
+		{
+			name:     "NilWorkersAreSkipped",
+			worker:   succeed,
+			runtime:  []kubequeue.Job{nil, succeed, nil},
+			wantCode: kubequeue.ExitSuccess,
+		},
+		{
+			name:   "WorkerInSecondContainer",
+			worker: succeed,
+			mutate: func(_ *testing.T, job *batchv1.Job) {
+				spec := &job.Spec.Template.Spec
+				spec.Containers = append([]corev1.Container{{Name: "sidecar", Image: rtImage}}, spec.Containers...)
+			},
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitSuccess,
+		},
+		{
+			name:     "NoWorkerVariable",
+			worker:   succeed,
+			mutate:   func(t *testing.T, job *batchv1.Job) { rtDeleteEnv(t, job, rtEnvWorker) },
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrNotInJob},
+			wantMsg:  []string{rtEnvWorker},
+		},
+		{
+			name:     "NoContainers",
+			worker:   succeed,
+			mutate:   func(_ *testing.T, job *batchv1.Job) { job.Spec.Template.Spec.Containers = nil },
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrNotInJob},
+		},
+		{
+			name:     "NilJob",
+			nilJob:   true,
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrNotInJob},
+		},
+		{
+			name:     "WorkerWithoutPerform",
+			worker:   external,
+			runtime:  []kubequeue.Job{external},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrInvalidWorker},
+			wantMsg:  []string{`"external"`, "no perform function"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			var job *batchv1.Job
+			if !tt.nilJob {
+				job = rtBuild(t, tt.worker, rtArgs{N: 7})
+				if tt.mutate != nil {
+					tt.mutate(t, job)
+				}
+			}
+
+			var err error
+			require.NotPanics(t, func() { err = kubequeue.PerformJob(t.Context(), job, tt.runtime...) })
+
+			require.Equal(t, tt.wantCode, kubequeue.ExitCode(err), "error: %v", err)
+			if tt.wantCode == kubequeue.ExitSuccess {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			if tt.wantSame != nil {
+				require.Same(t, tt.wantSame, err)
+			}
+			for _, target := range tt.wantIs {
+				require.ErrorIs(t, err, target)
+			}
+			for _, msg := range tt.wantMsg {
+				require.ErrorContains(t, err, msg)
+			}
+		})
+	}
+
+	t.Run("NilError", func(t *testing.T) {
+		t.Parallel()
+		require.NoError(t, kubequeue.Permanent(nil))
+		require.Equal(t, kubequeue.ExitSuccess, kubequeue.ExitCode(nil))
+	})
+}
+
+func TestExitCode(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{name: "Nil", err: nil, want: kubequeue.ExitSuccess},
+		{name: "PlainError", err: errRTBoom, want: kubequeue.ExitRetryable},
+		{name: "ContextCanceled", err: fmt.Errorf("stopped: %w", context.Canceled), want: kubequeue.ExitRetryable},
+		{name: "Permanent", err: kubequeue.Permanent(errRTBoom), want: kubequeue.ExitPermanent},
+		{name: "WrappedPermanent", err: fmt.Errorf("step 2: %w", kubequeue.Permanent(errRTBoom)), want: kubequeue.ExitPermanent},
+		{name: "ErrPermanent", err: kubequeue.ErrPermanent, want: kubequeue.ExitPermanent},
+		{name: "UnknownWorker", err: kubequeue.ErrUnknownWorker, want: kubequeue.ExitPermanent},
+		{name: "InvalidWorker", err: kubequeue.ErrInvalidWorker, want: kubequeue.ExitPermanent},
+		{name: "PayloadDecode", err: kubequeue.ErrPayloadDecode, want: kubequeue.ExitPermanent},
+		{name: "NotInJob", err: kubequeue.ErrNotInJob, want: kubequeue.ExitPermanent},
+		{name: "Panic", err: kubequeue.ErrPanic, want: kubequeue.ExitRetryable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, kubequeue.ExitCode(tt.err))
+		})
+	}
+
+	t.Run("PermanentKeepsMessage", func(t *testing.T) {
+		t.Parallel()
+		err := kubequeue.Permanent(errRTBoom)
+		require.EqualError(t, err, errRTBoom.Error())
+		require.ErrorIs(t, err, kubequeue.ErrPermanent)
+		require.ErrorIs(t, err, errRTBoom)
+		require.Same(t, errRTBoom, errors.Unwrap(err))
+	})
+}
+
+func TestPerformJob_Context(t *testing.T) {
+	t.Parallel()
+
+	type ctxKey struct{}
+
+	t.Run("Value", func(t *testing.T) {
+		t.Parallel()
+		var got any
+		w := rtWorker("ctx-value", func(ctx context.Context, _ rtArgs) error {
+			got = ctx.Value(ctxKey{})
+			return nil
+		})
+		job := rtBuild(t, w, rtArgs{})
+
+		ctx := context.WithValue(t.Context(), ctxKey{}, "from the caller")
+		require.NoError(t, kubequeue.PerformJob(ctx, job, w))
+		require.Equal(t, "from the caller", got)
+	})
+
+	t.Run("Cancellation", func(t *testing.T) {
+		t.Parallel()
+		started := make(chan struct{})
+		w := rtWorker("ctx-cancel", func(ctx context.Context, _ rtArgs) error {
+			close(started)
+			<-ctx.Done()
+			return fmt.Errorf("stopped: %w", context.Cause(ctx))
+		})
+		job := rtBuild(t, w, rtArgs{})
+
+		cause := errors.New("pod deleted")
+		ctx, cancel := context.WithCancelCause(t.Context())
+		defer cancel(nil)
+		errc := make(chan error, 1)
+		go func() { errc <- kubequeue.PerformJob(ctx, job, w) }()
+
+		select {
+		case <-started:
+		case err := <-errc:
+			require.FailNow(t, "PerformJob returned before perform started", "error: %v", err)
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "perform did not start within 10s")
+		}
+		cancel(cause)
+		select {
+		case err := <-errc:
+			require.ErrorIs(t, err, cause)
+			require.Equal(t, kubequeue.ExitRetryable, kubequeue.ExitCode(err))
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "perform did not return within 10s of the cancellation")
+		}
+	})
+
+	t.Run("AlreadyCancelled", func(t *testing.T) {
+		t.Parallel()
+		w := rtWorker("ctx-cancelled", func(ctx context.Context, _ rtArgs) error { return ctx.Err() })
+		job := rtBuild(t, w, rtArgs{})
+
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		err := kubequeue.PerformJob(ctx, job, w)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Equal(t, kubequeue.ExitRetryable, kubequeue.ExitCode(err))
+	})
+}
+
+// TestPerformJob_KubeletEnvExpansion checks that a payload reaches perform
+// unchanged once the kubelet has expanded the container's environment.
+//
+// The kubelet expands $(NAME) references in the value of every environment
+// variable and reduces $$ to $ (see the doc of corev1.EnvVar.Value). The
+// payload is JSON in such a value, so a "$" in any string of the payload must
+// be escaped by Build; otherwise the process in the pod decodes a different
+// payload from the one that was enqueued, while PerformJob, which reads the
+// Job without that expansion, decodes the original.
+func TestPerformJob_KubeletEnvExpansion(t *testing.T) {
+	t.Parallel()
+
+	type note struct {
+		Text string `json:"text"`
+	}
+
+	tests := []struct {
+		name string
+		text string
+	}{
+		{name: "LoneDollar", text: "costs $5"},
+		{name: "TrailingDollar", text: "costs 5$"},
+		{name: "DoubleDollar", text: "costs $$5"},
+		{name: "ReferenceToAJobVariable", text: "hello $(" + rtEnvWorker + ")"},
+		{name: "ReferenceToAnUnknownVariable", text: "hello $(NOT_DEFINED)"},
+		{name: "EscapedReference", text: "literally $$(" + rtEnvWorker + ")"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got string
+			w := kubequeue.NewWorker("expansion", func(_ context.Context, n note) error {
+				got = n.Text
+				return nil
+			}, kubequeue.WithImage(rtImage))
+			job := rtBuild(t, w, note{Text: tt.text})
+
+			c := &job.Spec.Template.Spec.Containers[0]
+			before := slices.Clone(c.Env)
+			rtKubeletExpandEnv(c) // what the process in the pod sees
+			require.NoError(t, kubequeue.PerformJob(t.Context(), job, w))
+			require.Equal(t, tt.text, got, "the payload changed on its way through the container's environment:\nin the Job: %v\nin the pod: %v",
+				before, c.Env)
+		})
+	}
+}
+
+// rtKubeletExpandEnv expands the values of c's environment variables as the
+// kubelet does when it starts the container: a reference $(NAME) to a
+// variable defined earlier in the list is replaced by that variable's
+// value, a reference to any other name is kept as written, $$ becomes $, and
+// every other character, a lone $ included, is kept. (The kubelet also
+// resolves service variables, which a test pod does not have.)
+func rtKubeletExpandEnv(c *corev1.Container) {
+	defined := make(map[string]string, len(c.Env))
+	for i, e := range c.Env {
+		var b strings.Builder
+		v := e.Value
+		for j := 0; j < len(v); j++ {
+			if v[j] != '$' || j+1 == len(v) {
+				b.WriteByte(v[j])
+				continue
+			}
+			switch v[j+1] {
+			case '$':
+				b.WriteByte('$')
+				j++
+			case '(':
+				end := strings.IndexByte(v[j+2:], ')')
+				if end < 0 {
+					b.WriteString("$(")
+					j++
+					continue
+				}
+				name := v[j+2 : j+2+end]
+				if value, ok := defined[name]; ok {
+					b.WriteString(value)
+				} else {
+					b.WriteString(v[j : j+3+end])
+				}
+				j += 2 + end
+			default:
+				b.WriteByte('$')
+			}
+		}
+		c.Env[i].Value = b.String()
+		defined[e.Name] = b.String()
+	}
+}
+
+// rtHelperArgs tells the helper worker how to end.
+type rtHelperArgs struct {
+	Outcome string `json:"outcome"`
+}
+
+var (
+	// rtHelper is the worker the test binary performs when it runs as a
+	// Job's container.
+	rtHelper = kubequeue.NewWorker("helper", rtPerformHelper, kubequeue.WithImage(rtImage))
+	// rtHelperOther is not given to Main: its Jobs are unknown to the helper.
+	rtHelperOther = kubequeue.NewWorker("helper-other", rtPerformHelper, kubequeue.WithImage(rtImage))
+)
+
+func rtPerformHelper(_ context.Context, a rtHelperArgs) error {
+	switch a.Outcome {
+	case "succeed":
+		fmt.Println("helper performed")
+		return nil
+	case "fail":
+		return errors.New("helper failed on purpose")
+	case "fail-permanently":
+		return kubequeue.Permanent(errors.New("helper failed permanently on purpose"))
+	case "panic":
+		panic("helper panicked on purpose")
+	default:
+		return fmt.Errorf("helper: unknown outcome %q", a.Outcome)
+	}
+}
+
+// init makes the test binary, started with KUBEQUEUE_TEST_HELPER=1, the
+// process of a Job's container: it calls kubequeue.Main with the helper
+// worker, and exits 3 printing "not in job" if Main returns. It is an init
+// function rather than TestMain so that it does not collide with a TestMain
+// of another test file, and runs before any test.
+func init() {
+	if os.Getenv(rtEnvHelper) != "1" {
+		return
+	}
+	kubequeue.Main(rtHelper)
+	fmt.Println("not in job")
+	os.Exit(3)
+}
+
+// rtEnviron returns this process's environment without KUBEQUEUE_
+// variables, so that a child is not taken for a Job's container by mistake.
+func rtEnviron() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "KUBEQUEUE_") })
+}
+
+// rtRun runs name with args and the environment env added to rtEnviron, and
+// returns its exit code and output. It fails t if the program cannot be
+// started or does not exit within 10 seconds.
+func rtRun(t *testing.T, env []string, name string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(rtEnviron(), env...)
+	var outBuf, errBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	if err := cmd.Run(); err != nil {
+		var exitErr *exec.ExitError
+		require.ErrorAs(t, err, &exitErr, "stderr:\n%s", errBuf.String())
+		require.NoError(t, ctx.Err(), "%s did not exit within 10s; stderr:\n%s", name, errBuf.String())
+	}
+	return cmd.ProcessState.ExitCode(), outBuf.String(), errBuf.String()
+}
+
+func TestMain_Subprocess(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("skipping: runs the test binary as a Job's container in subprocesses; run without -short")
+	}
+
+	tests := []struct {
+		name       string
+		worker     kubequeue.Job // the worker the Job is built for; nil: no Job variables at all
+		outcome    string
+		payload    *string // replaces the built payload
+		wantCode   int
+		wantStdout []string
+		wantStderr []string
+		notStderr  []string
+	}{
+		{
+			name:       "Succeeds",
+			worker:     rtHelper,
+			outcome:    "succeed",
+			wantCode:   kubequeue.ExitSuccess,
+			wantStdout: []string{"helper performed"},
+			wantStderr: []string{"kubequeue: job succeeded", "worker=helper"},
+			notStderr:  []string{"kubequeue: job failed"},
+		},
+		{
+			name:       "Fails",
+			worker:     rtHelper,
+			outcome:    "fail",
+			wantCode:   kubequeue.ExitRetryable,
+			wantStderr: []string{"kubequeue: job failed", "worker=helper", "exit_code=1", "helper failed on purpose"},
+		},
+		{
+			name:       "FailsPermanently",
+			worker:     rtHelper,
+			outcome:    "fail-permanently",
+			wantCode:   kubequeue.ExitPermanent,
+			wantStderr: []string{"kubequeue: job failed", "exit_code=42", "helper failed permanently on purpose"},
+		},
+		{
+			name:     "Panics",
+			worker:   rtHelper,
+			outcome:  "panic",
+			wantCode: kubequeue.ExitRetryable,
+			wantStderr: []string{
+				"kubequeue: job failed", "exit_code=1", "helper panicked on purpose",
+				"stack=", "rtPerformHelper",
+			},
+		},
+		{
+			name:       "UnknownWorker",
+			worker:     rtHelperOther,
+			outcome:    "succeed",
+			wantCode:   kubequeue.ExitPermanent,
+			wantStderr: []string{"kubequeue: job failed", "exit_code=42", "unknown worker", `\"helper-other\"`, "[helper]"},
+		},
+		{
+			name:       "BadPayload",
+			worker:     rtHelper,
+			payload:    new(`{"outcome":1}`),
+			wantCode:   kubequeue.ExitPermanent,
+			wantStderr: []string{"kubequeue: job failed", "exit_code=42", "cannot decode payload"},
+		},
+		{
+			name:       "NotInJob",
+			wantCode:   3,
+			wantStdout: []string{"not in job"},
+			notStderr:  []string{"kubequeue:"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			env := []string{rtEnvHelper + "=1"}
+			if tt.worker != nil {
+				job := rtBuild(t, tt.worker, rtHelperArgs{Outcome: tt.outcome})
+				if tt.payload != nil {
+					rtSetEnv(t, job, rtEnvPayload, *tt.payload)
+				}
+				env = append(env, rtContainerEnv(t, job)...)
+			}
+
+			code, stdout, stderr := rtRun(t, env, os.Args[0], "-test.run=^$")
+
+			require.Equal(t, tt.wantCode, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			if tt.worker != nil {
+				require.NotContains(t, stdout, "not in job", "Main returned in a Job's container")
+			}
+			for _, s := range tt.wantStdout {
+				require.Contains(t, stdout, s)
+			}
+			for _, s := range tt.wantStderr {
+				require.Contains(t, stderr, s)
+			}
+			for _, s := range tt.notStderr {
+				require.NotContains(t, stderr, s)
+			}
+		})
+	}
+}
+
+// rtPrintMessageArgs has the JSON form of examples/printmessage's Message.
+type rtPrintMessageArgs struct {
+	Message string `json:"message"`
+	Delay   string `json:"delay,omitempty"`
+}
+
+// rtPrintMessageEnv returns the environment of the container of a
+// print-message Job for args.
+func rtPrintMessageEnv(t *testing.T, args rtPrintMessageArgs) []string {
+	t.Helper()
+	w := kubequeue.NewWorker("print-message", func(context.Context, rtPrintMessageArgs) error { return nil },
+		kubequeue.WithImage(rtImage))
+	return rtContainerEnv(t, rtBuild(t, w, args))
+}
+
+// rtBuildPrintMessage builds examples/printmessage into a temporary
+// directory and returns the path of the binary.
+func rtBuildPrintMessage(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "printmessage")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./examples/printmessage")
+	cmd.Env = rtEnviron()
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build ./examples/printmessage:\n%s", out)
+	return bin
+}
+
+func TestMain_SIGTERM(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("skipping: builds examples/printmessage and runs it in subprocesses; run without -short")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("skipping: SIGTERM cannot be sent to a process on windows")
+	}
+
+	bin := rtBuildPrintMessage(t)
+
+	t.Run("CancelsPerform", func(t *testing.T) {
+		t.Parallel()
+
+		cmd := exec.CommandContext(t.Context(), bin)
+		cmd.Env = append(rtEnviron(), rtPrintMessageEnv(t, rtPrintMessageArgs{Message: "hello", Delay: "1m"})...)
+		stdoutPipe, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		var stderr bytes.Buffer // read only once the process has been waited for
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+
+		// The goroutine reads stdout to its end and then waits for the
+		// process. If the test stops early, cancelling t.Context() kills the
+		// process, so that the cleanup does not wait long.
+		var stdout []string
+		var waitErr error
+		waiting := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sc := bufio.NewScanner(stdoutPipe)
+			for sc.Scan() {
+				line := sc.Text()
+				if line == "waiting 1m0s" && !slices.Contains(stdout, line) {
+					close(waiting)
+				}
+				stdout = append(stdout, line)
+			}
+			waitErr = cmd.Wait()
+		}()
+		t.Cleanup(func() { <-done })
+
+		select {
+		case <-waiting:
+		case <-done:
+			require.FailNow(t, "printmessage exited before it waited", "exit: %v\nstdout: %q\nstderr:\n%s", waitErr, stdout, stderr.String())
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, `printmessage did not print "waiting 1m0s" within 10s`)
+		}
+
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "printmessage did not exit within 10s of SIGTERM")
+		}
+
+		require.Equal(t, kubequeue.ExitRetryable, cmd.ProcessState.ExitCode(),
+			"exit: %v\nstdout: %q\nstderr:\n%s", waitErr, stdout, stderr.String())
+		require.NotContains(t, stdout, "hello")
+		require.Contains(t, stderr.String(), "kubequeue: job failed")
+		require.Contains(t, stderr.String(), "exit_code=1")
+		require.Contains(t, stderr.String(), "context canceled")
+	})
+
+	t.Run("ExitCodes", func(t *testing.T) {
+		t.Parallel()
+
+		tests := []struct {
+			name       string
+			args       rtPrintMessageArgs
+			wantCode   int
+			wantStdout string
+			wantStderr string
+		}{
+			{
+				name:       "PrintsMessage",
+				args:       rtPrintMessageArgs{Message: "hello"},
+				wantCode:   kubequeue.ExitSuccess,
+				wantStdout: "hello\n",
+				wantStderr: "kubequeue: job succeeded",
+			},
+			{
+				name:       "EmptyMessage",
+				args:       rtPrintMessageArgs{Message: ""},
+				wantCode:   kubequeue.ExitPermanent,
+				wantStderr: "message is empty",
+			},
+			{
+				name:       "InvalidDelay",
+				args:       rtPrintMessageArgs{Message: "hello", Delay: "soon"},
+				wantCode:   kubequeue.ExitPermanent,
+				wantStderr: "delay",
+			},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				code, stdout, stderr := rtRun(t, rtPrintMessageEnv(t, tt.args), bin)
+				require.Equal(t, tt.wantCode, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+				require.Equal(t, tt.wantStdout, stdout)
+				require.Contains(t, stderr, tt.wantStderr)
+			})
+		}
+	})
+}
+
+// TestRun_NotInJob changes the environment of the test process, so it does
+// not run in parallel.
+func TestRun_NotInJob(t *testing.T) {
+	t.Setenv(rtEnvWorker, "")
+	require.NoError(t, os.Unsetenv(rtEnvWorker))
+	t.Setenv(rtEnvPayload, "")
+	require.NoError(t, os.Unsetenv(rtEnvPayload))
+
+	require.False(t, kubequeue.InJob())
+	require.Equal(t, kubequeue.ExitPermanent, kubequeue.Run(t.Context()))
+	require.Equal(t, kubequeue.ExitPermanent, kubequeue.Run(t.Context(), rtHelper))
+
+	// Main returns at once outside a Job.
+	kubequeue.Main(rtHelper)
+
+	t.Setenv(rtEnvWorker, "run-in-process")
+	require.True(t, kubequeue.InJob())
+
+	type ctxKey struct{}
+	var got any
+	w := rtWorker("run-in-process", func(ctx context.Context, a rtArgs) error {
+		got = ctx.Value(ctxKey{})
+		if a.N != 7 {
+			return kubequeue.Permanent(fmt.Errorf("payload decoded as n=%d, want 7", a.N))
+		}
+		return nil
+	})
+	for _, e := range rtContainerEnv(t, rtBuild(t, w, rtArgs{N: 7})) {
+		name, value, _ := strings.Cut(e, "=")
+		t.Setenv(name, value)
+	}
+	ctx := context.WithValue(t.Context(), ctxKey{}, "from the caller")
+	require.Equal(t, kubequeue.ExitSuccess, kubequeue.Run(ctx, w))
+	require.Equal(t, "from the caller", got)
+
+	t.Setenv(rtEnvPayload, `{"n":8}`)
+	require.Equal(t, kubequeue.ExitPermanent, kubequeue.Run(ctx, w))
+}
