@@ -25,7 +25,7 @@ bench: ## Run the benchmarks, kubequeue beside raw client-go, with allocations.
 .PHONY: lint
 lint: ## go vet, and fail if gofmt would change a file.
 	$(GO) vet $(PKGS)
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: examples

@@ -34,8 +34,12 @@ func (h Handle) String() string { return h.Namespace + "/" + h.Name }
 // Invalid input is reported before any API call, with the errors of Build.
 // An API error is wrapped with the Job's namespace and name and stays
 // testable with the k8s.io/apimachinery/pkg/api/errors functions, such as
-// IsAlreadyExists or IsForbidden. Enqueue creates one object, so a failed
-// call leaves nothing behind.
+// IsAlreadyExists or IsForbidden. Enqueue creates one object, so a refused
+// create leaves nothing behind. An error that leaves the outcome unknown (a
+// timeout, a lost connection, a cancelled ctx) may come after the server
+// created the Job: calling Enqueue again then creates a second Job under a
+// new name. Where that matters, name the Job with [WithJobName] so that a
+// retry gets an AlreadyExists error instead.
 func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...EnqueueOption) (Handle, error) {
 	j, err := q.Build(job, payload, opts...)
 	if err != nil {
@@ -48,30 +52,39 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 	if err != nil {
 		return Handle{}, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, err)
 	}
-	return Handle{Namespace: created.Namespace, Name: created.Name, UID: created.UID, Worker: job.Name()}, nil
+	return Handle{Namespace: j.Namespace, Name: j.Name, UID: created.UID, Worker: job.Name()}, nil
 }
 
 // Client-side rate limits that LoadConfig sets when the configuration sets
 // none. client-go's own defaults (5 requests per second, bursts of 10) would
 // throttle a service that enqueues in bursts.
 const (
-	DefaultQPS   = 50
+	// DefaultQPS is the sustained rate of requests, per second.
+	DefaultQPS = 50
+	// DefaultBurst is the number of requests allowed at once above it.
 	DefaultBurst = 100
 )
 
 // LoadConfig loads a client configuration the way kubectl does: from the
 // file kubeconfig if it is not empty (pass your --kubeconfig flag), else
 // from the files in $KUBECONFIG, else from ~/.kube/config, else from the
-// pod's service account when running in a cluster. context selects a
-// kubeconfig context by name; empty means the current one. It sets QPS and Burst to
-// [DefaultQPS] and [DefaultBurst] when the configuration leaves them zero.
-func LoadConfig(kubeconfig, contextName string) (*rest.Config, error) {
+// pod's service account when running in a cluster. contextName selects a
+// kubeconfig context by name; empty means the current one. It also returns
+// the namespace kubectl would use: the context's, or the pod's own when in
+// a cluster, or "default". It sets QPS and Burst to [DefaultQPS] and
+// [DefaultBurst] when the configuration leaves them zero.
+func LoadConfig(kubeconfig, contextName string) (cfg *rest.Config, namespace string, err error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: contextName}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	cfg, err = loader.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubequeue: load kubernetes client config: %w", err)
+		return nil, "", fmt.Errorf("kubequeue: load kubernetes client config: %w", err)
+	}
+	namespace, _, err = loader.Namespace()
+	if err != nil {
+		return nil, "", fmt.Errorf("kubequeue: load kubernetes namespace: %w", err)
 	}
 	if cfg.QPS == 0 {
 		cfg.QPS = DefaultQPS
@@ -79,22 +92,23 @@ func LoadConfig(kubeconfig, contextName string) (*rest.Config, error) {
 	if cfg.Burst == 0 {
 		cfg.Burst = DefaultBurst
 	}
-	return cfg, nil
+	return cfg, namespace, nil
 }
 
 // NewClientset loads a configuration with [LoadConfig] and returns a
-// clientset for it, so that a service starts with
+// clientset for it and the namespace kubectl would use, so that a service
+// starts with
 //
-//	client, err := kubequeue.NewClientset("", "")
-//	queue := kubequeue.New(client)
-func NewClientset(kubeconfig, contextName string) (*kubernetes.Clientset, error) {
-	cfg, err := LoadConfig(kubeconfig, contextName)
+//	client, namespace, err := kubequeue.NewClientset("", "")
+//	queue := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace))
+func NewClientset(kubeconfig, contextName string) (client *kubernetes.Clientset, namespace string, err error) {
+	cfg, namespace, err := LoadConfig(kubeconfig, contextName)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	client, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubequeue: create kubernetes clientset: %w", err)
+		return nil, "", fmt.Errorf("kubequeue: create kubernetes clientset: %w", err)
 	}
-	return cs, nil
+	return client, namespace, nil
 }

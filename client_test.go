@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/clientcmd"
@@ -85,6 +86,8 @@ func TestQueue_Enqueue_FieldManager(t *testing.T) {
 	require.Equal(t, "billing", create.CreateOptions.FieldManager)
 }
 
+var errTransport = errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+
 func TestQueue_Enqueue_APIErrors(t *testing.T) {
 	t.Parallel()
 	jobs := schema.GroupResource{Group: "batch", Resource: "jobs"}
@@ -99,9 +102,7 @@ func TestQueue_Enqueue_APIErrors(t *testing.T) {
 		{"Timeout", apierrors.NewServerTimeout(jobs, "create", 1), apierrors.IsServerTimeout},
 		{"TooManyRequests", apierrors.NewTooManyRequests("slow down", 2), apierrors.IsTooManyRequests},
 		{"InternalError", apierrors.NewInternalError(errors.New("etcd")), apierrors.IsInternalError},
-		{"Transport", errors.New("dial tcp 127.0.0.1:6443: connect: connection refused"), func(err error) bool {
-			return errors.Unwrap(err) != nil
-		}},
+		{"Transport", errTransport, func(err error) bool { return errors.Is(err, errTransport) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +120,68 @@ func TestQueue_Enqueue_APIErrors(t *testing.T) {
 			require.Empty(t, listJobs(t, client), "a failed Enqueue must leave nothing behind")
 		})
 	}
+}
+
+// TestQueue_Enqueue_AmbiguousFailure pins down what Enqueue documents: a
+// timeout may come after the server stored the Job, and a retry with a
+// generated name then makes a second Job, while a retry with WithJobName
+// gets AlreadyExists.
+func TestQueue_Enqueue_AmbiguousFailure(t *testing.T) {
+	t.Parallel()
+	client, queue := setup(t)
+	timeouts := 1
+	client.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if timeouts == 0 {
+			return false, nil, nil
+		}
+		timeouts--
+		job := action.(k8stesting.CreateAction).GetObject().(*batchv1.Job)
+		require.NoError(t, client.Tracker().Create(action.GetResource(), job, job.Namespace))
+		return true, nil, apierrors.NewTimeoutError("response lost", 1)
+	})
+
+	_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithJobName("order-42"))
+	require.True(t, apierrors.IsTimeout(err), "got %v", err)
+	require.Len(t, listJobs(t, client), 1, "the Job exists although Enqueue failed")
+
+	_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithJobName("order-42"))
+	require.True(t, apierrors.IsAlreadyExists(err), "a named retry must not make a second Job; got %v", err)
+	require.Len(t, listJobs(t, client), 1)
+}
+
+func TestNew_InvalidOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		opts  []kubequeue.QueueOption
+		field string
+	}{
+		{"EmptyNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("")}, "WithDefaultNamespace"},
+		{"BadNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("Bad_NS")}, "WithDefaultNamespace"},
+		{"EmptyFieldManager", []kubequeue.QueueOption{kubequeue.WithFieldManager("")}, "WithFieldManager"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := fake.NewClientset()
+			queue := kubequeue.New(client, tt.opts...)
+			_, err := queue.Build(newGreeter(), greeting{})
+			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
+			var verr *kubequeue.ValidationError
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, tt.field, verr.Field)
+			_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{})
+			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
+			require.Empty(t, client.Actions())
+		})
+	}
+}
+
+func TestNew_NilClientset(t *testing.T) {
+	t.Parallel()
+	var cs *kubernetes.Clientset // as left by a failed NewClientset
+	_, err := kubequeue.New(cs).Enqueue(t.Context(), newGreeter(), greeting{})
+	require.ErrorIs(t, err, kubequeue.ErrNoClient)
 }
 
 func TestQueue_Enqueue_InvalidInputMakesNoCall(t *testing.T) {
@@ -174,7 +237,7 @@ func writeKubeconfig(t *testing.T) string {
 	cfg.Clusters["two"] = &clientcmdapi.Cluster{Server: "https://two.example.com:6443"}
 	cfg.AuthInfos["me"] = &clientcmdapi.AuthInfo{Token: "secret"}
 	cfg.Contexts["one"] = &clientcmdapi.Context{Cluster: "one", AuthInfo: "me"}
-	cfg.Contexts["two"] = &clientcmdapi.Context{Cluster: "two", AuthInfo: "me"}
+	cfg.Contexts["two"] = &clientcmdapi.Context{Cluster: "two", AuthInfo: "me", Namespace: "jobs"}
 	cfg.CurrentContext = "one"
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
@@ -187,30 +250,32 @@ func TestLoadConfig(t *testing.T) {
 	t.Setenv("HOME", t.TempDir())
 
 	t.Run("ExplicitPath", func(t *testing.T) {
-		cfg, err := kubequeue.LoadConfig(path, "")
+		cfg, namespace, err := kubequeue.LoadConfig(path, "")
 		require.NoError(t, err)
 		require.Equal(t, "https://one.example.com:6443", cfg.Host)
+		require.Equal(t, "default", namespace, "a context without a namespace means default")
 		require.Equal(t, "secret", cfg.BearerToken)
 		require.EqualValues(t, kubequeue.DefaultQPS, cfg.QPS)
 		require.Equal(t, kubequeue.DefaultBurst, cfg.Burst)
 	})
 	t.Run("Context", func(t *testing.T) {
-		cfg, err := kubequeue.LoadConfig(path, "two")
+		cfg, namespace, err := kubequeue.LoadConfig(path, "two")
 		require.NoError(t, err)
 		require.Equal(t, "https://two.example.com:6443", cfg.Host)
+		require.Equal(t, "jobs", namespace, "the context's namespace, as kubectl uses it")
 	})
 	t.Run("UnknownContext", func(t *testing.T) {
-		_, err := kubequeue.LoadConfig(path, "three")
+		_, _, err := kubequeue.LoadConfig(path, "three")
 		require.ErrorContains(t, err, "kubequeue: load kubernetes client config")
 		require.ErrorContains(t, err, "three")
 	})
 	t.Run("MissingFile", func(t *testing.T) {
-		_, err := kubequeue.LoadConfig(filepath.Join(t.TempDir(), "nope"), "")
+		_, _, err := kubequeue.LoadConfig(filepath.Join(t.TempDir(), "nope"), "")
 		require.ErrorContains(t, err, "kubequeue: load kubernetes client config")
 	})
 	t.Run("KUBECONFIG", func(t *testing.T) {
 		t.Setenv("KUBECONFIG", path)
-		cfg, err := kubequeue.LoadConfig("", "two")
+		cfg, _, err := kubequeue.LoadConfig("", "two")
 		require.NoError(t, err)
 		require.Equal(t, "https://two.example.com:6443", cfg.Host)
 	})
@@ -219,15 +284,17 @@ func TestLoadConfig(t *testing.T) {
 		// pointing at localhost.
 		t.Setenv("KUBERNETES_SERVICE_HOST", "")
 		t.Setenv("KUBERNETES_SERVICE_PORT", "")
-		_, err := kubequeue.LoadConfig("", "")
+		_, _, err := kubequeue.LoadConfig("", "")
 		require.Error(t, err)
 	})
 	t.Run("NewClientset", func(t *testing.T) {
-		cs, err := kubequeue.NewClientset(path, "")
+		cs, namespace, err := kubequeue.NewClientset(path, "two")
 		require.NoError(t, err)
 		require.NotNil(t, cs)
-		_, err = kubequeue.NewClientset(path, "three")
+		require.Equal(t, "jobs", namespace)
+		cs, _, err = kubequeue.NewClientset(path, "three")
 		require.Error(t, err)
+		require.Nil(t, cs)
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"math"
 	"path"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,10 +38,11 @@ const (
 	// DefaultContainerName is the name of the Job's container unless
 	// WithContainerName sets another.
 	DefaultContainerName = "worker"
-	// MaxPayloadSize is the largest JSON-encoded payload, in bytes. The
-	// payload travels in one environment variable, and Linux refuses to
-	// start a process with a single variable above 128 KiB; 64 KiB leaves
-	// room for the rest and keeps Job objects small.
+	// MaxPayloadSize is the largest encoded payload, in bytes: the JSON
+	// encoding as stored in the environment variable, where each '$' takes
+	// six bytes (\u0024). The payload travels in one environment variable,
+	// and Linux refuses to start a process with a single variable above
+	// 128 KiB; 64 KiB leaves room for the rest and keeps Job objects small.
 	MaxPayloadSize = 64 << 10
 )
 
@@ -48,7 +51,7 @@ const (
 // [ErrInvalidOption] with [errors.Is]. When several settings are invalid,
 // their errors are joined with [errors.Join].
 type ValidationError struct {
-	// Worker is the worker's name.
+	// Worker is the worker's name, or empty for an option of the Queue.
 	Worker string
 	// Field names the setting, by the option that sets it.
 	Field string
@@ -62,6 +65,9 @@ type ValidationError struct {
 
 // Error implements error.
 func (e *ValidationError) Error() string {
+	if e.Worker == "" {
+		return fmt.Sprintf("kubequeue: %s %q: %s", e.Field, e.Value, e.Reason)
+	}
 	return fmt.Sprintf("kubequeue: worker %q: %s %q: %s", e.Worker, e.Field, e.Value, e.Reason)
 }
 
@@ -160,6 +166,14 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 		if strings.HasPrefix(e.Name, payload.EnvPrefix) {
 			p.add("environment variable", e.Name, "names that start with "+payload.EnvPrefix+" are reserved for kubequeue")
 		}
+		if e.ValueFrom != nil {
+			if e.Value != "" {
+				p.add("environment variable", e.Name, "sets both value and valueFrom")
+			}
+			if n := setFields(*e.ValueFrom); n != 1 {
+				p.add("environment variable", e.Name, fmt.Sprintf("valueFrom must name exactly one source, not %d", n))
+			}
+		}
 	}
 	for _, e := range c.envFrom {
 		if e.ConfigMapRef != nil {
@@ -191,6 +205,7 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 	if c.priorityClass != "" {
 		p.addAll("WithPriorityClass", c.priorityClass, validation.IsDNS1123Subdomain(c.priorityClass))
 	}
+	validateTolerations(p, c.tolerations)
 	volumes := make(map[string]bool, len(c.volumes))
 	for _, v := range c.volumes {
 		p.addAll("WithVolumes name", v.Name, validation.IsDNS1123Label(v.Name))
@@ -198,13 +213,24 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 			p.add("WithVolumes name", v.Name, "is used by more than one volume")
 		}
 		volumes[v.Name] = true
+		if n := setFields(v.VolumeSource); n != 1 {
+			p.add("WithVolumes", v.Name, fmt.Sprintf("must have exactly one volume source (such as secret or emptyDir), not %d", n))
+		}
 	}
+	mountPaths := make(map[string]bool, len(c.volumeMounts))
 	for _, m := range c.volumeMounts {
 		if !volumes[m.Name] {
 			p.add("WithVolumeMounts name", m.Name, "names no volume added with WithVolumes")
 		}
 		if !path.IsAbs(m.MountPath) {
 			p.add("WithVolumeMounts mountPath", m.MountPath, "must be an absolute path")
+		}
+		if mountPaths[m.MountPath] {
+			p.add("WithVolumeMounts mountPath", m.MountPath, "is used by more than one mount")
+		}
+		mountPaths[m.MountPath] = true
+		if m.SubPath != "" && (path.IsAbs(m.SubPath) || slices.Contains(strings.Split(m.SubPath, "/"), "..")) {
+			p.add("WithVolumeMounts subPath", m.SubPath, "must be a relative path without '..'")
 		}
 	}
 	validateJobConfig(p, &c.job)
@@ -213,13 +239,21 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 	return p.err()
 }
 
-// validateCall checks the options passed to one Build or Enqueue call.
-func validateCall(worker string, c *callConfig) error {
+// validateCall checks the options passed to one Build or Enqueue call for a
+// worker w.
+func validateCall(worker string, w *workerConfig, c *callConfig) error {
 	p := &problems{worker: worker, sentinel: ErrInvalidOption}
 	if c.name != "" {
 		p.addAll("WithJobName", c.name, names.ValidateJobName(c.name))
 	}
 	validateJobConfig(p, &c.job)
+	// Each map was checked alone; their union must fit the size limit too.
+	if len(c.job.annotations) > 0 && len(w.job.annotations) > 0 {
+		validateAnnotations(p, "WithAnnotations", merged(w.job.annotations, c.job.annotations))
+	}
+	if len(c.job.podAnnotations) > 0 && len(w.job.podAnnotations) > 0 {
+		validateAnnotations(p, "WithPodAnnotations", merged(w.job.podAnnotations, c.job.podAnnotations))
+	}
 	return p.err()
 }
 
@@ -258,6 +292,59 @@ func validateLabels(p *problems, option string, labels map[string]string) {
 			p.add(option, k+"="+v, "is set by kubequeue and cannot be changed")
 		}
 	}
+	for _, k := range jobControllerLabels {
+		if v, ok := labels[k]; ok {
+			p.add(option, k+"="+v, "is set by the Job controller and cannot be changed")
+		}
+	}
+}
+
+// jobControllerLabels are the pod labels the API server sets from the Job's
+// name and UID; it rejects a Job whose template sets them otherwise.
+var jobControllerLabels = []string{
+	"job-name", "controller-uid",
+	batchv1.JobNameLabel, batchv1.ControllerUidLabel,
+}
+
+// validateTolerations checks what the API server checks of each toleration.
+func validateTolerations(p *problems, tolerations []corev1.Toleration) {
+	for _, t := range tolerations {
+		if t.Key != "" {
+			p.addFieldErrors("WithTolerations key", metav1validation.ValidateLabelName(t.Key, field.NewPath("key")))
+		}
+		switch t.Operator {
+		case corev1.TolerationOpEqual, "":
+			if t.Key == "" {
+				p.add("WithTolerations", t.Value, "an empty key requires the operator Exists")
+			}
+			p.addAll("WithTolerations value", t.Value, validation.IsValidLabelValue(t.Value))
+		case corev1.TolerationOpExists:
+			if t.Value != "" {
+				p.add("WithTolerations value", t.Value, "must be empty when the operator is Exists")
+			}
+		} // other operators (Lt, Gt) are feature-gated: the API server decides
+		switch t.Effect {
+		case "", corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		default:
+			p.add("WithTolerations effect", string(t.Effect), "must be NoSchedule, PreferNoSchedule, NoExecute or empty")
+		}
+		if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
+			p.add("WithTolerations tolerationSeconds", fmt.Sprint(*t.TolerationSeconds), "requires the effect NoExecute")
+		}
+	}
+}
+
+// setFields counts the non-nil pointer fields of a struct of optional
+// sources, such as a VolumeSource or an EnvVarSource.
+func setFields(v any) int {
+	rv := reflect.ValueOf(v)
+	n := 0
+	for i := range rv.NumField() {
+		if f := rv.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			n++
+		}
+	}
+	return n
 }
 
 func validateAnnotations(p *problems, option string, annotations map[string]string) {
@@ -465,9 +552,12 @@ func deepCopySlice[E any, P interface {
 // unless [WithJobName] names it; its namespace is the call's, else the
 // worker's, else the queue's. The caller owns the result and may change it.
 //
-// Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType] or
-// [ErrPayloadTooLarge].
+// Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType],
+// [ErrPayloadEncode] or [ErrPayloadTooLarge].
 func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job, error) {
+	if q.err != nil {
+		return nil, q.err
+	}
 	if job == nil {
 		return nil, fmt.Errorf("%w: nil job", ErrInvalidWorker)
 	}
@@ -485,7 +575,7 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 			opt.applyEnqueue(&call)
 		}
 	}
-	if err := validateCall(job.Name(), &call); err != nil {
+	if err := validateCall(job.Name(), w, &call); err != nil {
 		return nil, err
 	}
 	name := call.name

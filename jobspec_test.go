@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -1286,6 +1287,96 @@ func TestNewWorker_Invalid(t *testing.T) {
 			errContains: "WithVolumes",
 		},
 		{
+			name:        "VolumeWithoutSource",
+			worker:      jsWorkerName,
+			opts:        []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithVolumes(corev1.Volume{Name: "data"})},
+			field:       "WithVolumes",
+			value:       "data",
+			errContains: "exactly one volume source",
+		},
+		{
+			name:   "VolumeMountPathTwice",
+			worker: jsWorkerName,
+			opts: []kubequeue.WorkerOption{
+				kubequeue.WithImage(jsImage),
+				kubequeue.WithVolumes(
+					corev1.Volume{Name: "a", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					corev1.Volume{Name: "b", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				),
+				kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "a", MountPath: "/data"}, corev1.VolumeMount{Name: "b", MountPath: "/data"}),
+			},
+			field:       "WithVolumeMounts mountPath",
+			value:       "/data",
+			errContains: "more than one mount",
+		},
+		{
+			name:   "VolumeMountSubPathEscapes",
+			worker: jsWorkerName,
+			opts: []kubequeue.WorkerOption{
+				kubequeue.WithImage(jsImage),
+				kubequeue.WithVolumes(corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}),
+				kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "data", MountPath: "/data", SubPath: "../etc"}),
+			},
+			field:       "WithVolumeMounts subPath",
+			value:       "../etc",
+			errContains: "without '..'",
+		},
+		{
+			name:   "EnvValueAndValueFrom",
+			worker: jsWorkerName,
+			opts: []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithEnvVars(corev1.EnvVar{Name: "TOKEN", Value: "x", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"},
+			}})},
+			field:       "environment variable",
+			value:       "TOKEN",
+			errContains: "both value and valueFrom",
+		},
+		{
+			name:        "EnvEmptyValueFrom",
+			worker:      jsWorkerName,
+			opts:        []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithEnvVars(corev1.EnvVar{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{}})},
+			field:       "environment variable",
+			value:       "TOKEN",
+			errContains: "exactly one source, not 0",
+		},
+		{
+			name:        "TolerationExistsWithValue",
+			worker:      jsWorkerName,
+			opts:        []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithTolerations(corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, Value: "x"})},
+			field:       "WithTolerations value",
+			value:       "x",
+			errContains: "must be empty",
+		},
+		{
+			name:   "TolerationBadKey",
+			worker: jsWorkerName,
+			opts:   []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithTolerations(corev1.Toleration{Key: "bad key!", Operator: corev1.TolerationOpExists})},
+			field:  "WithTolerations key",
+			value:  "bad key!",
+		},
+		{
+			name:   "TolerationBadEffect",
+			worker: jsWorkerName,
+			opts:   []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithTolerations(corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, Effect: "Nope"})},
+			field:  "WithTolerations effect",
+			value:  "Nope",
+		},
+		{
+			name:   "TolerationSecondsWithoutNoExecute",
+			worker: jsWorkerName,
+			opts:   []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithTolerations(corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, TolerationSeconds: jsPtr(int64(5))})},
+			field:  "WithTolerations tolerationSeconds",
+			value:  "5",
+		},
+		{
+			name:        "PodLabelSetByJobController",
+			worker:      jsWorkerName,
+			opts:        []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithPodLabels(map[string]string{"batch.kubernetes.io/job-name": "x"})},
+			field:       "WithPodLabels",
+			value:       "batch.kubernetes.io/job-name=x",
+			errContains: "Job controller",
+		},
+		{
 			name:   "VolumeMountRelativePath",
 			worker: jsWorkerName,
 			opts: []kubequeue.WorkerOption{
@@ -1638,7 +1729,8 @@ func TestQueue_Build_Payload(t *testing.T) {
 				require.NotPanics(t, func() { job, err = tt.build() })
 				require.Nil(t, job)
 				require.Error(t, err)
-				require.ErrorIs(t, err, kubequeue.ErrPayloadType)
+				require.ErrorIs(t, err, kubequeue.ErrPayloadEncode)
+				require.NotErrorIs(t, err, kubequeue.ErrPayloadType)
 			})
 		}
 	})
@@ -1875,7 +1967,7 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 		kubequeue.WithMemory("64Mi", "128Mi"),
 		kubequeue.WithImagePullSecrets("regcred"),
 		kubequeue.WithNodeSelector(map[string]string{"disk": "ssd"}),
-		kubequeue.WithTolerations(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, TolerationSeconds: jsPtr(int64(60))}),
+		kubequeue.WithTolerations(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: jsPtr(int64(60))}),
 		kubequeue.WithAffinity(&corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}),
 		kubequeue.WithVolumes(corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}),
 		kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "data", MountPath: "/data"}),
@@ -1945,7 +2037,7 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 		vars := []corev1.EnvVar{{Name: "SECRET", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password",
 		}}}}
-		tolerations := []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, TolerationSeconds: jsPtr(int64(60))}}
+		tolerations := []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: jsPtr(int64(60))}}
 		affinity := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}
 		volumes := []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 		mounts := []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
@@ -2037,8 +2129,7 @@ func BenchmarkBuild(b *testing.B) {
 	b.Run("literal", func(b *testing.B) {
 		cpuReq, cpuLim := resource.MustParse("100m"), resource.MustParse("500m")
 		memReq, memLim := resource.MustParse("64Mi"), resource.MustParse("256Mi")
-		b.ReportAllocs()
-		for b.Loop() {
+		literal := func() *batchv1.Job {
 			data, err := json.Marshal(payload)
 			if err != nil {
 				b.Fatal(err)
@@ -2078,7 +2169,21 @@ func BenchmarkBuild(b *testing.B) {
 					},
 				},
 			}
-			sink = job
+			return job
+		}
+		// The two sides must build the same Job, apart from the random name.
+		want, err := kubequeue.New(nil).Build(w, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := literal()
+		got.Name = want.Name
+		if !equality.Semantic.DeepEqual(want, got) {
+			b.Fatalf("the literal differs from Build:\nBuild:   %+v\nliteral: %+v", want, got)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = literal()
 		}
 	})
 }

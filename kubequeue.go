@@ -52,8 +52,10 @@ package kubequeue
 import (
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubequeue/kubequeue/internal/names"
@@ -68,7 +70,10 @@ var (
 	ErrInvalidOption = errors.New("kubequeue: invalid option")
 	// ErrPayloadType reports a payload whose Go type is not the worker's.
 	ErrPayloadType = errors.New("kubequeue: wrong payload type")
-	// ErrPayloadTooLarge reports a payload whose JSON encoding is longer
+	// ErrPayloadEncode reports a payload that encoding/json cannot encode,
+	// such as a NaN float or a channel.
+	ErrPayloadEncode = errors.New("kubequeue: cannot encode payload")
+	// ErrPayloadTooLarge reports a payload whose encoded form is longer
 	// than MaxPayloadSize.
 	ErrPayloadTooLarge = errors.New("kubequeue: payload too large")
 	// ErrPayloadDecode reports a payload the runtime could not decode into
@@ -82,14 +87,15 @@ var (
 	// ErrPanic reports a perform function that panicked.
 	ErrPanic = errors.New("kubequeue: perform panicked")
 	// ErrNotInJob reports that Run was called in a process that was not
-	// started as a kubequeue Job.
+	// started as a kubequeue Job, or that PerformJob was given a Job that
+	// kubequeue did not build.
 	ErrNotInJob = errors.New("kubequeue: not started as a kubequeue job")
 	// ErrNoClient reports a Queue created without a Kubernetes client.
 	ErrNoClient = errors.New("kubequeue: queue has no kubernetes client")
 )
 
 // Labels that kubequeue sets on every Job and on the Job's pods. Options
-// cannot change them.
+// other than WithJobMutator cannot change them.
 const (
 	// LabelManagedBy is set to "kubequeue".
 	LabelManagedBy = "app.kubernetes.io/managed-by"
@@ -114,6 +120,8 @@ type Queue struct {
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
+
+	err error // an invalid queue option, returned by Build and Enqueue
 }
 
 // DefaultNamespace is the namespace of Jobs whose worker, call and queue
@@ -126,8 +134,13 @@ const DefaultFieldManager = "kubequeue"
 
 // New returns a Queue that creates Jobs through client, which may be a
 // client-go clientset or its fake. A nil client is allowed for a Queue that
-// only builds Jobs; its Enqueue then returns [ErrNoClient].
+// only builds Jobs; its Enqueue then returns [ErrNoClient]. New never fails:
+// an invalid option is reported by Build and Enqueue as an error matching
+// [ErrInvalidOption].
 func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
+	if v := reflect.ValueOf(client); client != nil && v.Kind() == reflect.Pointer && v.IsNil() {
+		client = nil // a nil *Clientset in an interface
+	}
 	q := &Queue{
 		client:       client,
 		namespace:    DefaultNamespace,
@@ -138,6 +151,12 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 			opt.applyQueue(q)
 		}
 	}
+	p := &problems{sentinel: ErrInvalidOption}
+	p.addAll("WithDefaultNamespace", q.namespace, validation.IsDNS1123Label(q.namespace))
+	if q.fieldManager == "" || len(q.fieldManager) > 128 {
+		p.add("WithFieldManager", q.fieldManager, "must be 1 to 128 characters")
+	}
+	q.err = p.err()
 	return q
 }
 

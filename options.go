@@ -63,7 +63,8 @@ func WithFieldManager(name string) QueueOption {
 
 // WithRandSource makes the queue draw Job name suffixes from src instead of
 // the runtime's random generator, for reproducible names in tests and
-// examples. The queue serializes its calls to src. Repeating it replaces.
+// examples. The queue serializes its own calls to src, so do not share src
+// between queues or with other code. Repeating it replaces.
 func WithRandSource(src rand.Source) QueueOption {
 	return queueOption(func(q *Queue) { q.rand = src })
 }
@@ -107,8 +108,9 @@ func WithEnv(name, value string) WorkerOption {
 }
 
 // WithEnvVars adds environment variables, including ones whose value comes
-// from a ConfigMap, a Secret or a field (valueFrom). Variables keep the order
-// in which they were added. Repeating it adds.
+// from a ConfigMap, a Secret or a field (valueFrom, with exactly one
+// source). Variables keep the order in which they were added. Names that
+// start with KUBEQUEUE_ are reserved. Repeating it adds.
 func WithEnvVars(vars ...corev1.EnvVar) WorkerOption {
 	return workerOption(func(c *workerConfig) {
 		for _, v := range vars {
@@ -183,7 +185,9 @@ func WithNodeSelector(selector map[string]string) WorkerOption {
 	return workerOption(func(c *workerConfig) { c.nodeSelector = mergeMaps(c.nodeSelector, selector) })
 }
 
-// WithTolerations adds tolerations to the pod. Repeating it adds.
+// WithTolerations adds tolerations to the pod. kubequeue checks keys,
+// values and effects as the API server does; operators other than Equal and
+// Exists are left to the server. Repeating it adds.
 func WithTolerations(tolerations ...corev1.Toleration) WorkerOption {
 	return workerOption(func(c *workerConfig) {
 		for _, t := range tolerations {
@@ -192,7 +196,9 @@ func WithTolerations(tolerations ...corev1.Toleration) WorkerOption {
 	})
 }
 
-// WithAffinity sets the pod's affinity. Default: none. Repeating it replaces.
+// WithAffinity sets the pod's affinity. Default: none. kubequeue does not
+// check it: a mistake is an API error from Enqueue that
+// apierrors.IsInvalid recognizes. Repeating it replaces.
 func WithAffinity(affinity *corev1.Affinity) WorkerOption {
 	return workerOption(func(c *workerConfig) { c.affinity = affinity.DeepCopy() })
 }
@@ -204,7 +210,8 @@ func WithPriorityClass(name string) WorkerOption {
 }
 
 // WithVolumes adds volumes to the pod. Mount them with [WithVolumeMounts].
-// Repeating it adds.
+// kubequeue checks names and that each volume has exactly one source; the
+// source itself is checked by the API server. Repeating it adds.
 func WithVolumes(volumes ...corev1.Volume) WorkerOption {
 	return workerOption(func(c *workerConfig) {
 		for _, v := range volumes {
@@ -214,7 +221,8 @@ func WithVolumes(volumes ...corev1.Volume) WorkerOption {
 }
 
 // WithVolumeMounts adds volume mounts to the container. Each must name a
-// volume added with [WithVolumes]. Repeating it adds.
+// volume added with [WithVolumes], at an absolute mount path used once, with
+// a subPath (if any) that stays inside the volume. Repeating it adds.
 func WithVolumeMounts(mounts ...corev1.VolumeMount) WorkerOption {
 	return workerOption(func(c *workerConfig) {
 		for _, m := range mounts {
@@ -246,7 +254,9 @@ func WithAnnotations(annotations map[string]string) JobOption {
 
 // WithPodLabels adds labels to the Job's pods. Repeating it adds keys; on
 // Enqueue, a key the worker also sets takes the call's value. The labels
-// [LabelManagedBy] and [LabelWorker] cannot be set.
+// [LabelManagedBy] and [LabelWorker] cannot be set, nor those the Job
+// controller sets (job-name, controller-uid and their batch.kubernetes.io/
+// forms).
 func WithPodLabels(labels map[string]string) JobOption {
 	return jobOption(func(c *jobConfig) { c.podLabels = mergeMaps(c.podLabels, labels) })
 }

@@ -107,38 +107,38 @@ func InJob() bool {
 // The context passed to perform is cancelled when the process receives
 // SIGTERM (Kubernetes sends it when the pod is deleted or its deadline
 // passes) or SIGINT. Main exits with the code [Run] returns.
-func Main(jobs ...Job) {
+func Main(workers ...Job) {
 	if !InJob() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := Run(ctx, jobs...)
+	code := Run(ctx, workers...)
 	stop()
 	os.Exit(code)
 }
 
 // Run performs the job this process was started for: it reads the worker
-// name and payload from the environment, finds the worker among jobs,
+// name and payload from the environment, finds the worker among workers,
 // decodes the payload into the worker's type and calls perform with ctx,
 // recovering a panic. It logs the outcome with [slog.Default] and returns
 // the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
 // [ExitPermanent]. Most programs call [Main] instead.
-func Run(ctx context.Context, jobs ...Job) int {
+func Run(ctx context.Context, workers ...Job) int {
 	name, _ := os.LookupEnv(payload.EnvWorker)
 	start := time.Now()
-	err := perform(ctx, os.LookupEnv, jobs)
+	err := perform(ctx, os.LookupEnv, workers)
 	report(slog.Default(), name, time.Since(start), err)
 	return ExitCode(err)
 }
 
 // PerformJob performs a built Job in this process, exactly as its container
 // would: it reads the worker name and payload from the environment of the
-// Job's container, finds the worker among jobs, decodes the payload and calls
+// Job's container, finds the worker among workers, decodes the payload and calls
 // perform with ctx. It returns perform's error, or an error matching
 // [ErrNotInJob], [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode]
 // or [ErrPanic]; [ExitCode] gives the exit code the container would have.
 // It suits tests and running a job inline, in the caller's process.
-func PerformJob(ctx context.Context, job *batchv1.Job, jobs ...Job) error {
+func PerformJob(ctx context.Context, job *batchv1.Job, workers ...Job) error {
 	if job == nil {
 		return fmt.Errorf("%w: nil job", ErrNotInJob)
 	}
@@ -150,21 +150,21 @@ func PerformJob(ctx context.Context, job *batchv1.Job, jobs ...Job) error {
 			}
 		}
 		if _, ok := env[payload.EnvWorker]; ok {
-			return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, jobs)
+			return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, workers)
 		}
 	}
 	return fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, payload.EnvWorker)
 }
 
 // perform is the runtime: lookup reads the container's environment.
-func perform(ctx context.Context, lookup func(string) (string, bool), jobs []Job) error {
+func perform(ctx context.Context, lookup func(string) (string, bool), workers []Job) error {
 	name, ok := lookup(payload.EnvWorker)
 	if !ok {
 		return fmt.Errorf("%w: %s is not set", ErrNotInJob, payload.EnvWorker)
 	}
 	var found Job
-	known := make([]string, 0, len(jobs))
-	for _, j := range jobs {
+	known := make([]string, 0, len(workers))
+	for _, j := range workers {
 		if j == nil || j.Name() == "" { // nil, or a nil *Worker
 			continue
 		}

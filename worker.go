@@ -35,7 +35,10 @@ type Worker[T any] struct {
 var _ Job = (*Worker[struct{}])(nil)
 
 // NewWorker declares a worker named name that performs payloads of type T
-// with perform. T is inferred from perform; it must be encodable as JSON.
+// with perform. T is inferred from perform; it must be encodable as JSON,
+// and decoding follows encoding/json's rules: numbers in typed fields keep
+// every digit, while numbers held in an interface (in a map[string]any, say)
+// decode as float64, so prefer struct payloads.
 //
 // The name is stored in every Job the worker creates and is how the runtime
 // finds perform: keep it stable across deploys. It must be a DNS-1123 label
@@ -96,7 +99,7 @@ func (w *Worker[T]) encodePayload(v any) (string, error) {
 	}
 	data, err := payload.Encode(v)
 	if err != nil {
-		return "", fmt.Errorf("%w: worker %q: encode %T as JSON: %w", ErrPayloadType, w.name, v, err)
+		return "", fmt.Errorf("%w: worker %q: %T as JSON: %w", ErrPayloadEncode, w.name, v, err)
 	}
 	if len(data) > MaxPayloadSize {
 		return "", fmt.Errorf("%w: worker %q: payload is %d bytes encoded, more than %d", ErrPayloadTooLarge, w.name, len(data), MaxPayloadSize)

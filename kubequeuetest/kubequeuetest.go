@@ -120,7 +120,7 @@ func Payload[T any](job *batchv1.Job, w *kubequeue.Worker[T]) (T, error) {
 // and returns their decoded payloads, oldest first.
 func RequireEnqueued[T any](t testing.TB, client kubernetes.Interface, w *kubequeue.Worker[T]) []T {
 	t.Helper()
-	payloads, err := Enqueued(context.Background(), client, w)
+	payloads, err := Enqueued(t.Context(), client, w)
 	if err != nil {
 		t.Fatalf("kubequeuetest: %v", err)
 	}
@@ -133,7 +133,7 @@ func RequireEnqueued[T any](t testing.TB, client kubernetes.Interface, w *kubequ
 // RequireNotEnqueued fails t now if client holds a Job of w.
 func RequireNotEnqueued[T any](t testing.TB, client kubernetes.Interface, w *kubequeue.Worker[T]) {
 	t.Helper()
-	jobs, err := Jobs(context.Background(), client, w)
+	jobs, err := Jobs(t.Context(), client, w)
 	if err != nil {
 		t.Fatalf("kubequeuetest: %v", err)
 	}

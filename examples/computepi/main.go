@@ -30,7 +30,7 @@ var ComputePi = kubequeue.NewWorker[struct{}]("compute-pi", nil,
 
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	namespace := flag.String("namespace", kubequeue.DefaultNamespace, "namespace of the Job")
+	namespace := flag.String("namespace", "", "namespace of the Job (default: the kubeconfig context's)")
 	dryRun := flag.Bool("dry-run", false, "print the Job as YAML instead of creating it")
 	flag.Parse()
 
@@ -44,6 +44,9 @@ func main() {
 
 func run(ctx context.Context, kubeconfig, namespace string, dryRun bool) error {
 	if dryRun {
+		if namespace == "" {
+			namespace = kubequeue.DefaultNamespace
+		}
 		job, err := kubequeue.New(nil, kubequeue.WithDefaultNamespace(namespace)).Build(ComputePi, struct{}{})
 		if err != nil {
 			return err
@@ -55,9 +58,12 @@ func run(ctx context.Context, kubeconfig, namespace string, dryRun bool) error {
 		_, err = os.Stdout.Write(out)
 		return err
 	}
-	client, err := kubequeue.NewClientset(kubeconfig, "")
+	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
 	if err != nil {
 		return err
+	}
+	if namespace == "" {
+		namespace = contextNamespace
 	}
 	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, ComputePi, struct{}{})
 	if err != nil {

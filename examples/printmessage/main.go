@@ -61,7 +61,7 @@ func main() {
 	kubequeue.Main(PrintMessage) // performs the job and exits when started as one
 
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	namespace := flag.String("namespace", kubequeue.DefaultNamespace, "namespace of the Job")
+	namespace := flag.String("namespace", "", "namespace of the Job (default: the kubeconfig context's)")
 	message := flag.String("message", "Hello from kubequeue", "message to print")
 	delay := flag.String("delay", "", "wait this long before printing, such as 30s")
 	dryRun := flag.Bool("dry-run", false, "print the Job as YAML instead of creating it")
@@ -77,6 +77,9 @@ func main() {
 
 func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun bool) error {
 	if dryRun {
+		if namespace == "" {
+			namespace = kubequeue.DefaultNamespace
+		}
 		job, err := kubequeue.New(nil, kubequeue.WithDefaultNamespace(namespace)).Build(PrintMessage, m)
 		if err != nil {
 			return err
@@ -88,9 +91,12 @@ func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun bo
 		_, err = os.Stdout.Write(out)
 		return err
 	}
-	client, err := kubequeue.NewClientset(kubeconfig, "")
+	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
 	if err != nil {
 		return err
+	}
+	if namespace == "" {
+		namespace = contextNamespace
 	}
 	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, PrintMessage, m)
 	if err != nil {
