@@ -123,6 +123,9 @@ type callConfig struct {
 	name string
 }
 
+// noCall is the configuration of a call without options. Read only.
+var noCall callConfig
+
 // problems collects validation errors.
 type problems struct {
 	worker   string
@@ -489,7 +492,6 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 						Args:                     cloneSlice(w.args),
 						Env:                      env,
 						EnvFrom:                  deepCopySlice(w.envFrom),
-						Resources:                *w.resources.DeepCopy(),
 						VolumeMounts:             deepCopySlice(w.volumeMounts),
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 					}},
@@ -497,6 +499,7 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 			},
 		},
 	}
+	w.resources.DeepCopyInto(&job.Spec.Template.Spec.Containers[0].Resources)
 	for _, c := range []*jobConfig{&w.job, &call.job} {
 		for _, mutate := range c.mutators {
 			mutate(job)
@@ -569,18 +572,21 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 	if err != nil {
 		return nil, err
 	}
-	var call callConfig
-	for _, opt := range opts {
-		if opt != nil {
-			opt.applyEnqueue(&call)
+	call := &noCall
+	if len(opts) > 0 { // most calls pass none: nothing to check
+		call = new(callConfig)
+		for _, opt := range opts {
+			if opt != nil {
+				opt.applyEnqueue(call)
+			}
 		}
-	}
-	if err := validateCall(job.Name(), w, &call); err != nil {
-		return nil, err
+		if err := validateCall(job.Name(), w, call); err != nil {
+			return nil, err
+		}
 	}
 	name := call.name
 	if name == "" {
-		name = names.JobName(job.Name(), q.suffix())
+		name = q.generateName(job.Name())
 	}
 	namespace := q.namespace
 	for _, c := range []*jobConfig{&w.job, &call.job} {
@@ -588,5 +594,5 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 			namespace = *c.namespace
 		}
 	}
-	return newJob(job.Name(), w, &call, namespace, name, data), nil
+	return newJob(job.Name(), w, call, namespace, name, data), nil
 }

@@ -160,12 +160,12 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 	return q
 }
 
-// suffix returns a random Job name suffix.
-func (q *Queue) suffix() string {
+// generateName returns "<worker>-<random suffix>".
+func (q *Queue) generateName(worker string) string {
 	if q.rand == nil {
-		return names.Suffix(rand.Uint64)
+		return names.Generate(worker, rand.Uint64)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return names.Suffix(q.rand.Uint64)
+	return names.Generate(worker, q.rand.Uint64)
 }

@@ -28,21 +28,19 @@ const MaxWorkerNameLen = MaxJobNameLen - 1 - SuffixLen
 // suffix spells a word.
 const alphabet = "bcdfghjklmnpqrstvwxz2456789"
 
-// Suffix returns SuffixLen characters drawn from alphabet using the random
-// numbers that next returns. It draws one number for the whole suffix.
-func Suffix(next func() uint64) string {
-	var b [SuffixLen]byte
+// Generate returns worker + "-" + SuffixLen characters drawn from alphabet
+// using the random numbers that next returns. It draws one number for the
+// whole suffix.
+func Generate(worker string, next func() uint64) string {
+	b := make([]byte, 0, len(worker)+1+SuffixLen)
+	b = append(b, worker...)
+	b = append(b, '-')
 	r := next()
-	for i := range b {
-		b[i] = alphabet[r%uint64(len(alphabet))]
+	for range SuffixLen {
+		b = append(b, alphabet[r%uint64(len(alphabet))])
 		r /= uint64(len(alphabet))
 	}
-	return string(b[:])
-}
-
-// JobName joins a worker name and a suffix.
-func JobName(worker, suffix string) string {
-	return worker + "-" + suffix
+	return string(b)
 }
 
 // ValidateWorkerName reports why name cannot be a worker name, or nil.

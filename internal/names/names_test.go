@@ -50,7 +50,7 @@ func TestValidateWorkerName(t *testing.T) {
 			if tt.valid {
 				require.Empty(t, msgs)
 				// Every Job name generated from it is valid.
-				job := JobName(tt.worker, strings.Repeat("b", SuffixLen))
+				job := Generate(tt.worker, func() uint64 { return 0 })
 				require.Empty(t, validation.IsDNS1123Label(job))
 				require.Empty(t, validation.IsValidLabelValue(job))
 				return
@@ -152,7 +152,7 @@ func fixed(v uint64, calls *int) func() uint64 {
 	}
 }
 
-func TestSuffix(t *testing.T) {
+func TestGenerate(t *testing.T) {
 	t.Parallel()
 
 	t.Run("Deterministic", func(t *testing.T) {
@@ -173,9 +173,9 @@ func TestSuffix(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				calls := 0
-				require.Equal(t, tt.want, Suffix(fixed(tt.next, &calls)))
+				require.Equal(t, "w-"+tt.want, Generate("w", fixed(tt.next, &calls)))
 				require.Equal(t, 1, calls, "one number for the whole suffix")
-				require.Equal(t, tt.want, Suffix(fixed(tt.next, &calls)))
+				require.Equal(t, "w-"+tt.want, Generate("w", fixed(tt.next, &calls)))
 			})
 		}
 	})
@@ -193,7 +193,7 @@ func TestSuffix(t *testing.T) {
 		}
 		for _, v := range values {
 			calls := 0
-			s := Suffix(fixed(v, &calls))
+			s := strings.TrimPrefix(Generate("w", fixed(v, &calls)), "w-")
 			require.Len(t, s, SuffixLen)
 			for i, c := range s {
 				require.True(t, strings.ContainsRune(alphabet, c), "suffix %q has %q", s, c)
@@ -211,26 +211,25 @@ func TestSuffix(t *testing.T) {
 		a := rand.New(rand.NewPCG(7, 8))
 		b := rand.New(rand.NewPCG(7, 8))
 		for range 100 {
-			require.Equal(t, Suffix(a.Uint64), Suffix(b.Uint64))
+			require.Equal(t, Generate("w", a.Uint64), Generate("w", b.Uint64))
 		}
 	})
 }
 
-func TestJobName(t *testing.T) {
+func TestGenerate_Lengths(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
 		worker string
-		suffix string
 		want   string
 	}{
-		{name: "Short", worker: "a", suffix: "bcdfghjklm", want: "a-bcdfghjklm"},
-		{name: "Longest", worker: strings.Repeat("w", MaxWorkerNameLen), suffix: "2456789bcd", want: strings.Repeat("w", MaxWorkerNameLen) + "-2456789bcd"},
+		{name: "Short", worker: "a", want: "a-bbbbbbbbbb"},
+		{name: "Longest", worker: strings.Repeat("w", MaxWorkerNameLen), want: strings.Repeat("w", MaxWorkerNameLen) + "-bbbbbbbbbb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := JobName(tt.worker, tt.suffix)
+			got := Generate(tt.worker, func() uint64 { return 0 })
 			require.Equal(t, tt.want, got)
 			require.LessOrEqual(t, len(got), MaxJobNameLen)
 			require.Empty(t, ValidateJobName(got))
