@@ -1718,6 +1718,7 @@ func TestQueue_Build_Payload(t *testing.T) {
 			{name: "Cycle", build: jsBuildFunc(cycle)},
 			{name: "MarshalerError", build: jsBuildFunc(jsBadMarshal{})},
 			{name: "Complex", build: jsBuildFunc(complex(1, 2))},
+			{name: "InvalidUTF8", build: jsBuildFunc("caf\xe9")},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

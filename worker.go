@@ -36,7 +36,9 @@ var _ Job = (*Worker[struct{}])(nil)
 
 // NewWorker declares a worker named name that performs payloads of type T
 // with perform. T is inferred from perform; it must be encodable as JSON,
-// and decoding follows encoding/json's rules: numbers in typed fields keep
+// with strings in valid UTF-8 (a payload that is not is refused rather than
+// altered; send binary data as []byte), and decoding follows
+// encoding/json's rules: numbers in typed fields keep
 // every digit, while numbers held in an interface (in a map[string]any, say)
 // decode as float64, so prefer struct payloads.
 //

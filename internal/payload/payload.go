@@ -6,6 +6,7 @@ package payload
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"sync"
 )
 
@@ -55,10 +56,40 @@ func Encode(v any) (string, error) {
 		return "", err
 	}
 	out := bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))
+	if replacedInvalidUTF8(out) {
+		return "", ErrInvalidUTF8
+	}
 	if bytes.IndexByte(out, '$') >= 0 {
 		out = bytes.ReplaceAll(out, []byte("$"), []byte(`\u0024`))
 	}
 	return string(out), nil
+}
+
+// ErrInvalidUTF8 reports a string in the payload that is not valid UTF-8,
+// which encoding/json would silently replace with U+FFFD.
+var ErrInvalidUTF8 = errors.New("a string is not valid UTF-8 (send binary data as []byte)")
+
+// replacedInvalidUTF8 reports whether encoding/json replaced invalid UTF-8
+// in out: it writes the escape \ufffd for each invalid byte, and never for a
+// valid U+FFFD, which it writes as is. A backslash in the input is written
+// as \\, so an escape is one preceded by an even number of backslashes.
+func replacedInvalidUTF8(out []byte) bool {
+	const esc = `\ufffd`
+	for i := 0; ; {
+		j := bytes.Index(out[i:], []byte(esc))
+		if j < 0 {
+			return false
+		}
+		j += i
+		n := 0
+		for k := j - 1; k >= 0 && out[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		i = j + len(esc)
+	}
 }
 
 // Decode decodes data into a new T with encoding/json's rules.

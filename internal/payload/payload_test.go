@@ -3,6 +3,7 @@ package payload
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -61,4 +62,56 @@ func TestEncode_LargeBufferNotPooled(t *testing.T) {
 	got, err := Encode(big)
 	require.NoError(t, err)
 	require.Len(t, got, len(big)+2)
+}
+
+func TestEncode_InvalidUTF8(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      any
+		invalid bool
+	}{
+		{"InvalidByte", "a\xffb", true},
+		{"InvalidInMapKey", map[string]int{"\xfe": 1}, true},
+		{"ReplacementCharacter", "a\uFFFDb", false},
+		{"EscapedBackslashThenText", `a\ufffd`, false},
+		{"EscapedBackslashThenInvalid", "a\\\xff", true},
+		{"Bytes", []byte{0xff, 0xfe}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, err := Encode(tt.in)
+			if tt.invalid {
+				require.ErrorIs(t, err, ErrInvalidUTF8)
+				return
+			}
+			require.NoError(t, err)
+			require.NotEmpty(t, out)
+		})
+	}
+}
+
+// FuzzEncode checks that every valid string survives Encode and Decode
+// exactly, with no '$' left for the kubelet to expand, and that an invalid
+// one is refused rather than changed.
+func FuzzEncode(f *testing.F) {
+	for _, s := range []string{"", "plain", `"quoted" \ back\\slash`, "$(HOME) $$ $", "line\nbreak\t", "zoë 🙂 שלום", "<&>", "\xff", "\uFFFD", `\ufffd`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		type msg struct {
+			S string `json:"s"`
+		}
+		out, err := Encode(msg{s})
+		if !utf8.ValidString(s) {
+			require.ErrorIs(t, err, ErrInvalidUTF8)
+			return
+		}
+		require.NoError(t, err)
+		require.NotContains(t, out, "$")
+		got, err := Decode[msg](out)
+		require.NoError(t, err)
+		require.Equal(t, s, got.S)
+	})
 }
