@@ -510,8 +510,10 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 
 // withCall returns a copy of base with the call's entries added.
 func withCall(base, call map[string]string) map[string]string {
-	out := make(map[string]string, len(base)+len(call))
-	maps.Copy(out, base)
+	if base == nil {
+		base = map[string]string{}
+	}
+	out := maps.Clone(base) // copies the table whole: faster than inserting
 	maps.Copy(out, call)
 	return out
 }
