@@ -117,6 +117,7 @@ func TestQueue_Enqueue_APIErrors(t *testing.T) {
 			require.True(t, tt.check(err), "error %v lost its API type", err)
 			require.Contains(t, err.Error(), "kubequeue: create job ns1/greet-")
 			require.Zero(t, handle)
+			require.Len(t, client.Actions(), 1, "one create, no retry and no clean-up call")
 			require.Empty(t, listJobs(t, client), "a failed Enqueue must leave nothing behind")
 		})
 	}
@@ -172,7 +173,7 @@ func TestNew_InvalidOptions(t *testing.T) {
 			require.Equal(t, tt.field, verr.Field)
 			_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{})
 			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
-			require.Empty(t, client.Actions())
+			requireNoAPICall(t, client)
 		})
 	}
 }
@@ -206,7 +207,7 @@ func TestQueue_Enqueue_InvalidInputMakesNoCall(t *testing.T) {
 			client, queue := setup(t)
 			_, err := queue.Enqueue(t.Context(), tt.job, tt.payload, tt.opts...)
 			require.ErrorIs(t, err, tt.want)
-			require.Empty(t, client.Actions(), "invalid input must be refused before any API call")
+			requireNoAPICall(t, client)
 		})
 	}
 }

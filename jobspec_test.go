@@ -21,6 +21,7 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 )
@@ -54,15 +55,6 @@ func jsWorker(t *testing.T, opts ...kubequeue.WorkerOption) *kubequeue.Worker[js
 	w := kubequeue.NewWorker(jsWorkerName, jsPerform, all...)
 	require.NoError(t, w.Validate())
 	return w
-}
-
-// jsBuild builds a Job with a queue that has no client and requires success.
-func jsBuild(t *testing.T, job kubequeue.Job, payload any, opts ...kubequeue.EnqueueOption) *batchv1.Job {
-	t.Helper()
-	built, err := kubequeue.New(nil).Build(job, payload, opts...)
-	require.NoError(t, err)
-	require.NotNil(t, built)
-	return built
 }
 
 // jsContainer returns the Job's only container.
@@ -121,8 +113,6 @@ func jsLabels(worker string, extra map[string]string) map[string]string {
 	return out
 }
 
-func jsPtr[T any](v T) *T { return &v }
-
 // jsValidationErrors returns every *ValidationError in err's tree.
 func jsValidationErrors(err error) []*kubequeue.ValidationError {
 	var out []*kubequeue.ValidationError
@@ -144,15 +134,6 @@ func jsValidationErrors(err error) []*kubequeue.ValidationError {
 	return out
 }
 
-// jsRequireNothingCreated requires that client saw no API call at all.
-func jsRequireNothingCreated(t *testing.T, client *fake.Clientset) {
-	t.Helper()
-	require.Empty(t, client.Actions())
-	list, err := client.BatchV1().Jobs(metav1.NamespaceAll).List(t.Context(), metav1.ListOptions{})
-	require.NoError(t, err)
-	require.Empty(t, list.Items)
-}
-
 func TestQueue_Build_Options(t *testing.T) {
 	t.Parallel()
 
@@ -161,7 +142,7 @@ func TestQueue_Build_Options(t *testing.T) {
 		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "db"},
 			Key:                  "password",
-			Optional:             jsPtr(false),
+			Optional:             ptr.To(false),
 		}},
 	}
 	fieldVar := corev1.EnvVar{
@@ -176,7 +157,7 @@ func TestQueue_Build_Options(t *testing.T) {
 	}}
 	tolerations := []corev1.Toleration{
 		{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "batch", Effect: corev1.TaintEffectNoSchedule},
-		{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: jsPtr(int64(300))},
+		{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(int64(300))},
 	}
 	affinity := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
@@ -506,77 +487,77 @@ func TestQueue_Build_Options(t *testing.T) {
 			name: "WithBackoffLimit",
 			opts: []kubequeue.WorkerOption{kubequeue.WithBackoffLimit(7)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(7)), job.Spec.BackoffLimit)
+				require.Equal(t, ptr.To(int32(7)), job.Spec.BackoffLimit)
 			},
 		},
 		{
 			name: "WithBackoffLimitZero",
 			opts: []kubequeue.WorkerOption{kubequeue.WithBackoffLimit(0)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(0)), job.Spec.BackoffLimit)
+				require.Equal(t, ptr.To(int32(0)), job.Spec.BackoffLimit)
 			},
 		},
 		{
 			name: "WithBackoffLimitOnCall",
 			call: []kubequeue.EnqueueOption{kubequeue.WithBackoffLimit(1)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(1)), job.Spec.BackoffLimit)
+				require.Equal(t, ptr.To(int32(1)), job.Spec.BackoffLimit)
 			},
 		},
 		{
 			name: "WithActiveDeadline",
 			opts: []kubequeue.WorkerOption{kubequeue.WithActiveDeadline(10 * time.Minute)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int64(600)), job.Spec.ActiveDeadlineSeconds)
+				require.Equal(t, ptr.To(int64(600)), job.Spec.ActiveDeadlineSeconds)
 			},
 		},
 		{
 			name: "WithActiveDeadlineRoundsUp",
 			opts: []kubequeue.WorkerOption{kubequeue.WithActiveDeadline(1500 * time.Millisecond)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int64(2)), job.Spec.ActiveDeadlineSeconds)
+				require.Equal(t, ptr.To(int64(2)), job.Spec.ActiveDeadlineSeconds)
 			},
 		},
 		{
 			name: "WithActiveDeadlineOneNanosecond",
 			opts: []kubequeue.WorkerOption{kubequeue.WithActiveDeadline(time.Nanosecond)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int64(1)), job.Spec.ActiveDeadlineSeconds)
+				require.Equal(t, ptr.To(int64(1)), job.Spec.ActiveDeadlineSeconds)
 			},
 		},
 		{
 			name: "WithActiveDeadlineOnCall",
 			call: []kubequeue.EnqueueOption{kubequeue.WithActiveDeadline(90 * time.Second)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int64(90)), job.Spec.ActiveDeadlineSeconds)
+				require.Equal(t, ptr.To(int64(90)), job.Spec.ActiveDeadlineSeconds)
 			},
 		},
 		{
 			name: "WithTTLAfterFinished",
 			opts: []kubequeue.WorkerOption{kubequeue.WithTTLAfterFinished(time.Hour)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(3600)), job.Spec.TTLSecondsAfterFinished)
+				require.Equal(t, ptr.To(int32(3600)), job.Spec.TTLSecondsAfterFinished)
 			},
 		},
 		{
 			name: "WithTTLAfterFinishedZero",
 			opts: []kubequeue.WorkerOption{kubequeue.WithTTLAfterFinished(0)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(0)), job.Spec.TTLSecondsAfterFinished)
+				require.Equal(t, ptr.To(int32(0)), job.Spec.TTLSecondsAfterFinished)
 			},
 		},
 		{
 			name: "WithTTLAfterFinishedRoundsUp",
 			opts: []kubequeue.WorkerOption{kubequeue.WithTTLAfterFinished(1500 * time.Millisecond)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(2)), job.Spec.TTLSecondsAfterFinished)
+				require.Equal(t, ptr.To(int32(2)), job.Spec.TTLSecondsAfterFinished)
 			},
 		},
 		{
 			name: "WithTTLAfterFinishedOnCall",
 			call: []kubequeue.EnqueueOption{kubequeue.WithTTLAfterFinished(0)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(0)), job.Spec.TTLSecondsAfterFinished)
+				require.Equal(t, ptr.To(int32(0)), job.Spec.TTLSecondsAfterFinished)
 			},
 		},
 		{
@@ -584,22 +565,22 @@ func TestQueue_Build_Options(t *testing.T) {
 			opts: []kubequeue.WorkerOption{kubequeue.WithJobMutator(func(job *batchv1.Job) {
 				// The mutator sees the finished Job.
 				if job.Labels[kubequeue.LabelWorker] == jsWorkerName && len(job.Spec.Template.Spec.Containers) == 1 {
-					job.Spec.Parallelism = jsPtr(int32(1))
+					job.Spec.Parallelism = ptr.To(int32(1))
 					job.Spec.Template.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
 				}
 			})},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(1)), job.Spec.Parallelism)
+				require.Equal(t, ptr.To(int32(1)), job.Spec.Parallelism)
 				require.Equal(t, corev1.PullAlways, jsContainer(t, job).ImagePullPolicy)
 			},
 		},
 		{
 			name: "WithJobMutatorOnCall",
 			call: []kubequeue.EnqueueOption{kubequeue.WithJobMutator(func(job *batchv1.Job) {
-				job.Spec.Completions = jsPtr(int32(1))
+				job.Spec.Completions = ptr.To(int32(1))
 			})},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(1)), job.Spec.Completions)
+				require.Equal(t, ptr.To(int32(1)), job.Spec.Completions)
 			},
 		},
 		{
@@ -614,7 +595,7 @@ func TestQueue_Build_Options(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := jsWorker(t, tt.opts...)
-			job := jsBuild(t, w, jsArgs{ID: 7}, tt.call...)
+			job := build(t, w, jsArgs{ID: 7}, tt.call...)
 			tt.check(t, job)
 		})
 	}
@@ -671,13 +652,13 @@ func TestQueue_Build_CallOverridesWorker(t *testing.T) {
 			require.Equal(t, workerPodAnnotations, job.Spec.Template.Annotations)
 		}
 		if !skip["backoff"] {
-			require.Equal(t, jsPtr(int32(5)), job.Spec.BackoffLimit)
+			require.Equal(t, ptr.To(int32(5)), job.Spec.BackoffLimit)
 		}
 		if !skip["deadline"] {
-			require.Equal(t, jsPtr(int64(3600)), job.Spec.ActiveDeadlineSeconds)
+			require.Equal(t, ptr.To(int64(3600)), job.Spec.ActiveDeadlineSeconds)
 		}
 		if !skip["ttl"] {
-			require.Equal(t, jsPtr(int32(7200)), job.Spec.TTLSecondsAfterFinished)
+			require.Equal(t, ptr.To(int32(7200)), job.Spec.TTLSecondsAfterFinished)
 		}
 	}
 
@@ -726,7 +707,7 @@ func TestQueue_Build_CallOverridesWorker(t *testing.T) {
 			name: "BackoffLimit",
 			call: []kubequeue.EnqueueOption{kubequeue.WithBackoffLimit(0)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(0)), job.Spec.BackoffLimit)
+				require.Equal(t, ptr.To(int32(0)), job.Spec.BackoffLimit)
 				requireWorker(t, job, "backoff")
 			},
 		},
@@ -734,7 +715,7 @@ func TestQueue_Build_CallOverridesWorker(t *testing.T) {
 			name: "ActiveDeadline",
 			call: []kubequeue.EnqueueOption{kubequeue.WithActiveDeadline(90 * time.Second)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int64(90)), job.Spec.ActiveDeadlineSeconds)
+				require.Equal(t, ptr.To(int64(90)), job.Spec.ActiveDeadlineSeconds)
 				requireWorker(t, job, "deadline")
 			},
 		},
@@ -742,7 +723,7 @@ func TestQueue_Build_CallOverridesWorker(t *testing.T) {
 			name: "TTLAfterFinished",
 			call: []kubequeue.EnqueueOption{kubequeue.WithTTLAfterFinished(0)},
 			check: func(t *testing.T, job *batchv1.Job) {
-				require.Equal(t, jsPtr(int32(0)), job.Spec.TTLSecondsAfterFinished)
+				require.Equal(t, ptr.To(int32(0)), job.Spec.TTLSecondsAfterFinished)
 				requireWorker(t, job, "ttl")
 			},
 		},
@@ -781,7 +762,7 @@ func TestQueue_Build_CallOverridesWorker(t *testing.T) {
 			check: func(t *testing.T, job *batchv1.Job) {
 				require.Equal(t, "second", job.Name)
 				require.Equal(t, "ns-2", job.Namespace)
-				require.Equal(t, jsPtr(int32(2)), job.Spec.BackoffLimit)
+				require.Equal(t, ptr.To(int32(2)), job.Spec.BackoffLimit)
 				require.Equal(t, jsLabels(jsWorkerName, map[string]string{"team": "imaging", "tier": "batch", "a": "1", "b": "2"}), job.Labels)
 				requireWorker(t, job, "name", "namespace", "backoff", "labels")
 			},
@@ -807,27 +788,27 @@ func TestQueue_Build_CallOverridesWorker(t *testing.T) {
 				require.Equal(t, map[string]string{"owner": "video", "note": "worker", "order": "worker-1;worker-2;call;"}, job.Annotations)
 				require.Equal(t, jsLabels(jsWorkerName, map[string]string{"app": "resize-v2", "tier": "batch"}), job.Spec.Template.Labels)
 				require.Equal(t, map[string]string{"scrape": "false", "note": "worker"}, job.Spec.Template.Annotations)
-				require.Equal(t, jsPtr(int32(9)), job.Spec.BackoffLimit)
-				require.Equal(t, jsPtr(int64(2)), job.Spec.ActiveDeadlineSeconds)
-				require.Equal(t, jsPtr(int32(60)), job.Spec.TTLSecondsAfterFinished)
+				require.Equal(t, ptr.To(int32(9)), job.Spec.BackoffLimit)
+				require.Equal(t, ptr.To(int64(2)), job.Spec.ActiveDeadlineSeconds)
+				require.Equal(t, ptr.To(int32(60)), job.Spec.TTLSecondsAfterFinished)
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tt.check(t, jsBuild(t, w, jsArgs{ID: 1}, tt.call...))
+			tt.check(t, build(t, w, jsArgs{ID: 1}, tt.call...))
 		})
 	}
 
 	t.Run("WorkerUnchanged", func(t *testing.T) {
 		t.Parallel()
-		before := jsBuild(t, w, jsArgs{ID: 1}, kubequeue.WithJobName("same"))
+		before := build(t, w, jsArgs{ID: 1}, kubequeue.WithJobName("same"))
 		want := before.DeepCopy()
 		for _, tt := range tests {
-			jsBuild(t, w, jsArgs{ID: 1}, tt.call...)
+			build(t, w, jsArgs{ID: 1}, tt.call...)
 		}
-		after := jsBuild(t, w, jsArgs{ID: 1}, kubequeue.WithJobName("same"))
+		after := build(t, w, jsArgs{ID: 1}, kubequeue.WithJobName("same"))
 		require.Equal(t, want, after)
 		require.Equal(t, want, before)
 		require.NoError(t, w.Validate())
@@ -839,7 +820,7 @@ func TestQueue_Build_Defaults(t *testing.T) {
 
 	t.Run("Job", func(t *testing.T) {
 		t.Parallel()
-		job := jsBuild(t, jsWorker(t), jsArgs{ID: 3})
+		job := build(t, jsWorker(t), jsArgs{ID: 3})
 
 		require.Equal(t, metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}, job.TypeMeta)
 		require.Equal(t, kubequeue.DefaultNamespace, job.Namespace)
@@ -849,9 +830,9 @@ func TestQueue_Build_Defaults(t *testing.T) {
 		require.Nil(t, job.Annotations)
 		require.Nil(t, job.Spec.Template.Annotations)
 
-		require.Equal(t, jsPtr(kubequeue.DefaultBackoffLimit), job.Spec.BackoffLimit)
-		require.Equal(t, jsPtr(int32(kubequeue.DefaultTTLAfterFinished/time.Second)), job.Spec.TTLSecondsAfterFinished)
-		require.Equal(t, jsPtr(int32(86400)), job.Spec.TTLSecondsAfterFinished)
+		require.Equal(t, ptr.To(kubequeue.DefaultBackoffLimit), job.Spec.BackoffLimit)
+		require.Equal(t, ptr.To(int32(kubequeue.DefaultTTLAfterFinished/time.Second)), job.Spec.TTLSecondsAfterFinished)
+		require.Equal(t, ptr.To(int32(86400)), job.Spec.TTLSecondsAfterFinished)
 		require.Nil(t, job.Spec.ActiveDeadlineSeconds)
 
 		pod := job.Spec.Template.Spec
@@ -1364,7 +1345,7 @@ func TestNewWorker_Invalid(t *testing.T) {
 		{
 			name:   "TolerationSecondsWithoutNoExecute",
 			worker: jsWorkerName,
-			opts:   []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithTolerations(corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, TolerationSeconds: jsPtr(int64(5))})},
+			opts:   []kubequeue.WorkerOption{kubequeue.WithImage(jsImage), kubequeue.WithTolerations(corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpExists, TolerationSeconds: ptr.To(int64(5))})},
 			field:  "WithTolerations tolerationSeconds",
 			value:  "5",
 		},
@@ -1436,7 +1417,7 @@ func TestNewWorker_Invalid(t *testing.T) {
 			handle, enqueueErr := kubequeue.New(client).Enqueue(t.Context(), w, jsArgs{ID: 1})
 			require.Equal(t, err, enqueueErr)
 			require.Zero(t, handle)
-			jsRequireNothingCreated(t, client)
+			requireNoAPICall(t, client)
 		})
 	}
 
@@ -1495,7 +1476,7 @@ func TestNewWorker_Invalid(t *testing.T) {
 			require.ErrorIs(t, enqueueErr, kubequeue.ErrInvalidWorker)
 			require.Equal(t, err, enqueueErr)
 			require.Zero(t, handle)
-			jsRequireNothingCreated(t, client)
+			requireNoAPICall(t, client)
 		})
 	})
 
@@ -1513,7 +1494,7 @@ func TestNewWorker_NilPerformWithCommand(t *testing.T) {
 	t.Parallel()
 	w := kubequeue.NewWorker[jsArgs](jsWorkerName, nil, kubequeue.WithImage("perl:5.40"), kubequeue.WithCommand("perl", "-e", "print 1"))
 	require.NoError(t, w.Validate())
-	job := jsBuild(t, w, jsArgs{ID: 2})
+	job := build(t, w, jsArgs{ID: 2})
 	require.Equal(t, []string{"perl", "-e", "print 1"}, jsContainer(t, job).Command)
 	require.JSONEq(t, `{"id":2}`, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"), "the payload is still in the environment")
 }
@@ -1592,7 +1573,7 @@ func TestQueue_Build_InvalidCallOptions(t *testing.T) {
 			handle, enqueueErr := kubequeue.New(client).Enqueue(t.Context(), w, jsArgs{ID: 1}, tt.call...)
 			require.Equal(t, err, enqueueErr)
 			require.Zero(t, handle)
-			jsRequireNothingCreated(t, client)
+			requireNoAPICall(t, client)
 		})
 	}
 
@@ -1657,7 +1638,7 @@ func TestQueue_Build_Payload(t *testing.T) {
 				client := fake.NewClientset()
 				_, enqueueErr := kubequeue.New(client).Enqueue(t.Context(), w, tt.payload)
 				require.Equal(t, err, enqueueErr)
-				jsRequireNothingCreated(t, client)
+				requireNoAPICall(t, client)
 			})
 		}
 	})
@@ -1668,7 +1649,7 @@ func TestQueue_Build_Payload(t *testing.T) {
 		_, err := kubequeue.New(nil).Build(w, jsArgs{ID: 1})
 		require.ErrorIs(t, err, kubequeue.ErrPayloadType)
 		require.ErrorContains(t, err, "*kubequeue_test.jsArgs")
-		job := jsBuild(t, w, &jsArgs{ID: 1})
+		job := build(t, w, &jsArgs{ID: 1})
 		require.Equal(t, `{"id":1}`, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"))
 	})
 
@@ -1697,7 +1678,7 @@ func TestQueue_Build_Payload(t *testing.T) {
 		client := fake.NewClientset()
 		_, err = kubequeue.New(client).Enqueue(t.Context(), w, fits+"x")
 		require.ErrorIs(t, err, kubequeue.ErrPayloadTooLarge)
-		jsRequireNothingCreated(t, client)
+		requireNoAPICall(t, client)
 	})
 
 	t.Run("Unencodable", func(t *testing.T) {
@@ -1831,7 +1812,7 @@ func jsRoundTrip[T any](v T) func(t *testing.T) {
 			called++
 			return nil
 		}, kubequeue.WithImage(jsImage))
-		job := jsBuild(t, w, v)
+		job := build(t, w, v)
 		require.True(t, json.Valid([]byte(jsEnv(t, job, "KUBEQUEUE_PAYLOAD"))))
 		require.NoError(t, kubequeue.PerformJob(t.Context(), job, w))
 		require.Equal(t, 1, called)
@@ -1932,7 +1913,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 	t.Run("HTMLNotEscaped", func(t *testing.T) {
 		t.Parallel()
 		w := kubequeue.NewWorker(jsWorkerName, func(context.Context, string) error { return nil }, kubequeue.WithImage(jsImage))
-		job := jsBuild(t, w, "<a> & <b>")
+		job := build(t, w, "<a> & <b>")
 		require.Equal(t, `"<a> & <b>"`, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"))
 	})
 
@@ -1941,7 +1922,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 	t.Run("DollarsNotExpandedByKubelet", func(t *testing.T) {
 		t.Parallel()
 		w := kubequeue.NewWorker(jsWorkerName, func(context.Context, map[string]string) error { return nil }, kubequeue.WithImage(jsImage))
-		job := jsBuild(t, w, map[string]string{"$(KEY)": "costs $$5 and $(HOME)"})
+		job := build(t, w, map[string]string{"$(KEY)": "costs $$5 and $(HOME)"})
 		value := jsEnv(t, job, "KUBEQUEUE_PAYLOAD")
 		require.NotContains(t, value, "$(")
 		require.NotContains(t, value, "$$")
@@ -1968,7 +1949,7 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 		kubequeue.WithMemory("64Mi", "128Mi"),
 		kubequeue.WithImagePullSecrets("regcred"),
 		kubequeue.WithNodeSelector(map[string]string{"disk": "ssd"}),
-		kubequeue.WithTolerations(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: jsPtr(int64(60))}),
+		kubequeue.WithTolerations(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(int64(60))}),
 		kubequeue.WithAffinity(&corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}),
 		kubequeue.WithVolumes(corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}),
 		kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "data", MountPath: "/data"}),
@@ -1983,7 +1964,7 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 
 	t.Run("MutatingResultDoesNotChangeLaterJobs", func(t *testing.T) {
 		t.Parallel()
-		first := jsBuild(t, w, jsArgs{ID: 1}, kubequeue.WithJobName("same"))
+		first := build(t, w, jsArgs{ID: 1}, kubequeue.WithJobName("same"))
 		want := first.DeepCopy()
 
 		first.Labels["team"] = "changed"
@@ -2014,14 +1995,14 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 		c.Resources.Limits[corev1.ResourceMemory] = resource.MustParse("99Gi")
 		c.VolumeMounts[0].MountPath = "/changed"
 
-		second := jsBuild(t, w, jsArgs{ID: 1}, kubequeue.WithJobName("same"))
+		second := build(t, w, jsArgs{ID: 1}, kubequeue.WithJobName("same"))
 		require.Equal(t, want, second)
 	})
 
 	t.Run("MutatingResultDoesNotChangeOtherResult", func(t *testing.T) {
 		t.Parallel()
-		a := jsBuild(t, w, jsArgs{ID: 1})
-		b := jsBuild(t, w, jsArgs{ID: 1})
+		a := build(t, w, jsArgs{ID: 1})
+		b := build(t, w, jsArgs{ID: 1})
 		want := b.DeepCopy()
 		a.Spec.Template.Spec.Containers[0].Env[2].Value = "changed"
 		a.Spec.Template.Spec.NodeSelector["disk"] = "changed"
@@ -2038,7 +2019,7 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 		vars := []corev1.EnvVar{{Name: "SECRET", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password",
 		}}}}
-		tolerations := []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: jsPtr(int64(60))}}
+		tolerations := []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(int64(60))}}
 		affinity := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}
 		volumes := []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 		mounts := []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
@@ -2058,7 +2039,7 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 			kubequeue.WithVolumes(volumes...),
 			kubequeue.WithVolumeMounts(mounts...),
 		)
-		want := jsBuild(t, w, jsArgs{}, kubequeue.WithJobName("same"))
+		want := build(t, w, jsArgs{}, kubequeue.WithJobName("same"))
 
 		labels["team"] = "changed"
 		labels["added"] = "x"
@@ -2074,7 +2055,7 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 		volumes[0].EmptyDir.Medium = corev1.StorageMediumMemory
 		mounts[0].MountPath = "/changed"
 
-		got := jsBuild(t, w, jsArgs{}, kubequeue.WithJobName("same"))
+		got := build(t, w, jsArgs{}, kubequeue.WithJobName("same"))
 		require.Equal(t, want, got)
 		require.Equal(t, "imaging", got.Labels["team"])
 		require.NotContains(t, got.Labels, "added")
@@ -2085,7 +2066,7 @@ func TestQueue_Build_CallerOwnsJob(t *testing.T) {
 		t.Parallel()
 		labels := map[string]string{"request": "r-1"}
 		annotations := map[string]string{"trace": "abc"}
-		job := jsBuild(t, w, jsArgs{}, kubequeue.WithLabels(labels), kubequeue.WithAnnotations(annotations))
+		job := build(t, w, jsArgs{}, kubequeue.WithLabels(labels), kubequeue.WithAnnotations(annotations))
 		labels["request"] = "changed"
 		annotations["trace"] = "changed"
 		require.Equal(t, "r-1", job.Labels["request"])

@@ -139,21 +139,14 @@ func Run(ctx context.Context, workers ...Job) int {
 // or [ErrPanic]; [ExitCode] gives the exit code the container would have.
 // It suits tests and running a job inline, in the caller's process.
 func PerformJob(ctx context.Context, job *batchv1.Job, workers ...Job) error {
-	if job == nil {
-		return fmt.Errorf("%w: nil job", ErrNotInJob)
-	}
-	for _, c := range job.Spec.Template.Spec.Containers {
-		env := make(map[string]string, len(c.Env))
-		for _, e := range c.Env {
-			if e.ValueFrom == nil {
-				env[e.Name] = e.Value
-			}
+	env, ok := payload.JobEnv(job)
+	if !ok {
+		if job == nil {
+			return fmt.Errorf("%w: nil job", ErrNotInJob)
 		}
-		if _, ok := env[payload.EnvWorker]; ok {
-			return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, workers)
-		}
+		return fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, payload.EnvWorker)
 	}
-	return fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, payload.EnvWorker)
+	return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, workers)
 }
 
 // perform is the runtime: lookup reads the container's environment.

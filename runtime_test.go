@@ -45,14 +45,6 @@ func rtWorker(name string, perform func(context.Context, rtArgs) error) *kubeque
 	return kubequeue.NewWorker(name, perform, kubequeue.WithImage(rtImage))
 }
 
-// rtBuild builds the Job of w for payload as Enqueue would create it.
-func rtBuild(t *testing.T, w kubequeue.Job, payload any) *batchv1.Job {
-	t.Helper()
-	job, err := kubequeue.New(nil).Build(w, payload)
-	require.NoError(t, err)
-	return job
-}
-
 // rtSetEnv sets the variable name of the Job's container to value.
 func rtSetEnv(t *testing.T, job *batchv1.Job, name, value string) {
 	t.Helper()
@@ -290,7 +282,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 
 			var job *batchv1.Job
 			if !tt.nilJob {
-				job = rtBuild(t, tt.worker, rtArgs{N: 7})
+				job = build(t, tt.worker, rtArgs{N: 7})
 				if tt.mutate != nil {
 					tt.mutate(t, job)
 				}
@@ -373,7 +365,7 @@ func TestPerformJob_Context(t *testing.T) {
 			got = ctx.Value(ctxKey{})
 			return nil
 		})
-		job := rtBuild(t, w, rtArgs{})
+		job := build(t, w, rtArgs{})
 
 		ctx := context.WithValue(t.Context(), ctxKey{}, "from the caller")
 		require.NoError(t, kubequeue.PerformJob(ctx, job, w))
@@ -388,7 +380,7 @@ func TestPerformJob_Context(t *testing.T) {
 			<-ctx.Done()
 			return fmt.Errorf("stopped: %w", context.Cause(ctx))
 		})
-		job := rtBuild(t, w, rtArgs{})
+		job := build(t, w, rtArgs{})
 
 		cause := errors.New("pod deleted")
 		ctx, cancel := context.WithCancelCause(t.Context())
@@ -416,7 +408,7 @@ func TestPerformJob_Context(t *testing.T) {
 	t.Run("AlreadyCancelled", func(t *testing.T) {
 		t.Parallel()
 		w := rtWorker("ctx-cancelled", func(ctx context.Context, _ rtArgs) error { return ctx.Err() })
-		job := rtBuild(t, w, rtArgs{})
+		job := build(t, w, rtArgs{})
 
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
@@ -461,7 +453,7 @@ func TestPerformJob_KubeletEnvExpansion(t *testing.T) {
 				got = n.Text
 				return nil
 			}, kubequeue.WithImage(rtImage))
-			job := rtBuild(t, w, note{Text: tt.text})
+			job := build(t, w, note{Text: tt.text})
 
 			c := &job.Spec.Template.Spec.Containers[0]
 			before := slices.Clone(c.Env)
@@ -660,7 +652,7 @@ func TestMain_Subprocess(t *testing.T) {
 
 			env := []string{rtEnvHelper + "=1"}
 			if tt.worker != nil {
-				job := rtBuild(t, tt.worker, rtHelperArgs{Outcome: tt.outcome})
+				job := build(t, tt.worker, rtHelperArgs{Outcome: tt.outcome})
 				if tt.payload != nil {
 					rtSetEnv(t, job, rtEnvPayload, *tt.payload)
 				}
@@ -698,7 +690,7 @@ func rtPrintMessageEnv(t *testing.T, args rtPrintMessageArgs) []string {
 	t.Helper()
 	w := kubequeue.NewWorker("print-message", func(context.Context, rtPrintMessageArgs) error { return nil },
 		kubequeue.WithImage(rtImage))
-	return rtContainerEnv(t, rtBuild(t, w, args))
+	return rtContainerEnv(t, build(t, w, args))
 }
 
 // rtBuildPrintMessage builds examples/printmessage into a temporary
@@ -854,7 +846,7 @@ func TestRun_NotInJob(t *testing.T) {
 		}
 		return nil
 	})
-	for _, e := range rtContainerEnv(t, rtBuild(t, w, rtArgs{N: 7})) {
+	for _, e := range rtContainerEnv(t, build(t, w, rtArgs{N: 7})) {
 		name, value, _ := strings.Cut(e, "=")
 		t.Setenv(name, value)
 	}

@@ -102,18 +102,16 @@ func Enqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequ
 // would.
 func Payload[T any](job *batchv1.Job, w *kubequeue.Worker[T]) (T, error) {
 	var zero T
-	for _, c := range job.Spec.Template.Spec.Containers {
-		for _, e := range c.Env {
-			if e.Name == payload.EnvPayload {
-				v, err := payload.Decode[T](e.Value)
-				if err != nil {
-					return zero, fmt.Errorf("kubequeuetest: job %s/%s of worker %q: %w: %w", job.Namespace, job.Name, w.Name(), kubequeue.ErrPayloadDecode, err)
-				}
-				return v, nil
-			}
-		}
+	env, _ := payload.JobEnv(job)
+	data, ok := env[payload.EnvPayload]
+	if !ok {
+		return zero, fmt.Errorf("kubequeuetest: job %s/%s has no %s variable", job.Namespace, job.Name, payload.EnvPayload)
 	}
-	return zero, fmt.Errorf("kubequeuetest: job %s/%s has no %s variable", job.Namespace, job.Name, payload.EnvPayload)
+	v, err := payload.Decode[T](data)
+	if err != nil {
+		return zero, fmt.Errorf("kubequeuetest: job %s/%s of worker %q: %w: %w", job.Namespace, job.Name, w.Name(), kubequeue.ErrPayloadDecode, err)
+	}
+	return v, nil
 }
 
 // RequireEnqueued fails t now unless client holds at least one Job of w,

@@ -7,7 +7,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Environment variables of a kubequeue Job's container.
@@ -20,6 +24,28 @@ const (
 	// EnvPrefix is reserved: users cannot set variables that start with it.
 	EnvPrefix = "KUBEQUEUE_"
 )
+
+// JobEnv returns the plain environment variables of job's kubequeue
+// container, the first one that sets EnvWorker, as its process would see them
+// before the kubelet resolves valueFrom. ok is false when no container does.
+func JobEnv(job *batchv1.Job) (env map[string]string, ok bool) {
+	if job == nil {
+		return nil, false
+	}
+	for _, c := range job.Spec.Template.Spec.Containers {
+		if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == EnvWorker }) {
+			continue
+		}
+		env = make(map[string]string, len(c.Env))
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				env[e.Name] = e.Value
+			}
+		}
+		return env, true
+	}
+	return nil, false
+}
 
 // encoder is a reusable JSON encoder and its output buffer.
 type encoder struct {

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestEncode(t *testing.T) {
@@ -114,4 +116,27 @@ func FuzzEncode(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, s, got.S)
 	})
+}
+
+func TestJobEnv(t *testing.T) {
+	t.Parallel()
+	sidecar := corev1.Container{Name: "proxy", Env: []corev1.EnvVar{{Name: "A", Value: "sidecar"}}}
+	worker := corev1.Container{Name: "worker", Env: []corev1.EnvVar{
+		{Name: EnvWorker, Value: "w"},
+		{Name: EnvPayload, Value: `{"a":1}`},
+		{Name: "FROM_SECRET", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "k"}}},
+		{Name: "A", Value: "worker"},
+	}}
+	job := &batchv1.Job{}
+	job.Spec.Template.Spec.Containers = []corev1.Container{sidecar, worker}
+
+	env, ok := JobEnv(job)
+	require.True(t, ok)
+	require.Equal(t, map[string]string{EnvWorker: "w", EnvPayload: `{"a":1}`, "A": "worker"}, env,
+		"the kubequeue container's plain values only")
+
+	_, ok = JobEnv(&batchv1.Job{})
+	require.False(t, ok)
+	_, ok = JobEnv(nil)
+	require.False(t, ok)
 }
