@@ -4,10 +4,12 @@
 //
 //	computepi            # enqueue on the current kubeconfig context
 //	computepi -dry-run   # print the Job instead
+//	computepi -json      # print the handle as JSON
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -32,17 +34,18 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	namespace := flag.String("namespace", "", "namespace of the Job (default: the kubeconfig context's)")
 	dryRun := flag.Bool("dry-run", false, "print the Job as YAML instead of creating it")
+	asJSON := flag.Bool("json", false, "print the enqueued job's handle as JSON")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *kubeconfig, *namespace, *dryRun); err != nil {
+	if err := run(ctx, *kubeconfig, *namespace, *dryRun, *asJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "computepi:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig, namespace string, dryRun bool) error {
+func run(ctx context.Context, kubeconfig, namespace string, dryRun, asJSON bool) error {
 	if dryRun {
 		if namespace == "" {
 			namespace = kubequeue.DefaultNamespace
@@ -68,6 +71,9 @@ func run(ctx context.Context, kubeconfig, namespace string, dryRun bool) error {
 	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, ComputePi, struct{}{})
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(handle)
 	}
 	fmt.Printf("enqueued job %s (uid %s)\n", handle, handle.UID)
 	return nil

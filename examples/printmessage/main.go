@@ -3,11 +3,13 @@
 //
 //	printmessage -message 'Hello "quoted" wörld'            # enqueue on the current kubeconfig context
 //	printmessage -message 'Hello' -dry-run                   # print the Job instead
+//	printmessage -json                                       # print the handle as JSON
 //	KUBEQUEUE_WORKER=print-message KUBEQUEUE_PAYLOAD='{"message":"hi"}' printmessage   # what the Job's container runs
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -65,17 +67,18 @@ func main() {
 	message := flag.String("message", "Hello from kubequeue", "message to print")
 	delay := flag.String("delay", "", "wait this long before printing, such as 30s")
 	dryRun := flag.Bool("dry-run", false, "print the Job as YAML instead of creating it")
+	asJSON := flag.Bool("json", false, "print the enqueued job's handle as JSON")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *kubeconfig, *namespace, Message{Message: *message, Delay: *delay}, *dryRun); err != nil {
+	if err := run(ctx, *kubeconfig, *namespace, Message{Message: *message, Delay: *delay}, *dryRun, *asJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "printmessage:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun bool) error {
+func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun, asJSON bool) error {
 	if dryRun {
 		if namespace == "" {
 			namespace = kubequeue.DefaultNamespace
@@ -101,6 +104,9 @@ func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun bo
 	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, PrintMessage, m)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(handle)
 	}
 	fmt.Printf("enqueued job %s (uid %s)\n", handle, handle.UID)
 	return nil

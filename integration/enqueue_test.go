@@ -1,0 +1,226 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/payload"
+)
+
+type greeting struct {
+	Name string `json:"name"`
+}
+
+func greet(context.Context, greeting) error { return nil }
+
+func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	worker := kubequeue.NewWorker("greet", greet, kubequeue.WithImage("registry.example.com/app:v1"))
+	in := greeting{Name: `it's "quoted" $HOME`}
+
+	h, err := e.queue.Enqueue(e.ctx, worker, in)
+	require.NoError(t, err)
+	require.Equal(t, e.ns, h.Namespace)
+	require.NotEmpty(t, h.UID, "the server assigns the UID")
+
+	job := waitJob(t, e, h.Name, time.Minute, finished)
+	require.NotNil(t, condition(job, batchv1.JobComplete), "conditions: %+v", job.Status.Conditions)
+	require.Equal(t, h.UID, job.UID)
+	require.EqualValues(t, 1, job.Status.Succeeded)
+	require.Zero(t, job.Status.Failed)
+	require.NotNil(t, job.Status.StartTime)
+	require.NotNil(t, job.Status.CompletionTime)
+
+	pods := jobPods(t, e, h.Name)
+	require.Len(t, pods, 1)
+	pod := pods[0]
+	require.Equal(t, corev1.PodSucceeded, pod.Status.Phase)
+	require.NotEmpty(t, pod.Spec.NodeName, "the scheduler placed the pod")
+	require.Equal(t, "kubequeue", pod.Labels[kubequeue.LabelManagedBy])
+	require.Equal(t, "greet", pod.Labels[kubequeue.LabelWorker])
+
+	// The payload reaches the pod as the server stored it.
+	env := map[string]string{}
+	for _, v := range pod.Spec.Containers[0].Env {
+		env[v.Name] = v.Value
+	}
+	require.Equal(t, "greet", env[payload.EnvWorker])
+	got, err := payload.Decode[greeting](env[payload.EnvPayload])
+	require.NoError(t, err)
+	require.Equal(t, in, got)
+}
+
+func TestQueue_Enqueue_BackoffLimitExceeded(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	worker := kubequeue.NewWorker("always-fails", greet,
+		kubequeue.WithImage("registry.example.com/app:v1"),
+		kubequeue.WithBackoffLimit(1),
+		kubequeue.WithPodLabels(map[string]string{failPodLabel: "true"}),
+	)
+	h, err := e.queue.Enqueue(e.ctx, worker, greeting{})
+	require.NoError(t, err)
+
+	// The Job controller waits 10 s before the second attempt.
+	job := waitJob(t, e, h.Name, 90*time.Second, finished)
+	failed := condition(job, batchv1.JobFailed)
+	require.NotNil(t, failed, "conditions: %+v", job.Status.Conditions)
+	require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, failed.Reason)
+	require.EqualValues(t, 2, job.Status.Failed, "backoffLimit 1 allows 2 attempts")
+	require.Zero(t, job.Status.Succeeded)
+
+	pods := jobPods(t, e, h.Name)
+	require.Len(t, pods, 2)
+	for _, p := range pods {
+		require.Equal(t, corev1.PodFailed, p.Status.Phase, "pod %s", p.Name)
+		require.EqualValues(t, 1, p.Status.ContainerStatuses[0].State.Terminated.ExitCode)
+	}
+}
+
+func TestQueue_Enqueue_TTLAfterFinished(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	worker := kubequeue.NewWorker("short-lived", greet,
+		kubequeue.WithImage("registry.example.com/app:v1"),
+		kubequeue.WithTTLAfterFinished(time.Second),
+	)
+	h, err := e.queue.Enqueue(e.ctx, worker, greeting{})
+	require.NoError(t, err)
+
+	// The TTL controller deletes the Job a second after it completes.
+	completed := false
+	job := watchJob(t, e, h.Name, time.Minute, func(ev watch.EventType, job *batchv1.Job) (bool, error) {
+		if condition(job, batchv1.JobComplete) != nil {
+			completed = true
+		}
+		return ev == watch.Deleted, nil
+	})
+	require.True(t, completed, "the job was deleted before it completed")
+	require.EqualValues(t, 1, *job.Spec.TTLSecondsAfterFinished)
+
+	// The garbage collector deletes its pods.
+	err = wait.PollUntilContextTimeout(e.ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		return len(jobPods(t, e, h.Name)) == 0, nil
+	})
+	require.NoError(t, err, "the garbage collector did not delete the pods of job %s", h.Name)
+}
+
+func TestQueue_Enqueue_LongestNames(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	name := "a-worker-whose-name-is-as-long-as-kubequeue-allows-x"
+	require.Len(t, name, kubequeue.MaxWorkerNameLen)
+	worker := kubequeue.NewWorker(name, greet, kubequeue.WithImage("registry.example.com/app:v1"))
+
+	// Generated names, then an explicit name of the maximum length.
+	var names []string
+	for range 5 {
+		h, err := e.queue.Enqueue(e.ctx, worker, greeting{})
+		require.NoError(t, err)
+		require.Len(t, h.Name, 63)
+		names = append(names, h.Name)
+	}
+	explicit := strings.Repeat("j", 63)
+	h, err := e.queue.Enqueue(e.ctx, worker, greeting{}, kubequeue.WithJobName(explicit))
+	require.NoError(t, err)
+	names = append(names, h.Name)
+
+	// The server also accepts what the Job controller derives from them:
+	// pod names, and the job-name label on every pod.
+	for _, n := range names {
+		job := waitJob(t, e, n, time.Minute, finished)
+		require.NotNil(t, condition(job, batchv1.JobComplete), "job %s: %+v", n, job.Status.Conditions)
+		pods := jobPods(t, e, n)
+		require.Len(t, pods, 1, "job %s", n)
+		require.Equal(t, name, pods[0].Labels[kubequeue.LabelWorker])
+	}
+}
+
+func TestQueue_Build_ServerAcceptsEveryOption(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	worker := kubequeue.NewWorker("every-option", greet,
+		kubequeue.WithImage("registry.example.com/app@sha256:"+strings.Repeat("a", 64)),
+		kubequeue.WithContainerName("main"),
+		kubequeue.WithArgs("--verbose"),
+		kubequeue.WithEnv("MODE", "batch"),
+		kubequeue.WithEnvVars(corev1.EnvVar{Name: "POD", ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"},
+		}}),
+		kubequeue.WithEnvFromConfigMap("settings"),
+		kubequeue.WithEnvFromSecret("credentials"),
+		kubequeue.WithCPU("250m", "1"),
+		kubequeue.WithMemory("64Mi", "128Mi"),
+		kubequeue.WithServiceAccount("worker"),
+		kubequeue.WithImagePullSecrets("registry"),
+		kubequeue.WithNodeSelector(map[string]string{"kubernetes.io/os": "linux"}),
+		kubequeue.WithTolerations(corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "jobs", Effect: corev1.TaintEffectNoSchedule}),
+		kubequeue.WithPriorityClass("system-cluster-critical"),
+		kubequeue.WithVolumes(corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}),
+		kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "scratch", MountPath: "/scratch"}),
+		kubequeue.WithLabels(map[string]string{"team": "media"}),
+		kubequeue.WithAnnotations(map[string]string{"example.com/owner": "media"}),
+		kubequeue.WithPodLabels(map[string]string{"tier": "batch"}),
+		kubequeue.WithPodAnnotations(map[string]string{"example.com/trace": "on"}),
+		kubequeue.WithBackoffLimit(0),
+		kubequeue.WithActiveDeadline(10*time.Minute),
+		kubequeue.WithTTLAfterFinished(time.Hour),
+	)
+	job, err := e.queue.Build(worker, greeting{Name: "x"})
+	require.NoError(t, err)
+
+	// A server-side dry run validates and defaults without storing.
+	got, err := client.BatchV1().Jobs(e.ns).Create(e.ctx, job, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	require.NoError(t, err)
+	_, err = client.BatchV1().Jobs(e.ns).Get(e.ctx, job.Name, metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "a dry run stores nothing: %v", err)
+
+	// What kubequeue set comes back unchanged, but for the field reference's
+	// API version, which the server defaults.
+	require.Empty(t, job.Spec.Template.Spec.Containers[0].Env[3].ValueFrom.FieldRef.APIVersion)
+	job.Spec.Template.Spec.Containers[0].Env[3].ValueFrom.FieldRef.APIVersion = "v1"
+	require.Equal(t, job.Spec.Template.Spec.Containers[0].Env, got.Spec.Template.Spec.Containers[0].Env)
+	require.Equal(t, job.Spec.Template.Spec.Containers[0].Resources, got.Spec.Template.Spec.Containers[0].Resources)
+	require.Equal(t, job.Spec.BackoffLimit, got.Spec.BackoffLimit)
+	require.Equal(t, job.Spec.ActiveDeadlineSeconds, got.Spec.ActiveDeadlineSeconds)
+	require.Equal(t, job.Spec.TTLSecondsAfterFinished, got.Spec.TTLSecondsAfterFinished)
+	for k, v := range job.Labels {
+		require.Equal(t, v, got.Labels[k], "label %s", k)
+	}
+	requireServerDefaults(t, got)
+}
+
+// requireServerDefaults checks the fields the API server fills in on a
+// kubequeue Job, which the fake clientset leaves empty.
+func requireServerDefaults(t *testing.T, got *batchv1.Job) {
+	t.Helper()
+	require.NotEmpty(t, got.UID)
+	require.EqualValues(t, 1, *got.Spec.Completions)
+	require.EqualValues(t, 1, *got.Spec.Parallelism)
+	require.Equal(t, batchv1.NonIndexedCompletion, *got.Spec.CompletionMode)
+	require.False(t, *got.Spec.Suspend)
+	require.NotNil(t, got.Spec.Selector, "the server generates the selector")
+	require.Equal(t, string(got.UID), got.Spec.Template.Labels[batchv1.ControllerUidLabel])
+	require.Equal(t, got.Name, got.Spec.Template.Labels[batchv1.JobNameLabel])
+	spec := got.Spec.Template.Spec
+	require.Equal(t, corev1.RestartPolicyNever, spec.RestartPolicy)
+	require.EqualValues(t, 30, *spec.TerminationGracePeriodSeconds)
+	require.Equal(t, corev1.DNSClusterFirst, spec.DNSPolicy)
+	require.Equal(t, corev1.DefaultSchedulerName, spec.SchedulerName)
+	c := spec.Containers[0]
+	require.Equal(t, "/dev/termination-log", c.TerminationMessagePath)
+	require.Equal(t, corev1.TerminationMessageFallbackToLogsOnError, c.TerminationMessagePolicy)
+	require.NotEmpty(t, c.ImagePullPolicy)
+}

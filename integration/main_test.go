@@ -1,0 +1,279 @@
+// Package integration tests kubequeue against a real kube-apiserver, with the
+// real Job, TTL and garbage-collector controllers and the real scheduler, on
+// the embedded control plane (internal/controlplane). Pods run on a kwok node,
+// which simulates them: they go Running then Succeeded, or Failed when their
+// template carries the label [failPodLabel].
+//
+// TestMain starts one control plane for the package; each test works in a
+// namespace of its own. Under go test -short every test skips. Otherwise
+// missing control-plane binaries are built first (minutes, once), or, when
+// the test timeout is too short for that, the run fails saying how to build
+// them.
+package integration
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/controlplane"
+)
+
+// failPodLabel makes the kwok node fail a pod (exit code 1) instead of
+// completing it.
+const failPodLabel = "pod-container-running-failed.stage.kwok.x-k8s.io"
+
+// minBuildTimeout is the test timeout below which TestMain does not try to
+// build missing binaries, since the build alone takes about that long on a
+// 2-core machine.
+const minBuildTimeout = 20 * time.Minute
+
+var (
+	cluster *controlplane.ControlPlane
+	client  kubernetes.Interface
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("integration: -short given: skipping every test that needs the embedded control plane")
+		os.Exit(m.Run())
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if err := start(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	// An interrupted run still stops the control plane (and, on Linux, the
+	// kernel kills it if this process dies any other way).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		cluster.Stop()
+		os.Exit(130)
+	}()
+	defer cluster.Stop()
+	defer func() {
+		if examplesDir != "" {
+			os.RemoveAll(examplesDir)
+		}
+	}()
+	return m.Run()
+}
+
+func start() error {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if _, err := controlplane.BinDir(); err != nil {
+		timeout := flag.Lookup("test.timeout").Value.(flag.Getter).Get().(time.Duration)
+		if timeout > 0 && timeout < minBuildTimeout {
+			return fmt.Errorf("%w\nBuilding it here would outlast this run's -timeout %s: run `make controlplane` first, or go test -timeout 30m", err, timeout)
+		}
+		fmt.Fprintln(os.Stderr, "integration: the control plane is not built yet; building it first")
+	}
+	bin, err := controlplane.Ensure(ctx, os.Stderr)
+	if err != nil {
+		return err
+	}
+	cluster, err = controlplane.Start(ctx, controlplane.Options{BinDir: bin, Log: os.Stderr})
+	if err != nil {
+		return err
+	}
+	client, err = kubernetes.NewForConfig(cluster.Config())
+	if err != nil {
+		cluster.Stop()
+		return err
+	}
+	return nil
+}
+
+// env is what a test works with: its own namespace on the shared control
+// plane, and a queue whose default namespace it is.
+type env struct {
+	ctx   context.Context
+	ns    string
+	queue *kubequeue.Queue
+}
+
+// setup skips under -short, and otherwise creates a namespace for the test,
+// deleted when it ends. A failed test prints the tail of every component's
+// log.
+func setup(t *testing.T) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the embedded control plane; run without -short")
+	}
+	ctx := t.Context()
+	ns := newNamespace(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("control plane logs:\n%s", cluster.LogTail(30))
+		}
+	})
+	return &env{
+		ctx:   ctx,
+		ns:    ns,
+		queue: kubequeue.New(client, kubequeue.WithDefaultNamespace(ns)),
+	}
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9]+`)
+
+// newNamespace creates a namespace named after the test and waits for its
+// default service account, without which the Job controller's pods are
+// refused.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	base := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	if len(base) > 50 {
+		base = strings.TrimRight(base[:50], "-")
+	}
+	name := fmt.Sprintf("%s-%05d", base, rand.IntN(100000))
+	ctx := t.Context()
+	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// Deleting is asynchronous; nothing waits for it.
+		_ = client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
+	})
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	require.NoError(t, err, "default service account of namespace %s", name)
+	return name
+}
+
+// waitJob watches the Job until done returns true, and returns it. It fails
+// the test after timeout or if the Job is deleted first.
+func waitJob(t *testing.T, e *env, name string, timeout time.Duration, done func(*batchv1.Job) bool) *batchv1.Job {
+	t.Helper()
+	return watchJob(t, e, name, timeout, func(ev watch.EventType, job *batchv1.Job) (bool, error) {
+		if ev == watch.Deleted {
+			return false, fmt.Errorf("job %s/%s was deleted", e.ns, name)
+		}
+		return done(job), nil
+	})
+}
+
+// watchJob lists the Job, then watches it, passing every event to cond
+// until cond returns true or an error, and returns the Job of that event. A
+// watch sees every change, where polling could miss a Job that is deleted
+// soon after it finishes.
+func watchJob(t *testing.T, e *env, name string, timeout time.Duration, cond func(watch.EventType, *batchv1.Job) (bool, error)) *batchv1.Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, timeout)
+	defer cancel()
+	jobs := client.BatchV1().Jobs(e.ns)
+	selector := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = selector
+			return jobs.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return jobs.Watch(ctx, o)
+		},
+	}
+	var last *batchv1.Job
+	ev, err := watchtools.UntilWithSync(ctx, lw, &batchv1.Job{}, nil, func(ev watch.Event) (bool, error) {
+		job, ok := ev.Object.(*batchv1.Job)
+		if !ok {
+			return false, fmt.Errorf("unexpected %T in watch", ev.Object)
+		}
+		last = job
+		return cond(ev.Type, job)
+	})
+	require.NoError(t, err, "watching job %s/%s; last seen status: %+v", e.ns, name, statusOf(last))
+	return ev.Object.(*batchv1.Job)
+}
+
+// finished reports whether the Job has a true Complete or Failed condition.
+func finished(job *batchv1.Job) bool {
+	return condition(job, batchv1.JobComplete) != nil || condition(job, batchv1.JobFailed) != nil
+}
+
+// condition returns the Job's condition of type ct if it is true.
+func condition(job *batchv1.Job, ct batchv1.JobConditionType) *batchv1.JobCondition {
+	for i, c := range job.Status.Conditions {
+		if c.Type == ct && c.Status == corev1.ConditionTrue {
+			return &job.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func statusOf(job *batchv1.Job) any {
+	if job == nil {
+		return nil
+	}
+	return job.Status
+}
+
+// jobPods lists the pods the Job controller created for the Job.
+func jobPods(t *testing.T, e *env, jobName string) []corev1.Pod {
+	t.Helper()
+	pods, err := client.CoreV1().Pods(e.ns).List(e.ctx, metav1.ListOptions{
+		LabelSelector: batchv1.JobNameLabel + "=" + jobName,
+	})
+	require.NoError(t, err)
+	return pods.Items
+}
+
+var (
+	examplesOnce sync.Once
+	examplesDir  string
+	examplesErr  error
+)
+
+// exampleBinary returns the path of the named example (examples/<name>),
+// built once per run.
+func exampleBinary(t *testing.T, name string) string {
+	t.Helper()
+	examplesOnce.Do(func() {
+		examplesDir, examplesErr = os.MkdirTemp("", "kubequeue-examples-")
+		if examplesErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", examplesDir+string(filepath.Separator), "../examples/printmessage", "../examples/computepi")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			examplesErr = fmt.Errorf("build examples: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, examplesErr)
+	return filepath.Join(examplesDir, name)
+}
