@@ -9,13 +9,28 @@ PKGS := ./...
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# make demo KUBECONFIG=path runs the demo on that cluster; a KUBECONFIG that
+# only comes from the environment is ignored, so the demo never lands on a
+# cluster by accident.
+ifeq ($(origin KUBECONFIG),command line)
+DEMO_FLAGS += -kubeconfig $(KUBECONFIG)
+endif
+
+.PHONY: demo
+demo: ## Enqueue the examples on the embedded control plane (or KUBECONFIG=...) and show how they ran.
+	$(GO) run ./examples/demo $(DEMO_FLAGS)
+
 .PHONY: test
-test: lint ## Run every test (what CI runs), with the race detector, and each benchmark once.
-	$(GO) test -race -count=1 $(PKGS)
-	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
+test: lint controlplane ## Run every test (what CI runs): unit and integration, race detector, each benchmark once.
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+
+.PHONY: controlplane
+controlplane: ## Build the embedded control plane once (about 9 minutes on 2 cores), cached in ~/.cache/kubequeue.
+	$(GO) run ./internal/cmd/controlplane build
 
 .PHONY: test-short
-test-short: ## Run the quick tests only (go test -short).
+test-short: ## Run the unit tests only (go test -short: no control plane).
 	$(GO) test -short -count=1 $(PKGS)
 
 .PHONY: bench

@@ -127,7 +127,7 @@ type env struct {
 // setup skips under -short, and otherwise creates a namespace for the test,
 // deleted when it ends. A failed test prints the tail of every component's
 // log.
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs the embedded control plane; run without -short")
@@ -151,7 +151,7 @@ var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 // newNamespace creates a namespace named after the test and waits for its
 // default service account, without which the Job controller's pods are
 // refused.
-func newNamespace(t *testing.T) string {
+func newNamespace(t testing.TB) string {
 	t.Helper()
 	base := strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
 	if len(base) > 50 {

@@ -1,0 +1,256 @@
+// Command demo enqueues the two examples, printmessage and computepi, waits
+// for their Jobs to finish and prints a table of them. It is what `make demo`
+// runs.
+//
+// Without -kubeconfig it starts the embedded control plane (etcd,
+// kube-apiserver, the Job and TTL controllers, the scheduler and a kwok node
+// that simulates pods), building it first if needed, and stops it at the
+// end. With -kubeconfig it runs against that cluster instead; KUBECONFIG in
+// the environment is deliberately ignored, so the demo never lands on a
+// cluster by accident.
+//
+//	go run ./examples/demo                              # on the embedded control plane
+//	go run ./examples/demo -kubeconfig ~/.kube/config   # on a real cluster
+//
+// On a real cluster, printmessage needs an image that contains it
+// (PRINTMESSAGE_IMAGE, see examples/printmessage) and computepi pulls the
+// public perl image.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/controlplane"
+)
+
+// examples are the programs the demo builds and runs, with their arguments.
+var examples = []struct {
+	name string
+	args []string
+}{
+	{"printmessage", []string{"-message", `Hello from the kubequeue demo: "quotes" and $dollars survive`}},
+	{"computepi", nil},
+}
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", "", "run on this cluster instead of the embedded control plane")
+	namespace := flag.String("namespace", "", "namespace of the Jobs (default: the kubeconfig context's, or default)")
+	timeout := flag.Duration("timeout", 3*time.Minute, "give up waiting for the Jobs after this long")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, *kubeconfig, *namespace, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeout time.Duration) error {
+	if kubeconfig == "" {
+		if _, err := controlplane.BinDir(); err != nil {
+			fmt.Fprintln(out, "Building the embedded control plane first: several minutes, once.")
+		}
+		if _, err := controlplane.Ensure(ctx, out); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "Starting the embedded control plane. Its node is simulated (kwok): pods complete without running their containers.")
+		cp, err := controlplane.Start(ctx, controlplane.Options{Log: out})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			cp.Stop()
+			fmt.Fprintln(out, "Stopped the embedded control plane.")
+		}()
+		kubeconfig = cp.Kubeconfig()
+	}
+	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
+	if err != nil {
+		return err
+	}
+	if namespace == "" {
+		namespace = contextNamespace
+	}
+
+	bin, err := buildExamples(ctx)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+
+	var handles []kubequeue.Handle
+	for _, ex := range examples {
+		args := append([]string{"-kubeconfig", kubeconfig, "-namespace", namespace, "-json"}, ex.args...)
+		h, err := enqueue(ctx, filepath.Join(bin, ex.name), args)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ex.name, err)
+		}
+		fmt.Fprintf(out, "Enqueued %s (worker %s) with `%s`.\n", h, h.Worker, ex.name)
+		handles = append(handles, h)
+	}
+
+	fmt.Fprintf(out, "Waiting for %d Jobs to finish...\n", len(handles))
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	jobs, waitErr := waitAll(waitCtx, client, handles)
+	printTable(out, handles, jobs)
+	if waitErr != nil {
+		return fmt.Errorf("waiting for the Jobs: %w", waitErr)
+	}
+	for _, j := range jobs {
+		if state(j) != "succeeded" {
+			return fmt.Errorf("job %s/%s %s", j.Namespace, j.Name, state(j))
+		}
+	}
+	return nil
+}
+
+// buildExamples builds the example programs into a new temporary directory.
+func buildExamples(ctx context.Context) (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("cannot locate the examples")
+	}
+	examplesDir := filepath.Dir(filepath.Dir(file))
+	dir, err := os.MkdirTemp("", "kubequeue-demo-")
+	if err != nil {
+		return "", err
+	}
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, ex := range examples {
+		args = append(args, "./"+ex.name)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = examplesDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("build the examples: %w\n%s", err, out)
+	}
+	return dir, nil
+}
+
+// enqueue runs an example program, which enqueues its Job and prints the
+// handle as JSON.
+func enqueue(ctx context.Context, bin string, args []string) (kubequeue.Handle, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return kubequeue.Handle{}, err
+	}
+	var h kubequeue.Handle
+	if err := json.Unmarshal(out, &h); err != nil {
+		return kubequeue.Handle{}, fmt.Errorf("read the handle from %q: %w", out, err)
+	}
+	return h, nil
+}
+
+// waitAll polls the Jobs until each has finished, and returns the last state
+// seen of each, in the order of handles.
+func waitAll(ctx context.Context, client kubernetes.Interface, handles []kubequeue.Handle) ([]*batchv1.Job, error) {
+	jobs := make([]*batchv1.Job, len(handles))
+	for {
+		done := true
+		for i, h := range handles {
+			if jobs[i] != nil && finished(jobs[i]) {
+				continue
+			}
+			job, err := client.BatchV1().Jobs(h.Namespace).Get(ctx, h.Name, metav1.GetOptions{})
+			if err != nil {
+				return jobs, err
+			}
+			jobs[i] = job
+			done = done && finished(job)
+		}
+		if done {
+			return jobs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return jobs, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// printTable prints one row per Job: name, worker, state and duration.
+func printTable(out io.Writer, handles []kubequeue.Handle, jobs []*batchv1.Job) {
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tWORKER\tSTATE\tDURATION")
+	for i, h := range handles {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name, h.Worker, state(jobs[i]), duration(jobs[i]))
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+}
+
+// finished reports whether the Job has a true Complete or Failed condition.
+func finished(job *batchv1.Job) bool {
+	for _, c := range job.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// state names the Job's state from its conditions and counts.
+func state(job *batchv1.Job) string {
+	if job == nil {
+		return "unknown"
+	}
+	for _, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return "succeeded"
+		case batchv1.JobFailed:
+			return "failed (" + c.Reason + ")"
+		}
+	}
+	if job.Status.Active > 0 {
+		return "running"
+	}
+	return "pending"
+}
+
+// duration is the time from the Job's start to its end, or until now while
+// it runs.
+func duration(job *batchv1.Job) string {
+	if job == nil || job.Status.StartTime == nil {
+		return "-"
+	}
+	end := time.Now()
+	if job.Status.CompletionTime != nil {
+		end = job.Status.CompletionTime.Time
+	}
+	for _, c := range job.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			end = c.LastTransitionTime.Time
+		}
+	}
+	return end.Sub(job.Status.StartTime.Time).Round(time.Second).String()
+}
