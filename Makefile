@@ -18,6 +18,7 @@ endif
 
 .PHONY: demo
 demo: ## Enqueue the examples on the embedded control plane (or KUBECONFIG=...) and show how they ran.
+	@echo "Compiling the demo (a minute or two the first time)..."
 	$(GO) run ./examples/demo $(DEMO_FLAGS)
 
 .PHONY: test
@@ -27,6 +28,7 @@ test: lint controlplane ## Run every test (what CI runs): unit and integration, 
 
 .PHONY: controlplane
 controlplane: ## Build the embedded control plane once (about 9 minutes on 2 cores), cached in ~/.cache/kubequeue.
+	@echo "Checking the embedded control plane's binaries (compiling the builder takes a minute or two the first time)..."
 	$(GO) run ./internal/cmd/controlplane build
 
 .PHONY: test-short

@@ -402,6 +402,18 @@ func (cp *ControlPlane) UserConfig(user string, groups ...string) (*rest.Config,
 	}, nil
 }
 
+// PIDs returns the process IDs of the components, each the leader of its
+// own process group.
+func (cp *ControlPlane) PIDs() []int {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	pids := make([]int, len(cp.procs))
+	for i, p := range cp.procs {
+		pids[i] = p.cmd.Process.Pid
+	}
+	return pids
+}
+
 // LogTail returns the last lines of each component's log, labelled with the
 // component's name, for printing when a test fails.
 func (cp *ControlPlane) LogTail(lines int) string {

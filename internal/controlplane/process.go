@@ -47,11 +47,11 @@ func startProcess(name, bin string, args []string, logDir string) (*process, err
 }
 
 // exited returns a non-nil error describing the exit if the process has
-// ended, with the tail of its log.
+// ended.
 func (p *process) exited() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("controlplane: %s exited (%v); last lines of %s:\n%s", p.name, p.err, p.logPath, tailFile(p.logPath, 20))
+		return fmt.Errorf("controlplane: %s exited (%v); its log is %s", p.name, p.err, p.logPath)
 	default:
 		return nil
 	}
@@ -72,22 +72,33 @@ func (p *process) stop(grace time.Duration) {
 	_ = signalGroup(pid, syscall.SIGKILL)
 }
 
-// tailFile returns the last n lines of the file at path.
+// tailFile returns the last n lines of the file at path, reading at most
+// its last 64 KiB.
 func tailFile(path string, n int) string {
+	if n <= 0 {
+		return ""
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Sprintf("(%v)", err)
 	}
 	defer f.Close()
 	const maxRead = 64 << 10
+	partial := false
 	if st, err := f.Stat(); err == nil && st.Size() > maxRead {
 		if _, err := f.Seek(st.Size()-maxRead, io.SeekStart); err != nil {
 			return fmt.Sprintf("(%v)", err)
 		}
+		partial = true
 	}
 	b, err := io.ReadAll(f)
 	if err != nil {
 		return fmt.Sprintf("(%v)", err)
+	}
+	if partial { // the read began mid-line: drop that fragment
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
 	}
 	b = bytes.TrimRight(b, "\n")
 	for i := len(b) - 1; i >= 0; i-- {

@@ -1,0 +1,101 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/controlplane"
+)
+
+// TestControlPlane_StopLeavesNothing starts a second control plane, checks
+// it reports the pinned version, and that Stop ends every process it started
+// and removes its files.
+func TestControlPlane_StopLeavesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the embedded control plane; run without -short")
+	}
+	t.Parallel()
+	cp, err := controlplane.Start(t.Context(), controlplane.Options{})
+	require.NoError(t, err)
+	t.Cleanup(cp.Stop)
+
+	c, err := kubernetes.NewForConfig(cp.Config())
+	require.NoError(t, err)
+	v, err := c.Discovery().ServerVersion()
+	require.NoError(t, err)
+	require.Equal(t, controlplane.KubernetesVersion, v.GitVersion)
+
+	pids := cp.PIDs()
+	require.Len(t, pids, 5, "etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok")
+	for _, pid := range pids {
+		require.NoError(t, syscall.Kill(pid, 0), "pid %d runs", pid)
+	}
+	cp.Stop()
+	for _, pid := range pids {
+		// Each was the leader of its process group: nothing in it is left.
+		require.ErrorIs(t, syscall.Kill(-pid, 0), syscall.ESRCH, "process group %d after Stop", pid)
+	}
+	_, err = os.Stat(cp.Dir())
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestQueue_Enqueue_RBAC checks Enqueue as a user with no rights, then with
+// a Role that allows creating Jobs: the real server's Forbidden comes back
+// wrapped, still recognisable, and nothing is created.
+func TestQueue_Enqueue_RBAC(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	cfg, err := cluster.UserConfig("enqueuer")
+	require.NoError(t, err)
+	userClient, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	queue := kubequeue.New(userClient, kubequeue.WithDefaultNamespace(e.ns))
+	worker := kubequeue.NewWorker("greet", greet, kubequeue.WithImage("registry.example.com/app:v1"))
+
+	_, err = queue.Enqueue(e.ctx, worker, greeting{})
+	require.True(t, apierrors.IsForbidden(err), "got %v", err)
+	require.ErrorContains(t, err, "kubequeue: create job "+e.ns+"/greet-")
+	jobs, err := client.BatchV1().Jobs(e.ns).List(e.ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Empty(t, jobs.Items)
+
+	_, err = client.RbacV1().Roles(e.ns).Create(e.ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "enqueue"},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{batchv1.GroupName},
+			Resources: []string{"jobs"},
+			Verbs:     []string{"create"},
+		}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = client.RbacV1().RoleBindings(e.ns).Create(e.ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "enqueue"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "enqueue"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "enqueuer"}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	// The authorizer's cache catches up within moments.
+	var h kubequeue.Handle
+	err = wait.PollUntilContextTimeout(e.ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		h, err = queue.Enqueue(ctx, worker, greeting{})
+		if apierrors.IsForbidden(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	require.NoError(t, err)
+	require.Equal(t, "greet", h.Worker)
+}
