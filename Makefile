@@ -9,11 +9,11 @@ PKGS := ./...
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# make demo KUBECONFIG=path runs the demo on that cluster; a KUBECONFIG that
-# only comes from the environment is ignored, so the demo never lands on a
-# cluster by accident.
+# make demo KUBECONFIG=path runs the demo on that cluster (printmessage then
+# needs PRINTMESSAGE_IMAGE); a KUBECONFIG that only comes from the
+# environment is ignored, so the demo never lands on a cluster by accident.
 ifeq ($(origin KUBECONFIG),command line)
-DEMO_FLAGS += -kubeconfig $(KUBECONFIG)
+DEMO_FLAGS += -kubeconfig '$(KUBECONFIG)'
 endif
 
 .PHONY: demo
@@ -27,7 +27,7 @@ test: lint controlplane ## Run every test (what CI runs): unit and integration, 
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
 
 .PHONY: controlplane
-controlplane: ## Build the embedded control plane once (about 9 minutes on 2 cores), cached in ~/.cache/kubequeue.
+controlplane: ## Build the embedded control plane once (about 10 minutes on 2 cores), cached in ~/.cache/kubequeue.
 	@echo "Checking the embedded control plane's binaries (compiling the builder takes a minute or two the first time)..."
 	$(GO) run ./internal/cmd/controlplane build
 
@@ -36,7 +36,7 @@ test-short: ## Run the unit tests only (go test -short: no control plane).
 	$(GO) test -short -count=1 $(PKGS)
 
 .PHONY: bench
-bench: ## Run the benchmarks, kubequeue beside raw client-go, with allocations.
+bench: controlplane ## Run the benchmarks, kubequeue beside raw client-go, with allocations.
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
 
 .PHONY: lint

@@ -1,3 +1,5 @@
+//go:build unix
+
 package integration
 
 import (
@@ -26,10 +28,12 @@ func TestControlPlane_StopLeavesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the embedded control plane; run without -short")
 	}
-	t.Parallel()
+	// Not parallel: a second control plane beside the other tests would
+	// crowd 2 cores. Sequential tests run before the parallel ones resume.
 	cp, err := controlplane.Start(t.Context(), controlplane.Options{})
 	require.NoError(t, err)
 	t.Cleanup(cp.Stop)
+	printLogsOnFailure(t, cp)
 
 	c, err := kubernetes.NewForConfig(cp.Config())
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,10 @@ func TestQueue_Enqueue_BackoffLimitExceeded(t *testing.T) {
 	require.Len(t, pods, 2)
 	for _, p := range pods {
 		require.Equal(t, corev1.PodFailed, p.Status.Phase, "pod %s", p.Name)
-		require.EqualValues(t, 1, p.Status.ContainerStatuses[0].State.Terminated.ExitCode)
+		require.Len(t, p.Status.ContainerStatuses, 1, "pod %s", p.Name)
+		terminated := p.Status.ContainerStatuses[0].State.Terminated
+		require.NotNil(t, terminated, "pod %s", p.Name)
+		require.EqualValues(t, 1, terminated.ExitCode)
 	}
 }
 
@@ -189,9 +193,14 @@ func TestQueue_Build_ServerAcceptsEveryOption(t *testing.T) {
 
 	// What kubequeue set comes back unchanged, but for the field reference's
 	// API version, which the server defaults.
-	require.Empty(t, job.Spec.Template.Spec.Containers[0].Env[3].ValueFrom.FieldRef.APIVersion)
-	job.Spec.Template.Spec.Containers[0].Env[3].ValueFrom.FieldRef.APIVersion = "v1"
-	require.Equal(t, job.Spec.Template.Spec.Containers[0].Env, got.Spec.Template.Spec.Containers[0].Env)
+	env := job.Spec.Template.Spec.Containers[0].Env
+	i := slices.IndexFunc(env, func(v corev1.EnvVar) bool { return v.Name == "POD" })
+	require.GreaterOrEqual(t, i, 0, "env: %+v", env)
+	require.NotNil(t, env[i].ValueFrom)
+	require.NotNil(t, env[i].ValueFrom.FieldRef)
+	require.Empty(t, env[i].ValueFrom.FieldRef.APIVersion)
+	env[i].ValueFrom.FieldRef.APIVersion = "v1"
+	require.Equal(t, env, got.Spec.Template.Spec.Containers[0].Env)
 	require.Equal(t, job.Spec.Template.Spec.Containers[0].Resources, got.Spec.Template.Spec.Containers[0].Resources)
 	require.Equal(t, job.Spec.BackoffLimit, got.Spec.BackoffLimit)
 	require.Equal(t, job.Spec.ActiveDeadlineSeconds, got.Spec.ActiveDeadlineSeconds)

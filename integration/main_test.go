@@ -13,6 +13,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -78,33 +79,35 @@ func run(m *testing.M) int {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
-		cluster.Stop()
+		cleanup()
 		os.Exit(130)
 	}()
-	defer cluster.Stop()
-	defer func() {
-		if examplesDir != "" {
-			os.RemoveAll(examplesDir)
-		}
-	}()
+	defer cleanup()
 	return m.Run()
+}
+
+// cleanup stops the control plane and removes the example binaries.
+func cleanup() {
+	cluster.Stop()
+	examplesMu.Lock()
+	defer examplesMu.Unlock()
+	if examplesDir != "" {
+		os.RemoveAll(examplesDir)
+	}
 }
 
 func start() error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if _, err := controlplane.BinDir(); err != nil {
+	if _, err := controlplane.BinDir(); errors.Is(err, controlplane.ErrNotBuilt) {
 		timeout := flag.Lookup("test.timeout").Value.(flag.Getter).Get().(time.Duration)
 		if timeout > 0 && timeout < minBuildTimeout {
 			return fmt.Errorf("%w\nBuilding it here would outlast this run's -timeout %s: run `make controlplane` first, or go test -timeout 30m", err, timeout)
 		}
 		fmt.Fprintln(os.Stderr, "integration: the control plane is not built yet; building it first")
 	}
-	bin, err := controlplane.Ensure(ctx, os.Stderr)
-	if err != nil {
-		return err
-	}
-	cluster, err = controlplane.Start(ctx, controlplane.Options{BinDir: bin, Log: os.Stderr})
+	var err error
+	cluster, err = controlplane.Start(ctx, controlplane.Options{Build: true, Log: os.Stderr})
 	if err != nil {
 		return err
 	}
@@ -133,17 +136,23 @@ func setup(t testing.TB) *env {
 		t.Skip("needs the embedded control plane; run without -short")
 	}
 	ctx := t.Context()
+	printLogsOnFailure(t, cluster)
 	ns := newNamespace(t)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("control plane logs:\n%s", cluster.LogTail(30))
-		}
-	})
 	return &env{
 		ctx:   ctx,
 		ns:    ns,
 		queue: kubequeue.New(client, kubequeue.WithDefaultNamespace(ns)),
 	}
+}
+
+// printLogsOnFailure prints the tail of each of cp's component logs when
+// the test fails.
+func printLogsOnFailure(t testing.TB, cp *controlplane.ControlPlane) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("control plane logs:\n%s", cp.LogTail(30))
+		}
+	})
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
@@ -254,26 +263,25 @@ func jobPods(t *testing.T, e *env, jobName string) []corev1.Pod {
 }
 
 var (
-	examplesOnce sync.Once
-	examplesDir  string
-	examplesErr  error
+	examplesMu  sync.Mutex
+	examplesDir string // built example binaries, once built
 )
 
 // exampleBinary returns the path of the named example (examples/<name>),
 // built once per run.
 func exampleBinary(t *testing.T, name string) string {
 	t.Helper()
-	examplesOnce.Do(func() {
-		examplesDir, examplesErr = os.MkdirTemp("", "kubequeue-examples-")
-		if examplesErr != nil {
-			return
+	examplesMu.Lock()
+	defer examplesMu.Unlock()
+	if examplesDir == "" {
+		dir, err := os.MkdirTemp("", "kubequeue-examples-")
+		require.NoError(t, err)
+		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../examples/printmessage", "../examples/computepi")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			require.NoError(t, err, "build the examples:\n%s", out)
 		}
-		cmd := exec.Command("go", "build", "-o", examplesDir+string(filepath.Separator), "../examples/printmessage", "../examples/computepi")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			examplesErr = fmt.Errorf("build examples: %w\n%s", err, out)
-		}
-	})
-	require.NoError(t, examplesErr)
+		examplesDir = dir
+	}
 	return filepath.Join(examplesDir, name)
 }

@@ -66,15 +66,15 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeout time.Duration) error {
+	if kubeconfig != "" && os.Getenv("PRINTMESSAGE_IMAGE") == "" {
+		return errors.New("on a real cluster, printmessage needs an image that contains it: build one from examples/printmessage, push it, and set PRINTMESSAGE_IMAGE")
+	}
 	if kubeconfig == "" {
-		if _, err := controlplane.BinDir(); err != nil {
-			fmt.Fprintln(out, "Building the embedded control plane first: several minutes, once.")
-		}
-		if _, err := controlplane.Ensure(ctx, out); err != nil {
-			return err
+		if _, err := controlplane.BinDir(); errors.Is(err, controlplane.ErrNotBuilt) {
+			fmt.Fprintf(out, "Building the embedded control plane first: about %d minutes on 2 cores, once.\n", controlplane.BuildMinutes())
 		}
 		fmt.Fprintln(out, "Starting the embedded control plane. Its node is simulated (kwok): pods complete without running their containers.")
-		cp, err := controlplane.Start(ctx, controlplane.Options{Log: out})
+		cp, err := controlplane.Start(ctx, controlplane.Options{Build: true, Log: out})
 		if err != nil {
 			return err
 		}
@@ -126,22 +126,21 @@ func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeo
 }
 
 // buildExamples builds the example programs into a new temporary directory.
+// It runs the go command in this source file's directory when the path is
+// known, else in the working directory, which must be in the module.
 func buildExamples(ctx context.Context) (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("cannot locate the examples")
-	}
-	examplesDir := filepath.Dir(filepath.Dir(file))
 	dir, err := os.MkdirTemp("", "kubequeue-demo-")
 	if err != nil {
 		return "", err
 	}
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	for _, ex := range examples {
-		args = append(args, "./"+ex.name)
+		args = append(args, "github.com/kubequeue/kubequeue/examples/"+ex.name)
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = examplesDir
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		cmd.Dir = filepath.Dir(file)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("build the examples: %w\n%s", err, out)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -28,6 +29,10 @@ const (
 // kube-scheduler, kwok and kwok-stages.yaml). When it is set, nothing is built
 // and nothing is cached.
 const EnvBinDir = "KUBEQUEUE_CONTROLPLANE_BIN"
+
+// ErrNotBuilt is returned, wrapped, by [BinDir] and [Start] when the
+// binaries for these versions have not been built yet.
+var ErrNotBuilt = errors.New("controlplane: not built")
 
 // Binary and file names inside a binary directory.
 const (
@@ -83,7 +88,7 @@ var buildSteps = []buildStep{
 			"k8s.io/kubernetes/cmd/kube-scheduler",
 		},
 		ldflags:  kubernetesLDFlags,
-		estimate: 8 * time.Minute,
+		estimate: 7 * time.Minute,
 		what:     "kube-apiserver, kube-controller-manager and kube-scheduler " + KubernetesVersion,
 	},
 }
@@ -120,9 +125,20 @@ func BinDir() (string, error) {
 		return "", err
 	}
 	if missing := missingFiles(dir); len(missing) > 0 {
-		return "", fmt.Errorf("controlplane: binaries for Kubernetes %s are not built in %s: run `make controlplane` (about 9 minutes on 2 cores the first time)", KubernetesVersion, dir)
+		return "", fmt.Errorf("%w: the binaries for Kubernetes %s are not in %s: run `make controlplane` (about %d minutes on 2 cores the first time)",
+			ErrNotBuilt, KubernetesVersion, dir, BuildMinutes())
 	}
 	return dir, nil
+}
+
+// BuildMinutes is roughly how long a first build takes on 2 cores with
+// empty Go caches.
+func BuildMinutes() int {
+	var total time.Duration
+	for _, s := range buildSteps {
+		total += s.estimate
+	}
+	return int(total.Round(time.Minute) / time.Minute)
 }
 
 // Ensure returns the directory holding the binaries, building them first if
@@ -161,6 +177,12 @@ func Ensure(ctx context.Context, progress io.Writer) (string, error) {
 	if len(missingFiles(dir)) == 0 { // built by whoever held the lock
 		return dir, nil
 	}
+	// Builds killed before they finished leave their directories behind;
+	// holding the lock, no build of this key is running.
+	stale, _ := filepath.Glob(dir + ".building-*")
+	for _, d := range stale {
+		_ = os.RemoveAll(d)
+	}
 	if err := build(ctx, tools, dir, progress); err != nil {
 		return "", err
 	}
@@ -180,12 +202,8 @@ func build(ctx context.Context, tools, dir string, progress io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	var total time.Duration
-	for _, s := range buildSteps {
-		total += s.estimate
-	}
 	fmt.Fprintf(progress, "controlplane: building the control plane into %s\n", dir)
-	fmt.Fprintf(progress, "controlplane: the first build takes about %d minutes on 2 cores (less with a warm Go build cache); later runs reuse it\n", int(total.Round(time.Minute)/time.Minute))
+	fmt.Fprintf(progress, "controlplane: the first build takes about %d minutes on 2 cores (less with a warm Go build cache); later runs reuse it\n", BuildMinutes())
 	start := time.Now()
 	for _, s := range buildSteps {
 		if err := runStep(ctx, goBin, filepath.Join(tools, s.module), tmp, s, progress); err != nil {
@@ -214,9 +232,7 @@ func runStep(ctx context.Context, goBin, moduleDir, out string, s buildStep, pro
 		out += string(filepath.Separator)
 	}
 	args := append([]string{"build", "-trimpath", "-ldflags", s.ldflags, "-o", out}, s.packages...)
-	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Dir = moduleDir
-	cmd.Env = buildEnv()
+	cmd := goCmd(ctx, goBin, moduleDir, args...)
 	var output strings.Builder
 	cmd.Stdout = &output
 	cmd.Stderr = &output
@@ -247,12 +263,12 @@ func runStep(ctx context.Context, goBin, moduleDir, out string, s buildStep, pro
 // writeKwokStages concatenates the upstream stage files from the kwok module
 // the tools module pins into one multi-document file.
 func writeKwokStages(ctx context.Context, goBin, moduleDir, path string) error {
-	cmd := exec.CommandContext(ctx, goBin, "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok")
-	cmd.Dir = moduleDir
-	cmd.Env = buildEnv()
+	var stderr strings.Builder
+	cmd := goCmd(ctx, goBin, moduleDir, "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok")
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("controlplane: locate the kwok module: %w", err)
+		return fmt.Errorf("controlplane: locate the kwok module: %w: %s", err, stderr.String())
 	}
 	root := strings.TrimSpace(string(out))
 	var stages []byte
@@ -263,14 +279,29 @@ func writeKwokStages(ctx context.Context, goBin, moduleDir, path string) error {
 		}
 		stages = append(stages, "---\n"...)
 		stages = append(stages, b...)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			stages = append(stages, '\n')
+		}
 	}
-	return os.WriteFile(path, stages, 0o644)
+	if err := os.WriteFile(path, stages, 0o644); err != nil {
+		return fmt.Errorf("controlplane: write kwok stages: %w", err)
+	}
+	return nil
 }
 
-func buildEnv() []string {
+// goCmd returns a go command run in dir, in a process group of its own so
+// that cancelling ctx also ends the compilers and linker it started.
+func goCmd(ctx context.Context, goBin, dir string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Dir = dir
 	// The tools modules are built on their own, whatever workspace or flags
-	// the caller's environment sets.
-	return append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false -mod=readonly")
+	// the caller's environment sets, for the platform this process runs on.
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false -mod=readonly",
+		"GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	setProcessGroup(cmd)
+	cmd.Cancel = func() error { return signalGroup(cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }
 
 func goCommand() (string, error) {
@@ -285,11 +316,23 @@ func goCommand() (string, error) {
 }
 
 // ToolsDir returns the directory of the tools modules that pin the
-// control-plane versions, found next to this source file in a checkout.
+// control-plane versions: next to this source file in a checkout or, when
+// the build trimmed source paths, in the working directory or one above it.
 func ToolsDir() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if ok {
-		dir := filepath.Join(filepath.Dir(file), "..", "..", "tools", "controlplane")
+	var candidates []string
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		candidates = append(candidates, filepath.Join(filepath.Dir(file), "..", ".."))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for dir := wd; ; dir = filepath.Dir(dir) {
+			candidates = append(candidates, dir)
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	for _, root := range candidates {
+		dir := filepath.Join(root, "tools", "controlplane")
 		if _, err := os.Stat(filepath.Join(dir, "kubernetes", "go.mod")); err == nil {
 			return filepath.Clean(dir), nil
 		}
@@ -325,7 +368,7 @@ func cacheKey(tools string) (string, error) {
 		}
 		fmt.Fprintf(h, "%q %q %q\n", s.packages, s.output, s.ldflags)
 	}
-	fmt.Fprintf(h, "%q\n", kwokStages)
+	fmt.Fprintf(h, "%q %s/%s\n", kwokStages, runtime.GOOS, runtime.GOARCH)
 	sum := hex.EncodeToString(h.Sum(nil))[:12]
 	return fmt.Sprintf("kubernetes-%s-etcd-%s-kwok-%s-%s", KubernetesVersion, EtcdVersion, KwokVersion, sum), nil
 }

@@ -63,6 +63,10 @@ type Options struct {
 	// BinDir holds the binaries. Empty means [BinDir]: the cached build, or
 	// the directory $KUBEQUEUE_CONTROLPLANE_BIN names.
 	BinDir string
+	// Build builds missing binaries first (see [Ensure]), reporting its
+	// progress to Log. Without it, missing binaries are an error that
+	// wraps [ErrNotBuilt].
+	Build bool
 	// Log receives a line for each step (nil discards them).
 	Log io.Writer
 	// StartTimeout bounds the start of the whole stack. Zero means 2 minutes.
@@ -86,20 +90,28 @@ type ControlPlane struct {
 	stopOnce sync.Once
 }
 
-// Start builds nothing: it starts the control plane from binaries built
-// before (see [Ensure]) and returns once the API server is ready, the
-// controllers are working (the default service account exists) and the
-// node is Ready and schedulable. On error everything started is stopped.
+// Start starts the control plane and returns once the API server is ready,
+// the controllers are working (the default service account exists) and the
+// node is Ready and schedulable. It builds missing binaries only with
+// [Options.Build]. On error everything started is stopped and removed.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
-	bin := opts.BinDir
-	if bin == "" {
-		var err error
-		if bin, err = BinDir(); err != nil {
-			return nil, err
-		}
+	if err := supported(); err != nil {
+		return nil, err
 	}
 	if opts.Log == nil {
 		opts.Log = io.Discard
+	}
+	bin := opts.BinDir
+	if bin == "" {
+		var err error
+		if opts.Build {
+			bin, err = Ensure(ctx, opts.Log)
+		} else {
+			bin, err = BinDir()
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 2 * time.Minute
@@ -126,7 +138,8 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 
 func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, err error) {
 	begin := time.Now()
-	dir, err := os.MkdirTemp("", "kubequeue-controlplane-")
+	removeStaleDirs(os.TempDir(), "kubequeue-controlplane-")
+	dir, err := os.MkdirTemp("", "kubequeue-controlplane-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
@@ -249,6 +262,7 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 	}
 
 	healthClient := cp.healthClient()
+	defer healthClient.CloseIdleConnections()
 	if err := waitFor(ctx, "kube-controller-manager to be healthy", kcm,
 		httpCheck(healthClient, "https://127.0.0.1:"+strconv.Itoa(kcmPort)+"/healthz")); err != nil {
 		return cp, err
@@ -597,7 +611,7 @@ func etcdDataDir(fallback string) (string, error) {
 	if st, err := os.Stat(shm); err != nil || !st.IsDir() {
 		return filepath.Join(fallback, "etcd"), nil
 	}
-	removeStaleDataDirs(shm)
+	removeStaleDirs(shm, "kubequeue-etcd-")
 	dir, err := os.MkdirTemp(shm, "kubequeue-etcd-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return filepath.Join(fallback, "etcd"), nil
@@ -605,12 +619,13 @@ func etcdDataDir(fallback string) (string, error) {
 	return dir, nil
 }
 
-// removeStaleDataDirs removes kubequeue-etcd-<pid>-* directories whose pid
-// no longer runs: a process killed with SIGKILL cannot clean up after itself.
-func removeStaleDataDirs(root string) {
+// removeStaleDirs removes the directories <prefix><pid>-* in root whose
+// process no longer runs: a process killed with SIGKILL, or by a test
+// timeout, cannot clean up after itself.
+func removeStaleDirs(root, prefix string) {
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), "kubequeue-etcd-")
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
 		if !ok {
 			continue
 		}

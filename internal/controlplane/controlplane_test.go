@@ -658,7 +658,7 @@ func TestStartProcess_Errors(t *testing.T) {
 	})
 }
 
-func TestRemoveStaleDataDirs(t *testing.T) {
+func TestRemoveStaleDirs(t *testing.T) {
 	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("processAlive is always false without Unix")
@@ -687,7 +687,7 @@ func TestRemoveStaleDataDirs(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(root, tt.dir, "member", "db"), []byte("data"), 0o644))
 	}
 
-	removeStaleDataDirs(root)
+	removeStaleDirs(root, "kubequeue-etcd-")
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

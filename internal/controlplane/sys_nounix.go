@@ -18,3 +18,5 @@ func setProcessGroup(*exec.Cmd) {}
 func signalGroup(int, syscall.Signal) error { return errUnsupported }
 
 func processAlive(int) bool { return false }
+
+func supported() error { return errUnsupported }

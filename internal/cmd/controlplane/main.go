@@ -49,10 +49,7 @@ func main() {
 
 // up runs the control plane until interrupted.
 func up(ctx context.Context) error {
-	if _, err := controlplane.Ensure(ctx, os.Stderr); err != nil {
-		return err
-	}
-	cp, err := controlplane.Start(ctx, controlplane.Options{Log: os.Stderr})
+	cp, err := controlplane.Start(ctx, controlplane.Options{Build: true, Log: os.Stderr})
 	if err != nil {
 		return err
 	}
