@@ -116,11 +116,7 @@ func BinDir() (string, error) {
 		}
 		return dir, nil
 	}
-	tools, err := ToolsDir()
-	if err != nil {
-		return "", err
-	}
-	dir, err := cacheDir(tools)
+	_, dir, err := cacheDir()
 	if err != nil {
 		return "", err
 	}
@@ -153,11 +149,7 @@ func Ensure(ctx context.Context, progress io.Writer) (string, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	tools, err := ToolsDir()
-	if err != nil {
-		return "", err
-	}
-	dir, err := cacheDir(tools)
+	tools, dir, err := cacheDir()
 	if err != nil {
 		return "", err
 	}
@@ -340,19 +332,23 @@ func ToolsDir() (string, error) {
 	return "", fmt.Errorf("controlplane: the tools modules (tools/controlplane) are not found; run from a kubequeue checkout or set %s to a directory of prebuilt binaries", EnvBinDir)
 }
 
-// cacheDir is $XDG_CACHE_HOME/kubequeue/controlplane/<versions>-<hash> (or
+// cacheDir returns the tools modules' directory and the binaries' cache
+// directory, $XDG_CACHE_HOME/kubequeue/controlplane/<versions>-<hash> (or
 // the platform's user cache directory), where hash covers the tools modules
 // and build flags, so a change to any pin builds afresh.
-func cacheDir(tools string) (string, error) {
+func cacheDir() (tools, dir string, err error) {
+	if tools, err = ToolsDir(); err != nil {
+		return "", "", err
+	}
 	root, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("controlplane: no cache directory (set %s or XDG_CACHE_HOME): %w", EnvBinDir, err)
+		return "", "", fmt.Errorf("controlplane: no cache directory (set %s or XDG_CACHE_HOME): %w", EnvBinDir, err)
 	}
 	key, err := cacheKey(tools)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return filepath.Join(root, "kubequeue", "controlplane", key), nil
+	return tools, filepath.Join(root, "kubequeue", "controlplane", key), nil
 }
 
 func cacheKey(tools string) (string, error) {

@@ -82,7 +82,6 @@ type ControlPlane struct {
 	host       string
 	admin      *rest.Config
 	kubeconfig string
-	log        io.Writer
 
 	mu    sync.Mutex
 	procs []*process
@@ -143,7 +142,7 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
 	}
-	cp = &ControlPlane{dir: dir, log: logw}
+	cp = &ControlPlane{dir: dir}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, cp.LogTail(20))
@@ -219,31 +218,33 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 		return cp, err
 	}
 
-	// Controllers, scheduler and node start together.
-	kcm, err := cp.run(bin, binControllerManager,
-		"--kubeconfig="+cp.kubeconfig,
-		"--controllers="+strings.Join(Controllers, ","),
+	// Controllers, scheduler and node start together. The first two serve
+	// health checks on ports of their own (their defaults, 10257 and 10259,
+	// would clash between control planes) with the API server's certificate.
+	serving := func(port int) []string {
+		return []string{
+			"--bind-address=127.0.0.1",
+			"--secure-port=" + strconv.Itoa(port),
+			"--tls-cert-file=" + files.servingCert,
+			"--tls-private-key-file=" + files.servingKey,
+		}
+	}
+	kcm, err := cp.run(bin, binControllerManager, append([]string{
+		"--kubeconfig=" + cp.kubeconfig,
+		"--controllers=" + strings.Join(Controllers, ","),
 		"--leader-elect=false",
 		"--use-service-account-credentials=false",
 		"--kube-api-qps=1000",
 		"--kube-api-burst=2000",
 		"--concurrent-job-syncs=20",
-		"--root-ca-file="+files.caCert,
-		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(kcmPort),
-		"--tls-cert-file="+files.servingCert,
-		"--tls-private-key-file="+files.servingKey,
-	)
+		"--root-ca-file=" + files.caCert,
+	}, serving(kcmPort)...)...)
 	if err != nil {
 		return cp, err
 	}
-	scheduler, err := cp.run(bin, binScheduler,
-		"--config="+files.schedulerConfig,
-		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(schedPort),
-		"--tls-cert-file="+files.servingCert,
-		"--tls-private-key-file="+files.servingKey,
-	)
+	scheduler, err := cp.run(bin, binScheduler, append([]string{
+		"--config=" + files.schedulerConfig,
+	}, serving(schedPort)...)...)
 	if err != nil {
 		return cp, err
 	}

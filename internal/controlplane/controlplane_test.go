@@ -33,13 +33,14 @@ import (
 type goMod struct {
 	require map[string]string // module path -> version
 	replace []goModReplace
+	tools   []string
 }
 
 type goModReplace struct {
 	old, new, version string
 }
 
-// parseGoMod reads the require and replace directives of a go.mod file, in
+// parseGoMod reads the require, replace and tool directives of a go.mod file, in
 // their single-line and block forms.
 func parseGoMod(t *testing.T, path string) goMod {
 	t.Helper()
@@ -71,6 +72,9 @@ func parseGoMod(t *testing.T, path string) goMod {
 		case "require":
 			require.Len(t, f, 2, "require line %q in %s", line, path)
 			mod.require[f[0]] = f[1]
+		case "tool":
+			require.Len(t, f, 1, "tool line %q in %s", line, path)
+			mod.tools = append(mod.tools, f[0])
 		case "replace":
 			i := slices.Index(f, "=>")
 			require.Positive(t, i, "replace line %q in %s", line, path)
@@ -106,6 +110,22 @@ func TestVersions_ToolsModules(t *testing.T) {
 			got, ok := mod.require[tt.path]
 			require.True(t, ok, "tools/controlplane/%s/go.mod does not require %s", tt.module, tt.path)
 			require.Equal(t, tt.version, got, "tools/controlplane/%s/go.mod requires %s %s", tt.module, tt.path, got)
+		})
+	}
+}
+
+// TestVersions_ToolDirectives keeps the packages the build compiles in step
+// with the tool directives of each tools module, so `go tool` in that
+// module runs the same programs.
+func TestVersions_ToolDirectives(t *testing.T) {
+	t.Parallel()
+	tools, err := ToolsDir()
+	require.NoError(t, err)
+	for _, s := range buildSteps {
+		t.Run(s.module, func(t *testing.T) {
+			t.Parallel()
+			mod := parseGoMod(t, filepath.Join(tools, s.module, "go.mod"))
+			require.ElementsMatch(t, s.packages, mod.tools)
 		})
 	}
 }
@@ -250,12 +270,14 @@ func TestCacheDir(t *testing.T) {
 	key, err := cacheKey(tools)
 	require.NoError(t, err)
 
-	dir, err := cacheDir(tools)
+	gotTools, dir, err := cacheDir()
 	require.NoError(t, err)
+	require.Equal(t, tools, gotTools)
 	require.Equal(t, filepath.Join(cache, "kubequeue", "controlplane", key), dir)
 
 	// Nothing is built in the empty cache: BinDir says how to build.
 	_, err = BinDir()
+	require.ErrorIs(t, err, ErrNotBuilt)
 	require.ErrorContains(t, err, "make controlplane")
 	require.ErrorContains(t, err, dir)
 	entries, err := os.ReadDir(cache)

@@ -1,3 +1,4 @@
+// Pins the kwok binaries of the embedded control plane; see ../README.md.
 module github.com/kubequeue/kubequeue/tools/controlplane/kwok
 
 go 1.26.0
