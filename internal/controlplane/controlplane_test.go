@@ -632,6 +632,55 @@ func TestProcess_Stop(t *testing.T) {
 	})
 }
 
+// envParentDeathHelper makes the test binary act as a process that starts
+// a component and waits to be killed (see TestProcess_ParentDeath).
+const envParentDeathHelper = "KUBEQUEUE_TEST_PARENT_DEATH_PIDFILE"
+
+func init() {
+	pidFile := os.Getenv(envParentDeathHelper)
+	if pidFile == "" {
+		return
+	}
+	p, err := startProcess("sleeper", "/bin/sleep", []string{"300"}, filepath.Dir(pidFile))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(p.cmd.Process.Pid)), 0o644); err != nil {
+		os.Exit(2)
+	}
+	select {} // until killed
+}
+
+// TestProcess_ParentDeath kills, with SIGKILL, a process that started a
+// component (as a test timeout or kill -9 would): the kernel must end the
+// component too, since nothing in the dead process can.
+func TestProcess_ParentDeath(t *testing.T) {
+	t.Parallel()
+	skipUnlessLinux(t)
+	pidFile := filepath.Join(t.TempDir(), "sleeper.pid")
+	parent := exec.Command(os.Args[0], "-test.run=^$")
+	parent.Env = append(os.Environ(), envParentDeathHelper+"="+pidFile)
+	require.NoError(t, parent.Start())
+	t.Cleanup(func() { _ = parent.Process.Kill(); _ = parent.Wait() })
+
+	var pid int
+	require.True(t, waitUntil(10*time.Second, func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil || len(b) == 0 {
+			return false
+		}
+		pid, err = strconv.Atoi(string(b))
+		return err == nil
+	}), "the helper never started its component")
+	require.True(t, running(pid))
+
+	require.NoError(t, parent.Process.Kill())
+	_ = parent.Wait()
+	require.True(t, waitUntil(5*time.Second, func() bool { return !running(pid) }),
+		"the component (pid %d) outlived the process that started it", pid)
+}
+
 func TestProcess_Exited(t *testing.T) {
 	t.Parallel()
 	skipUnlessLinux(t)
