@@ -45,9 +45,9 @@ import (
 // NodeName is the name of the simulated node.
 const NodeName = "kwok-node"
 
-// Controllers are the kube-controller-manager controllers the control plane
+// controllers are the kube-controller-manager controllers the control plane
 // runs.
-var Controllers = []string{
+var controllers = []string{
 	"job-controller",
 	"cronjob-controller",
 	"ttl-after-finished-controller",
@@ -69,9 +69,10 @@ type Options struct {
 	Build bool
 	// Log receives a line for each step (nil discards them).
 	Log io.Writer
-	// StartTimeout bounds the start of the whole stack. Zero means 2 minutes.
-	StartTimeout time.Duration
 }
+
+// startTimeout bounds the start of the whole stack, after any build.
+const startTimeout = 2 * time.Minute
 
 // A ControlPlane is a running control plane. Its methods are safe for
 // concurrent use.
@@ -112,10 +113,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 			return nil, err
 		}
 	}
-	if opts.StartTimeout == 0 {
-		opts.StartTimeout = 2 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 
 	// A port drawn as free can be taken before a component binds it; that
@@ -231,7 +229,7 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 	}
 	kcm, err := cp.run(bin, binControllerManager, append([]string{
 		"--kubeconfig=" + cp.kubeconfig,
-		"--controllers=" + strings.Join(Controllers, ","),
+		"--controllers=" + strings.Join(controllers, ","),
 		"--leader-elect=false",
 		"--use-service-account-credentials=false",
 		"--kube-api-qps=1000",
@@ -382,9 +380,6 @@ func (cp *ControlPlane) healthClient() *http.Client {
 func (cp *ControlPlane) Config() *rest.Config {
 	return rest.CopyConfig(cp.admin)
 }
-
-// Host returns the API server's URL.
-func (cp *ControlPlane) Host() string { return cp.host }
 
 // Kubeconfig returns the path of a kubeconfig file for the admin, with the
 // default namespace as its context's namespace.
