@@ -176,11 +176,28 @@ func perform(ctx context.Context, lookup func(string) (string, bool), workers []
 	if err := found.Validate(); err != nil {
 		return err
 	}
-	data, ok := lookup(payload.EnvPayload)
-	if !ok {
-		return fmt.Errorf("%w: worker %q: %s is not set", ErrPayloadDecode, name, payload.EnvPayload)
+	data, err := readPayload(name, lookup)
+	if err != nil {
+		return err
 	}
 	return found.performPayload(ctx, data)
+}
+
+// readPayload returns the payload: the file $KUBEQUEUE_PAYLOAD_FILE names,
+// when set (a payload mounted from a Secret), or else $KUBEQUEUE_PAYLOAD.
+func readPayload(worker string, lookup func(string) (string, bool)) (string, error) {
+	if path, ok := lookup(payload.EnvPayloadFile); ok {
+		data, err := payload.ReadFile(path, lookup)
+		if err != nil {
+			return "", fmt.Errorf("%w: worker %q: read %s=%s: %w", ErrPayloadDecode, worker, payload.EnvPayloadFile, path, err)
+		}
+		return data, nil
+	}
+	data, ok := lookup(payload.EnvPayload)
+	if !ok {
+		return "", fmt.Errorf("%w: worker %q: neither %s nor %s is set", ErrPayloadDecode, worker, payload.EnvPayload, payload.EnvPayloadFile)
+	}
+	return data, nil
 }
 
 // report logs the outcome of a run.

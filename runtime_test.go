@@ -857,3 +857,42 @@ func TestRun_NotInJob(t *testing.T) {
 	t.Setenv(rtEnvPayload, `{"n":8}`)
 	require.Equal(t, kubequeue.ExitPermanent, kubequeue.Run(ctx, w))
 }
+
+func TestRun_PayloadFile(t *testing.T) {
+	const path = "/var/run/kubequeue/payload.json"
+	root := t.TempDir()
+	file := filepath.Join(root, path)
+	require.NoError(t, os.MkdirAll(filepath.Dir(file), 0o755))
+	t.Setenv(rtEnvWorker, "from-file")
+	t.Setenv(rtEnvPayload, `{"n":1}`) // ignored: the file wins
+	t.Setenv("KUBEQUEUE_PAYLOAD_FILE", path)
+	// The local kubelet's root; in a real container the path is read as is.
+	t.Setenv("KUBEQUEUE_LOCAL_ROOT", root)
+
+	var got int
+	w := rtWorker("from-file", func(_ context.Context, a rtArgs) error {
+		got = a.N
+		return nil
+	})
+	tests := []struct {
+		name     string
+		content  []byte // nil: no file
+		wantCode int
+		wantN    int
+	}{
+		{name: "Read", content: []byte(`{"n":7}`), wantCode: kubequeue.ExitSuccess, wantN: 7},
+		{name: "Missing", wantCode: kubequeue.ExitPermanent},
+		{name: "TooLarge", content: append([]byte(`{"n":7}`), bytes.Repeat([]byte(" "), 1<<20)...), wantCode: kubequeue.ExitPermanent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got = 0
+			_ = os.Remove(file)
+			if tt.content != nil {
+				require.NoError(t, os.WriteFile(file, tt.content, 0o600))
+			}
+			require.Equal(t, tt.wantCode, kubequeue.Run(t.Context(), w))
+			require.Equal(t, tt.wantN, got)
+		})
+	}
+}

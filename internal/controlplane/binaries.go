@@ -107,8 +107,8 @@ var kwokStages = []string{
 }
 
 // BinDir returns the directory holding the binaries for this version when
-// they are already built, or an error that says how to build them. It never
-// builds.
+// they, and the local kubelet, are already built, or an error that says how
+// to build them. It never builds.
 func BinDir() (string, error) {
 	if dir := os.Getenv(EnvBinDir); dir != "" {
 		if missing := missingFiles(dir); len(missing) > 0 {
@@ -124,13 +124,16 @@ func BinDir() (string, error) {
 		return "", fmt.Errorf("%w: the binaries for Kubernetes %s are not in %s: run `make controlplane` (about %d minutes on 2 cores the first time)",
 			ErrNotBuilt, KubernetesVersion, dir, BuildMinutes())
 	}
+	if _, err := kubeletBinary(context.Background(), false, nil); err != nil {
+		return "", err
+	}
 	return dir, nil
 }
 
 // BuildMinutes is roughly how long a first build takes on 2 cores with
 // empty Go caches.
 func BuildMinutes() int {
-	var total time.Duration
+	total := kubeletEstimate
 	for _, s := range buildSteps {
 		total += s.estimate
 	}
@@ -138,16 +141,28 @@ func BuildMinutes() int {
 }
 
 // Ensure returns the directory holding the binaries, building them first if
-// they are missing. A build writes what it is doing to progress (nil
-// discards it); it takes minutes the first time and is cached outside the
-// repository afterwards, keyed by the versions and the tools modules' go.sum.
+// they are missing, and builds the local kubelet too if needed. A build writes
+// what it is doing to progress (nil discards it); it takes minutes the first
+// time and is cached outside the repository afterwards, keyed by the versions
+// and the tools modules' go.sum (the local kubelet by a hash of its sources).
 // Concurrent callers, in this process or others, build once.
 func Ensure(ctx context.Context, progress io.Writer) (string, error) {
-	if os.Getenv(EnvBinDir) != "" {
-		return BinDir()
-	}
 	if progress == nil {
 		progress = io.Discard
+	}
+	dir, err := ensureBinaries(ctx, progress)
+	if err != nil {
+		return "", err
+	}
+	if _, err := kubeletBinary(ctx, true, progress); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+func ensureBinaries(ctx context.Context, progress io.Writer) (string, error) {
+	if os.Getenv(EnvBinDir) != "" {
+		return BinDir()
 	}
 	tools, dir, err := cacheDir()
 	if err != nil {

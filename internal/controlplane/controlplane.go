@@ -1,23 +1,34 @@
 // Package controlplane runs a real Kubernetes control plane on the loopback
 // interface, for the integration tests and the demo: etcd, kube-apiserver,
 // kube-controller-manager (with the Job, CronJob, TTL-after-finished, garbage
-// collector, namespace and service-account controllers), kube-scheduler and a
-// kwok node that simulates pods without running them.
+// collector, namespace and service-account controllers), kube-scheduler, and
+// two nodes:
+//
+//   - [LocalNodeName], run by the local kubelet (internal/localkubelet), which
+//     runs each pod's containers as local processes, with real exit codes,
+//     logs (pods/log works through the API server) and termination messages.
+//     Pods land there by default. Images are mapped to local executables with
+//     [Options.Images] and [ControlPlane.SetImage].
+//   - [SimulatedNodeName], run by kwok, which simulates pods without running
+//     anything; it is tainted, and pods opt in with [Simulated].
 //
 // The binaries are built from the tools modules under tools/controlplane,
-// which pin their versions, and cached outside the repository (see [Ensure]).
+// which pin their versions, and from internal/localkubelet, and cached
+// outside the repository (see [Ensure]).
 // Every component runs in a process group of its own that [ControlPlane.Stop]
 // ends; on Linux the kernel also kills them if the process that started them
 // dies, so an interrupted test leaves nothing running. Their logs are files
 // in [ControlPlane.Dir]; [ControlPlane.LogTail] returns the end of each.
 //
-// It is a test harness: the admin user, the controller manager and the
-// scheduler all authenticate with client certificates in group
-// system:masters.
+// It is a test harness: the admin user, the controller manager, the
+// scheduler and the local kubelet all authenticate with client certificates
+// in group system:masters, and the local kubelet runs whatever pods name as
+// the user running the tests.
 package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -41,9 +52,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
-
-// NodeName is the name of the simulated node.
-const NodeName = "kwok-node"
 
 // controllers are the kube-controller-manager controllers the control plane
 // runs.
@@ -69,6 +77,9 @@ type Options struct {
 	Build bool
 	// Log receives a line for each step (nil discards them).
 	Log io.Writer
+	// Images maps image references to local executables for the local
+	// kubelet; [ControlPlane.SetImage] adds more later.
+	Images map[string]string
 }
 
 // startTimeout bounds the start of the whole stack, after any build.
@@ -86,6 +97,8 @@ type ControlPlane struct {
 
 	mu    sync.Mutex
 	procs []*process
+
+	imagesMu sync.Mutex // serializes writes of the image map
 
 	stopOnce sync.Once
 }
@@ -113,15 +126,18 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 			return nil, err
 		}
 	}
+	kubelet, err := kubeletBinary(ctx, opts.Build, opts.Log)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 
 	// A port drawn as free can be taken before a component binds it; that
 	// is rare, and a new attempt draws new ports.
-	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		var cp *ControlPlane
-		cp, err = start(ctx, bin, opts.Log)
+		cp, err = start(ctx, bin, kubelet, opts)
 		if err == nil {
 			return cp, nil
 		}
@@ -133,7 +149,8 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	return nil, err
 }
 
-func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, err error) {
+func start(ctx context.Context, bin, kubeletBin string, opts Options) (cp *ControlPlane, err error) {
+	logw := opts.Log
 	begin := time.Now()
 	removeStaleDirs(os.TempDir(), "kubequeue-controlplane-")
 	dir, err := os.MkdirTemp("", "kubequeue-controlplane-"+strconv.Itoa(os.Getpid())+"-")
@@ -152,16 +169,21 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 		return cp, err
 	}
 
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return cp, err
 	}
-	etcdPort, peerPort, apiPort, kcmPort, schedPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	etcdPort, peerPort, apiPort, kcmPort, schedPort, kubeletPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	cp.host = "https://127.0.0.1:" + strconv.Itoa(apiPort)
 
 	files, err := cp.writeCredentials()
 	if err != nil {
 		return cp, err
+	}
+	for ref, exe := range opts.Images {
+		if err := cp.SetImage(ref, exe); err != nil {
+			return cp, err
+		}
 	}
 
 	// etcd
@@ -202,6 +224,13 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
 		"--profiling=false",
+		// pods/log and the other kubelet calls: a client certificate, the
+		// kubelet's serving certificate checked against the CA, and the
+		// node's address rather than its (unresolvable) name.
+		"--kubelet-client-certificate="+files.kubeletClientCert,
+		"--kubelet-client-key="+files.kubeletClientKey,
+		"--kubelet-certificate-authority="+files.caCert,
+		"--kubelet-preferred-address-types=InternalIP",
 	)
 	if err != nil {
 		return cp, err
@@ -252,9 +281,29 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 	kwok, err := cp.run(bin, binKwok,
 		"--kubeconfig="+cp.kubeconfig,
 		"--config="+filepath.Join(bin, fileKwokStages),
-		"--manage-single-node="+NodeName,
+		"--manage-single-node="+SimulatedNodeName,
 		"--node-ip=127.0.0.1",
 		"--cidr=10.244.0.0/16",
+	)
+	if err != nil {
+		return cp, err
+	}
+	taints, err := json.Marshal([]corev1.Taint{})
+	if err != nil {
+		return cp, err
+	}
+	kubeletReady := filepath.Join(cp.dir, "kubelet.ready")
+	kubelet, err := cp.runPath(binKubelet, kubeletBin,
+		"-kubeconfig="+files.kubeletKubeconfig,
+		"-node-name="+LocalNodeName,
+		"-addr=127.0.0.1:"+strconv.Itoa(kubeletPort),
+		"-tls-cert-file="+files.kubeletServingCert,
+		"-tls-private-key-file="+files.kubeletServingKey,
+		"-client-ca-file="+files.caCert,
+		"-images="+cp.imagesFile(),
+		"-root-dir="+filepath.Join(cp.dir, "kubelet"),
+		"-taints="+string(taints),
+		"-ready-file="+kubeletReady,
 	)
 	if err != nil {
 		return cp, err
@@ -284,10 +333,24 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 		return cp, err
 	}
 	// Admission taints every new node not-ready, and only the node
-	// lifecycle controller, which does not run here, would lift it.
-	if _, err := client.CoreV1().Nodes().Patch(ctx, NodeName, types.MergePatchType,
-		[]byte(`{"spec":{"taints":null}}`), metav1.PatchOptions{}); err != nil {
-		return cp, fmt.Errorf("controlplane: untaint node: %w", err)
+	// lifecycle controller, which does not run here, would lift it. The
+	// simulated node gets its own taint instead.
+	simulated, err := json.Marshal(map[string]any{"spec": map[string]any{"taints": []corev1.Taint{SimulatedTaint}}})
+	if err != nil {
+		return cp, err
+	}
+	if _, err := client.CoreV1().Nodes().Patch(ctx, SimulatedNodeName, types.MergePatchType, simulated, metav1.PatchOptions{}); err != nil {
+		return cp, fmt.Errorf("controlplane: taint node %s: %w", SimulatedNodeName, err)
+	}
+	// The local kubelet writes its ready file once its node is Ready with
+	// the not-ready taint lifted.
+	if err := waitFor(ctx, "the local kubelet's node to be Ready", kubelet, func(context.Context) error {
+		if !fileExists(kubeletReady) {
+			return fmt.Errorf("node %s is not Ready", LocalNodeName)
+		}
+		return nil
+	}); err != nil {
+		return cp, err
 	}
 	fmt.Fprintf(logw, "controlplane: Kubernetes %s ready at %s in %s (logs in %s)\n",
 		KubernetesVersion, cp.host, time.Since(begin).Round(10*time.Millisecond), dir)
@@ -297,6 +360,9 @@ func start(ctx context.Context, bin string, logw io.Writer) (cp *ControlPlane, e
 // credentialFiles are the paths writeCredentials wrote.
 type credentialFiles struct {
 	caCert, servingCert, servingKey, serviceAccountKey, schedulerConfig string
+	// The local kubelet's: its serving certificate for 127.0.0.1, the API
+	// server's client certificate for calling it, and its own kubeconfig.
+	kubeletServingCert, kubeletServingKey, kubeletClientCert, kubeletClientKey, kubeletKubeconfig string
 }
 
 // writeCredentials creates the CA, the serving certificate, the admin
@@ -315,6 +381,18 @@ func (cp *ControlPlane) writeCredentials() (credentialFiles, error) {
 	if err != nil {
 		return credentialFiles{}, err
 	}
+	kubeletServing, err := ca.serving("kubequeue-kubelet", []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost", LocalNodeName})
+	if err != nil {
+		return credentialFiles{}, err
+	}
+	kubeletClient, err := ca.client("kube-apiserver-kubelet-client", nil)
+	if err != nil {
+		return credentialFiles{}, err
+	}
+	kubeletUser, err := cp.UserConfig("system:node:"+LocalNodeName, "system:nodes", "system:masters")
+	if err != nil {
+		return credentialFiles{}, err
+	}
 	if cp.admin, err = cp.UserConfig("kubequeue-admin", "system:masters"); err != nil {
 		return credentialFiles{}, err
 	}
@@ -324,6 +402,12 @@ func (cp *ControlPlane) writeCredentials() (credentialFiles, error) {
 		servingKey:        filepath.Join(cp.dir, "serving.key"),
 		serviceAccountKey: filepath.Join(cp.dir, "service-account.key"),
 		schedulerConfig:   filepath.Join(cp.dir, "scheduler.yaml"),
+
+		kubeletServingCert: filepath.Join(cp.dir, "kubelet-serving.crt"),
+		kubeletServingKey:  filepath.Join(cp.dir, "kubelet-serving.key"),
+		kubeletClientCert:  filepath.Join(cp.dir, "apiserver-kubelet-client.crt"),
+		kubeletClientKey:   filepath.Join(cp.dir, "apiserver-kubelet-client.key"),
+		kubeletKubeconfig:  filepath.Join(cp.dir, "kubelet.kubeconfig"),
 	}
 	cp.kubeconfig = filepath.Join(cp.dir, "admin.kubeconfig")
 	scheduler := fmt.Sprintf(`apiVersion: kubescheduler.config.k8s.io/v1
@@ -341,6 +425,11 @@ leaderElection:
 		f.servingKey:        serving.keyPEM,
 		f.serviceAccountKey: saKey,
 		f.schedulerConfig:   []byte(scheduler),
+
+		f.kubeletServingCert: kubeletServing.certPEM,
+		f.kubeletServingKey:  kubeletServing.keyPEM,
+		f.kubeletClientCert:  kubeletClient.certPEM,
+		f.kubeletClientKey:   kubeletClient.keyPEM,
 	} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return credentialFiles{}, fmt.Errorf("controlplane: %w", err)
@@ -349,12 +438,22 @@ leaderElection:
 	if err := WriteKubeconfig(cp.kubeconfig, cp.admin, metav1.NamespaceDefault); err != nil {
 		return credentialFiles{}, err
 	}
+	if err := WriteKubeconfig(f.kubeletKubeconfig, kubeletUser, metav1.NamespaceDefault); err != nil {
+		return credentialFiles{}, err
+	}
 	return f, nil
 }
 
-// run starts one component and records it for Stop.
+// run starts the component name from the binary directory bin and records
+// it for Stop.
 func (cp *ControlPlane) run(bin, name string, args ...string) (*process, error) {
-	p, err := startProcess(name, filepath.Join(bin, name), args, cp.dir)
+	return cp.runPath(name, filepath.Join(bin, name), args...)
+}
+
+// runPath starts the component name from the binary at path and records it
+// for Stop.
+func (cp *ControlPlane) runPath(name, path string, args ...string) (*process, error) {
+	p, err := startProcess(name, path, args, cp.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -484,9 +583,9 @@ func WriteKubeconfig(path string, cfg *rest.Config, namespace string) error {
 func createNode(ctx context.Context, client kubernetes.Interface) error {
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: NodeName,
+			Name: SimulatedNodeName,
 			Labels: map[string]string{
-				"kubernetes.io/hostname": NodeName,
+				"kubernetes.io/hostname": SimulatedNodeName,
 				"kubernetes.io/os":       "linux",
 				"type":                   "kwok",
 			},
@@ -494,13 +593,13 @@ func createNode(ctx context.Context, client kubernetes.Interface) error {
 		},
 	}
 	if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("controlplane: create node %s: %w", NodeName, err)
+		return fmt.Errorf("controlplane: create node %s: %w", SimulatedNodeName, err)
 	}
 	return nil
 }
 
 func nodeReady(ctx context.Context, client kubernetes.Interface) error {
-	node, err := client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+	node, err := client.CoreV1().Nodes().Get(ctx, SimulatedNodeName, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -509,7 +608,7 @@ func nodeReady(ctx context.Context, client kubernetes.Interface) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("node %s is not Ready", NodeName)
+	return fmt.Errorf("node %s is not Ready", SimulatedNodeName)
 }
 
 // waitFor polls check until it returns nil, p exits or ctx ends.

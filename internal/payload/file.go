@@ -1,0 +1,53 @@
+package payload
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+const (
+	// EnvPayloadFile names a file that holds the JSON-encoded payload, such
+	// as a key of a Secret mounted into the container. When it is set,
+	// EnvPayload is not read.
+	EnvPayloadFile = "KUBEQUEUE_PAYLOAD_FILE"
+	// EnvLocalRoot is set by the local kubelet of the embedded control plane
+	// (internal/localkubelet), which runs containers as local processes, to
+	// the directory the container sees as /. Container paths are resolved
+	// under it.
+	EnvLocalRoot = "KUBEQUEUE_LOCAL_ROOT"
+	// MaxFileSize is the largest payload file read: 1 MiB, the most a Secret
+	// holds.
+	MaxFileSize = 1 << 20
+)
+
+// ContainerPath returns where the process finds the container path p: p
+// itself in a container, or p under $KUBEQUEUE_LOCAL_ROOT when the local
+// kubelet runs the process. lookup reads the environment.
+func ContainerPath(p string, lookup func(string) (string, bool)) string {
+	root, ok := lookup(EnvLocalRoot)
+	if !ok || root == "" {
+		return p
+	}
+	return filepath.Join(root, filepath.Clean("/"+p))
+}
+
+// ReadFile reads the payload file at the container path p, refusing more
+// than MaxFileSize bytes.
+func ReadFile(p string, lookup func(string) (string, bool)) (string, error) {
+	f, err := os.Open(ContainerPath(p, lookup))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > MaxFileSize {
+		return "", errors.New("larger than " + fmt.Sprint(MaxFileSize) + " bytes")
+	}
+	return string(b), nil
+}
