@@ -2,6 +2,9 @@
 
 GO ?= go
 PKGS := ./...
+# The local kubelet is a module of its own (it brings virtual-kubelet's
+# dependencies, which kubequeue's users should not inherit).
+KUBELET := internal/localkubelet
 
 .DEFAULT_GOAL := help
 
@@ -23,17 +26,19 @@ demo: ## Enqueue the examples on the embedded control plane (or KUBECONFIG=...) 
 
 .PHONY: test
 test: lint controlplane ## Run every test (what CI runs): unit and integration, race detector, each benchmark once.
+	cd $(KUBELET) && $(GO) test -race -count=1 -timeout 5m ./...
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
 
 .PHONY: controlplane
-controlplane: ## Build the embedded control plane once (about 10 minutes on 2 cores), cached in ~/.cache/kubequeue.
+controlplane: ## Build the embedded control plane and the local kubelet once (about 11 minutes on 2 cores), cached in ~/.cache/kubequeue.
 	@echo "Checking the embedded control plane's binaries (compiling the builder takes a minute or two the first time)..."
 	$(GO) run ./internal/cmd/controlplane build
 
 .PHONY: test-short
 test-short: ## Run the unit tests only (go test -short: no control plane).
 	$(GO) test -short -count=1 $(PKGS)
+	cd $(KUBELET) && $(GO) test -short -count=1 ./...
 
 .PHONY: bench
 bench: controlplane ## Run the benchmarks, kubequeue beside raw client-go, with allocations.
@@ -42,6 +47,7 @@ bench: controlplane ## Run the benchmarks, kubequeue beside raw client-go, with 
 .PHONY: lint
 lint: ## go vet, and fail if gofmt would change a file.
 	$(GO) vet $(PKGS)
+	cd $(KUBELET) && $(GO) vet ./...
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 

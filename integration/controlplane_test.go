@@ -5,12 +5,15 @@ package integration
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,8 +44,31 @@ func TestControlPlane_StopLeavesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, controlplane.KubernetesVersion, v.GitVersion)
 
+	// A pod's process on the local kubelet is stopped with it too.
+	pod, err := c.CoreV1().Pods(metav1.NamespaceDefault).Create(t.Context(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "sleeper"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "sleep", Image: "busybox", Command: []string{"sleep", "300"}}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var podPID int
+	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := c.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Running == nil {
+			return false, err
+		}
+		_, id, _ := strings.Cut(p.Status.ContainerStatuses[0].ContainerID, "://")
+		podPID, err = strconv.Atoi(id)
+		return true, err
+	})
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(podPID, 0), "the pod's process %d runs", podPID)
+
 	pids := cp.PIDs()
-	require.Len(t, pids, 5, "etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok")
+	require.Len(t, pids, 6, "etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, the local kubelet")
+	pids = append(pids, podPID)
 	for _, pid := range pids {
 		require.NoError(t, syscall.Kill(pid, 0), "pid %d runs", pid)
 	}
@@ -66,7 +92,7 @@ func TestQueue_Enqueue_RBAC(t *testing.T) {
 	userClient, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	queue := kubequeue.New(userClient, kubequeue.WithDefaultNamespace(e.ns))
-	worker := kubequeue.NewWorker("greet", greet, kubequeue.WithImage("registry.example.com/app:v1"))
+	worker := greetWorker
 
 	_, err = queue.Enqueue(e.ctx, worker, greeting{})
 	require.True(t, apierrors.IsForbidden(err), "got %v", err)

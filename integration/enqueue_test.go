@@ -16,22 +16,16 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/controlplane"
 	"github.com/kubequeue/kubequeue/internal/payload"
 )
-
-type greeting struct {
-	Name string `json:"name"`
-}
-
-func greet(context.Context, greeting) error { return nil }
 
 func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	worker := kubequeue.NewWorker("greet", greet, kubequeue.WithImage("registry.example.com/app:v1"))
-	in := greeting{Name: `it's "quoted" $HOME`}
+	in := greeting{Name: `it's "quoted" $HOME $(HOME) $$ \`}
 
-	h, err := e.queue.Enqueue(e.ctx, worker, in)
+	h, err := e.queue.Enqueue(e.ctx, greetWorker, in)
 	require.NoError(t, err)
 	require.Equal(t, e.ns, h.Namespace)
 	require.NotEmpty(t, h.UID, "the server assigns the UID")
@@ -48,7 +42,7 @@ func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
 	require.Len(t, pods, 1)
 	pod := pods[0]
 	require.Equal(t, corev1.PodSucceeded, pod.Status.Phase)
-	require.NotEmpty(t, pod.Spec.NodeName, "the scheduler placed the pod")
+	require.Equal(t, controlplane.LocalNodeName, pod.Spec.NodeName, "the scheduler placed the pod")
 	require.Equal(t, "kubequeue", pod.Labels[kubequeue.LabelManagedBy])
 	require.Equal(t, "greet", pod.Labels[kubequeue.LabelWorker])
 
@@ -61,17 +55,20 @@ func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
 	got, err := payload.Decode[greeting](env[payload.EnvPayload])
 	require.NoError(t, err)
 	require.Equal(t, in, got)
+
+	// The worker ran: it exited 0 and printed the payload as it was sent,
+	// through the kubelet's expansion of $(VAR) and $$ in env values.
+	terminated := pod.Status.ContainerStatuses[0].State.Terminated
+	require.NotNil(t, terminated)
+	require.Zero(t, terminated.ExitCode)
+	require.Equal(t, "Completed", terminated.Reason)
+	require.Equal(t, "hello, "+in.Name+"\n", output(podLogs(t, e, pod.Name, nil)))
 }
 
 func TestQueue_Enqueue_BackoffLimitExceeded(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	worker := kubequeue.NewWorker("always-fails", greet,
-		kubequeue.WithImage("registry.example.com/app:v1"),
-		kubequeue.WithBackoffLimit(1),
-		kubequeue.WithPodLabels(map[string]string{failPodLabel: "true"}),
-	)
-	h, err := e.queue.Enqueue(e.ctx, worker, greeting{})
+	h, err := e.queue.Enqueue(e.ctx, failingWorker, greeting{}, kubequeue.WithBackoffLimit(1))
 	require.NoError(t, err)
 
 	// The Job controller waits 10 s before the second attempt.
@@ -89,18 +86,18 @@ func TestQueue_Enqueue_BackoffLimitExceeded(t *testing.T) {
 		require.Len(t, p.Status.ContainerStatuses, 1, "pod %s", p.Name)
 		terminated := p.Status.ContainerStatuses[0].State.Terminated
 		require.NotNil(t, terminated, "pod %s", p.Name)
-		require.EqualValues(t, 1, terminated.ExitCode)
+		require.EqualValues(t, kubequeue.ExitRetryable, terminated.ExitCode)
+		require.Equal(t, "Error", terminated.Reason)
+		// FallbackToLogsOnError: the message is the end of the log, where
+		// the runtime wrote the error.
+		require.Contains(t, terminated.Message, "the worker failed on purpose")
 	}
 }
 
 func TestQueue_Enqueue_TTLAfterFinished(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	worker := kubequeue.NewWorker("short-lived", greet,
-		kubequeue.WithImage("registry.example.com/app:v1"),
-		kubequeue.WithTTLAfterFinished(time.Second),
-	)
-	h, err := e.queue.Enqueue(e.ctx, worker, greeting{})
+	h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{}, kubequeue.WithTTLAfterFinished(time.Second))
 	require.NoError(t, err)
 
 	// The TTL controller deletes the Job a second after it completes.
@@ -124,9 +121,9 @@ func TestQueue_Enqueue_TTLAfterFinished(t *testing.T) {
 func TestQueue_Enqueue_LongestNames(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	name := "a-worker-whose-name-is-as-long-as-kubequeue-allows-x"
+	worker := longNameWorker
+	name := worker.Name()
 	require.Len(t, name, kubequeue.MaxWorkerNameLen)
-	worker := kubequeue.NewWorker(name, greet, kubequeue.WithImage("registry.example.com/app:v1"))
 
 	// Generated names, then an explicit name of the maximum length.
 	var names []string

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -16,14 +18,22 @@ import (
 	"github.com/kubequeue/kubequeue/internal/payload"
 )
 
+// printMessageImage is the image printmessage's Jobs name in these tests;
+// the local kubelet runs the printmessage binary for it.
+const printMessageImage = "registry.example.com/kubequeue/printmessage:test"
+
 // TestExamples runs each example program as a user would: its -dry-run Job
-// passes a server-side dry run, and the Job it enqueues runs to Complete.
+// passes a server-side dry run, and the Job it enqueues runs, its pod
+// executing the example's own code, to Complete.
 func TestExamples(t *testing.T) {
 	t.Parallel()
+	_, perlErr := exec.LookPath("perl")
 	tests := []struct {
 		name, worker string
 		args         []string
 		check        func(t *testing.T, job *batchv1.Job)
+		// ran checks the pod's log and final state.
+		ran func(t *testing.T, job *batchv1.Job, pod corev1.Pod, log string)
 	}{
 		{
 			name:   "printmessage",
@@ -39,6 +49,10 @@ func TestExamples(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, `it's "quoted", costs $5 and ends in \`, got.Message)
 			},
+			ran: func(t *testing.T, job *batchv1.Job, _ corev1.Pod, log string) {
+				require.NotNil(t, condition(job, batchv1.JobComplete), "conditions: %+v", job.Status.Conditions)
+				require.Equal(t, `it's "quoted", costs $5 and ends in \`+"\n", output(log))
+			},
 		},
 		{
 			name:   "computepi",
@@ -46,8 +60,28 @@ func TestExamples(t *testing.T) {
 			check: func(t *testing.T, job *batchv1.Job) {
 				c := job.Spec.Template.Spec.Containers[0]
 				require.Equal(t, "pi", c.Name)
-				require.Equal(t, []string{"perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"}, c.Command)
+				require.Equal(t, []string{"perl", "-Mbignum=bpi", "-wle", "print bpi(1000)"}, c.Command)
 				require.Equal(t, "300m", c.Resources.Limits.Cpu().String())
+			},
+			ran: func(t *testing.T, job *batchv1.Job, pod corev1.Pod, log string) {
+				// The pod runs the local perl: it does what perl does here.
+				want, err := exec.Command("perl", "-Mbignum=bpi", "-wle", "print bpi(1000)").CombinedOutput()
+				if err != nil {
+					// Without a working perl the pod fails, saying why.
+					require.Equal(t, corev1.PodFailed, pod.Status.Phase)
+					terminated := pod.Status.ContainerStatuses[0].State.Terminated
+					require.NotZero(t, terminated.ExitCode)
+					if perlErr != nil {
+						require.Equal(t, "StartError", terminated.Reason)
+						require.Contains(t, terminated.Message, `"perl": executable file not found`)
+					} else {
+						require.Equal(t, string(want), terminated.Message)
+					}
+					return
+				}
+				require.NotNil(t, condition(job, batchv1.JobComplete), "conditions: %+v", job.Status.Conditions)
+				require.True(t, strings.HasPrefix(log, "3.14159265358979323846"), "log: %.60s", log)
+				require.Equal(t, string(want), log)
 			},
 		},
 	}
@@ -56,6 +90,7 @@ func TestExamples(t *testing.T) {
 			t.Parallel()
 			e := setup(t)
 			bin := exampleBinary(t, tt.name)
+			require.NoError(t, cluster.SetImage(printMessageImage, exampleBinary(t, "printmessage")))
 
 			// -dry-run prints the Job; the server accepts it as it is.
 			out := runExample(t, bin, append([]string{"-dry-run", "-namespace", e.ns}, tt.args...)...)
@@ -72,10 +107,29 @@ func TestExamples(t *testing.T) {
 			require.NoError(t, json.Unmarshal(out, &h), "output: %s", out)
 			require.Equal(t, e.ns, h.Namespace)
 			require.Equal(t, tt.worker, h.Worker)
-			stored := waitJob(t, e, h.Name, time.Minute, finished)
-			require.NotNil(t, condition(stored, batchv1.JobComplete), "conditions: %+v", stored.Status.Conditions)
+			// The Job finishes, or its first pod fails (a retry would
+			// fail the same way, after the Job controller's back-off).
+			var pod corev1.Pod
+			stored := waitJob(t, e, h.Name, time.Minute, func(job *batchv1.Job) bool {
+				if finished(job) {
+					return true
+				}
+				for _, p := range jobPods(t, e, h.Name) {
+					if p.Status.Phase == corev1.PodFailed {
+						pod = p
+						return true
+					}
+				}
+				return false
+			})
 			require.Equal(t, h.UID, stored.UID)
 			tt.check(t, stored)
+			if pod.Name == "" {
+				pods := jobPods(t, e, h.Name)
+				require.NotEmpty(t, pods)
+				pod = pods[0]
+			}
+			tt.ran(t, stored, pod, podLogs(t, e, pod.Name, nil))
 		})
 	}
 }
@@ -84,7 +138,8 @@ func TestExamples(t *testing.T) {
 func runExample(t *testing.T, bin string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG=/nonexistent") // only -kubeconfig counts
+	// Only -kubeconfig counts.
+	cmd.Env = append(os.Environ(), "KUBECONFIG=/nonexistent", "PRINTMESSAGE_IMAGE="+printMessageImage)
 	var stderr []byte
 	out, err := cmd.Output()
 	if ee, ok := err.(*exec.ExitError); ok {

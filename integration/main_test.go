@@ -1,8 +1,10 @@
 // Package integration tests kubequeue against a real kube-apiserver, with the
 // real Job, TTL and garbage-collector controllers and the real scheduler, on
-// the embedded control plane (internal/controlplane). Pods run on a kwok node,
-// which simulates them: they go Running then Succeeded, or Failed when their
-// template carries the label [failPodLabel].
+// the embedded control plane (internal/controlplane). Pods run as processes
+// on the local kubelet's node: the workers of workers_test.go are performed
+// by this test binary, started by the kubelet as the Job's container, and the
+// examples by their own binaries. Pods that select the kwok node
+// ([controlplane.Simulated]) are only simulated.
 //
 // TestMain starts one control plane for the package; each test works in a
 // namespace of its own. Under go test -short every test skips. Otherwise
@@ -45,10 +47,6 @@ import (
 	"github.com/kubequeue/kubequeue/internal/controlplane"
 )
 
-// failPodLabel makes the kwok node fail a pod (exit code 1) instead of
-// completing it.
-const failPodLabel = "pod-container-running-failed.stage.kwok.x-k8s.io"
-
 // minBuildTimeout is the test timeout below which TestMain does not try to
 // build missing binaries, since the build alone takes about that long on a
 // 2-core machine.
@@ -60,6 +58,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Started by the local kubelet as a Job's container, this binary
+	// performs the job and exits here.
+	kubequeue.Main(testWorkers...)
+
 	flag.Parse()
 	if testing.Short() {
 		fmt.Println("integration: -short given: skipping every test that needs the embedded control plane")
@@ -106,8 +108,15 @@ func start() error {
 		}
 		fmt.Fprintln(os.Stderr, "integration: the control plane is not built yet; building it first")
 	}
-	var err error
-	cluster, err = controlplane.Start(ctx, controlplane.Options{Build: true, Log: os.Stderr})
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cluster, err = controlplane.Start(ctx, controlplane.Options{
+		Build:  true,
+		Log:    os.Stderr,
+		Images: map[string]string{testImage: self},
+	})
 	if err != nil {
 		return err
 	}

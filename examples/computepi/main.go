@@ -1,4 +1,4 @@
-// Command computepi enqueues a job that computes 2,000 digits of π with Perl
+// Command computepi enqueues a job that computes 1,000 digits of π with Perl
 // in the public perl image: a worker whose container runs a program of its
 // own rather than this binary.
 //
@@ -25,7 +25,7 @@ import (
 var ComputePi = kubequeue.NewWorker[struct{}]("compute-pi", nil,
 	kubequeue.WithImage("perl"),
 	kubequeue.WithContainerName("pi"),
-	kubequeue.WithCommand("perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"),
+	kubequeue.WithCommand("perl", "-Mbignum=bpi", "-wle", "print bpi(1000)"),
 	kubequeue.WithCPU("200m", "300m"),
 	kubequeue.WithMemory("50Mi", "100Mi"),
 )

@@ -163,6 +163,10 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 		nodeutil.WithClient(client),
 		nodeutil.AttachProviderRoutes(mux),
 		nodeutil.WithTLSConfig(nodeutil.WithKeyPairFromPath(cfg.CertFile, cfg.KeyFile), nodeutil.WithCAFromPath(cfg.ClientCAFile)),
+		nodeutil.WithPodControllerConfigOverrides(func(pc *node.PodControllerConfig) error {
+			pc.PodClient = statusPatcher{client.CoreV1()}
+			return nil
+		}),
 		func(nc *nodeutil.NodeConfig) error {
 			nc.NodeSpec = spec
 			nc.HTTPListenAddr = cfg.Addr

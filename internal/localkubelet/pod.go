@@ -36,6 +36,7 @@ type podRun struct {
 	message    string
 	containers []*containerRun
 	stopping   bool
+	deleted    bool          // stopping because the pod is being deleted
 	stopped    chan struct{} // closed when the pod is being stopped
 	done       chan struct{} // closed when every container has ended for good
 	conditions map[corev1.PodConditionType]corev1.PodCondition
@@ -120,6 +121,12 @@ func (r *podRun) run(ctx context.Context) {
 		wg.Go(func() { r.runContainer(c) })
 	}
 	wg.Wait()
+	r.mu.Lock()
+	deleted := r.deleted
+	r.mu.Unlock()
+	if deleted {
+		r.p.removeFromAPI(ctx, r)
+	}
 }
 
 // setUp writes the pod's volumes and the containers' root directories.

@@ -15,9 +15,12 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+	"k8s.io/utils/ptr"
 )
 
 // provider runs the pods bound to the local node as local processes. It
@@ -114,11 +117,39 @@ func (p *provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	case pod.Spec.TerminationGracePeriodSeconds != nil:
 		grace = time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
 	}
+	r.mu.Lock()
+	r.deleted = true
+	r.mu.Unlock()
 	if r.stop(grace) {
 		r.notifyCurrent()
 		p.forget(r)
 	}
 	return nil
+}
+
+// removeFromAPI finishes the deletion of a pod whose containers have all
+// stopped, as the kubelet does: it writes the terminal status, then deletes
+// the pod with no grace period (the grace was the kubelet's to give, and it
+// is over), so that the pod does not linger as Terminating until its grace
+// period ends.
+func (p *provider) removeFromAPI(ctx context.Context, r *podRun) {
+	r.mu.Lock()
+	pod := r.podLocked(true)
+	r.mu.Unlock()
+	pods := statusPatcher{p.client.CoreV1()}.Pods(pod.Namespace)
+	if _, err := pods.UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			p.log.Warn("write the final status of a deleted pod", "pod", r.key, "err", err)
+		}
+		return
+	}
+	err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptr.To[int64](0),
+		Preconditions:      metav1.NewUIDPreconditions(string(r.uid)),
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		p.log.Warn("delete a stopped pod", "pod", r.key, "err", err)
+	}
 }
 
 // forget drops r and its files.

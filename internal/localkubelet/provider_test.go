@@ -19,6 +19,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
@@ -119,6 +120,8 @@ func (tk *testKubelet) setImage(t *testing.T, ref, exe string) {
 func (tk *testKubelet) create(t *testing.T, pod *corev1.Pod) {
 	t.Helper()
 	require.NoError(t, tk.store.Add(pod))
+	_, err := tk.client.CoreV1().Pods(pod.Namespace).Create(t.Context(), pod, metav1.CreateOptions{})
+	require.NoError(t, err)
 	require.NoError(t, tk.CreatePod(t.Context(), pod))
 }
 
@@ -452,6 +455,12 @@ func TestProvider_DeleteStopsTheProcessGroup(t *testing.T) {
 			require.Equal(t, corev1.PodFailed, p.Status.Phase)
 			require.Equal(t, tt.wantCode, terminated(p).ExitCode)
 			require.Contains(t, tk.logs(t, "del", api.ContainerLogOpts{}), tt.wantLog)
+			// Its containers stopped, the kubelet writes the final status and
+			// deletes the pod at once, as the kubelet does.
+			require.Eventually(t, func() bool {
+				_, err := tk.client.CoreV1().Pods("ns").Get(t.Context(), "del", metav1.GetOptions{})
+				return apierrors.IsNotFound(err)
+			}, 10*time.Second, 20*time.Millisecond, "the pod was not deleted")
 			// Nothing of the group is left: the background sleep died too.
 			require.Eventually(t, func() bool {
 				return syscall.Kill(-pgid, 0) == syscall.ESRCH
