@@ -1,11 +1,12 @@
 // Command demo enqueues the two examples, printmessage and computepi, waits
-// for their Jobs to finish and prints a table of them. It is what `make demo`
-// runs.
+// for their Jobs to finish, prints a table of them and what each one's pod
+// printed. It is what `make demo` runs.
 //
 // Without -kubeconfig it starts the embedded control plane (etcd,
-// kube-apiserver, the Job and TTL controllers, the scheduler and a kwok node
-// that simulates pods), building it first if needed, and stops it at the
-// end. With -kubeconfig it runs against that cluster instead; KUBECONFIG in
+// kube-apiserver, the Job and TTL controllers, the scheduler and the local
+// kubelet, which runs pods as processes on this machine), building it first
+// if needed, and stops it at the end. printmessage's pod runs the
+// printmessage binary the demo builds; computepi's runs the local perl. With -kubeconfig it runs against that cluster instead; KUBECONFIG in
 // the environment is deliberately ignored, so the demo never lands on a
 // cluster by accident.
 //
@@ -29,6 +30,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -37,19 +39,27 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/controlplane"
 )
 
 // examples are the programs the demo builds and runs, with their arguments.
+// A Job whose outcome depends on the machine (computepi needs perl on the
+// embedded control plane) may fail without failing the demo.
 var examples = []struct {
-	name string
-	args []string
+	name    string
+	args    []string
+	mayFail bool
 }{
-	{"printmessage", []string{"-message", `Hello from the kubequeue demo: "quotes" and $dollars survive`}},
-	{"computepi", nil},
+	{"printmessage", []string{"-message", `Hello from the kubequeue demo: "quotes" and $dollars survive`}, false},
+	{"computepi", nil, true},
 }
+
+// demoImage is printmessage's image on the embedded control plane: the
+// local kubelet runs the printmessage binary for it.
+const demoImage = "kubequeue.local/demo/printmessage:latest"
 
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "run on this cluster instead of the embedded control plane")
@@ -66,6 +76,7 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeout time.Duration) error {
+	var embedded *controlplane.ControlPlane
 	if kubeconfig != "" && os.Getenv("PRINTMESSAGE_IMAGE") == "" {
 		return errors.New("on a real cluster, printmessage needs an image that contains it: build one from examples/printmessage, push it, and set PRINTMESSAGE_IMAGE")
 	}
@@ -73,7 +84,7 @@ func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeo
 		if _, err := controlplane.BinDir(); errors.Is(err, controlplane.ErrNotBuilt) {
 			fmt.Fprintf(out, "Building the embedded control plane first: about %d minutes on 2 cores, once.\n", controlplane.BuildMinutes())
 		}
-		fmt.Fprintln(out, "Starting the embedded control plane. Its node is simulated (kwok): pods complete without running their containers.")
+		fmt.Fprintln(out, "Starting the embedded control plane. Its local kubelet runs pods as processes on this machine.")
 		cp, err := controlplane.Start(ctx, controlplane.Options{Build: true, Log: out})
 		if err != nil {
 			return err
@@ -83,6 +94,7 @@ func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeo
 			fmt.Fprintln(out, "Stopped the embedded control plane.")
 		}()
 		kubeconfig = cp.Kubeconfig()
+		embedded = cp
 	}
 	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
 	if err != nil {
@@ -97,11 +109,18 @@ func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeo
 		return err
 	}
 	defer os.RemoveAll(bin)
+	env := os.Environ()
+	if embedded != nil {
+		if err := embedded.SetImage(demoImage, filepath.Join(bin, "printmessage")); err != nil {
+			return err
+		}
+		env = append(env, "PRINTMESSAGE_IMAGE="+demoImage)
+	}
 
 	var handles []kubequeue.Handle
 	for _, ex := range examples {
 		args := append([]string{"-kubeconfig", kubeconfig, "-namespace", namespace, "-json"}, ex.args...)
-		h, err := enqueue(ctx, filepath.Join(bin, ex.name), args)
+		h, err := enqueue(ctx, filepath.Join(bin, ex.name), args, env)
 		if err != nil {
 			return fmt.Errorf("%s: %w", ex.name, err)
 		}
@@ -117,12 +136,48 @@ func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeo
 	if waitErr != nil {
 		return fmt.Errorf("waiting for the Jobs: %w", waitErr)
 	}
-	for _, j := range jobs {
-		if state(j) != "succeeded" {
+	for i, j := range jobs {
+		printOutput(ctx, out, client, j)
+		if state(j) != "succeeded" && !examples[i].mayFail {
 			return fmt.Errorf("job %s/%s %s", j.Namespace, j.Name, state(j))
 		}
 	}
 	return nil
+}
+
+// printOutput prints what the Job's last pod printed (its first lines), or
+// why its container failed.
+func printOutput(ctx context.Context, out io.Writer, client kubernetes.Interface, job *batchv1.Job) {
+	pods, err := client.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + job.Name})
+	if err != nil || len(pods.Items) == 0 {
+		fmt.Fprintf(out, "%s: no pod to show (%v)\n", job.Name, err)
+		return
+	}
+	pod := pods.Items[0]
+	for _, p := range pods.Items[1:] {
+		if p.CreationTimestamp.After(pod.CreationTimestamp.Time) {
+			pod = p
+		}
+	}
+	fmt.Fprintf(out, "%s, pod %s:\n", job.Name, pod.Name)
+	if len(pod.Status.ContainerStatuses) > 0 {
+		if t := pod.Status.ContainerStatuses[0].State.Terminated; t != nil && t.ExitCode != 0 {
+			fmt.Fprintf(out, "  exit code %d, reason %s: %s\n", t.ExitCode, t.Reason, strings.TrimSpace(t.Message))
+			return
+		}
+	}
+	logs, err := client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{TailLines: ptr.To[int64](5)}).DoRaw(ctx)
+	if err != nil {
+		fmt.Fprintf(out, "  (logs: %v)\n", err)
+		return
+	}
+	for line := range strings.Lines(string(logs)) {
+		line = strings.TrimRight(line, "\n")
+		if len(line) > 100 {
+			line = line[:100] + fmt.Sprintf("... (%d characters)", len(line))
+		}
+		fmt.Fprintf(out, "  %s\n", line)
+	}
 }
 
 // buildExamples builds the example programs into a new temporary directory.
@@ -150,8 +205,9 @@ func buildExamples(ctx context.Context) (string, error) {
 
 // enqueue runs an example program, which enqueues its Job and prints the
 // handle as JSON.
-func enqueue(ctx context.Context, bin string, args []string) (kubequeue.Handle, error) {
+func enqueue(ctx context.Context, bin string, args, env []string) (kubequeue.Handle, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
