@@ -196,7 +196,7 @@ func newNamespace(t testing.TB) string {
 
 // waitJob watches the Job until done returns true, and returns it. It fails
 // the test after timeout or if the Job is deleted first.
-func waitJob(t *testing.T, e *env, name string, timeout time.Duration, done func(*batchv1.Job) bool) *batchv1.Job {
+func waitJob(t testing.TB, e *env, name string, timeout time.Duration, done func(*batchv1.Job) bool) *batchv1.Job {
 	t.Helper()
 	return watchJob(t, e, name, timeout, func(ev watch.EventType, job *batchv1.Job) (bool, error) {
 		if ev == watch.Deleted {
@@ -210,7 +210,7 @@ func waitJob(t *testing.T, e *env, name string, timeout time.Duration, done func
 // until cond returns true or an error, and returns the Job of that event. A
 // watch sees every change, where polling could miss a Job that is deleted
 // soon after it finishes.
-func watchJob(t *testing.T, e *env, name string, timeout time.Duration, cond func(watch.EventType, *batchv1.Job) (bool, error)) *batchv1.Job {
+func watchJob(t testing.TB, e *env, name string, timeout time.Duration, cond func(watch.EventType, *batchv1.Job) (bool, error)) *batchv1.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, timeout)
 	defer cancel()
@@ -262,7 +262,7 @@ func statusOf(job *batchv1.Job) any {
 }
 
 // jobPods lists the pods the Job controller created for the Job.
-func jobPods(t *testing.T, e *env, jobName string) []corev1.Pod {
+func jobPods(t testing.TB, e *env, jobName string) []corev1.Pod {
 	t.Helper()
 	pods, err := client.CoreV1().Pods(e.ns).List(e.ctx, metav1.ListOptions{
 		LabelSelector: batchv1.JobNameLabel + "=" + jobName,
@@ -278,7 +278,7 @@ var (
 
 // exampleBinary returns the path of the named example (examples/<name>),
 // built once per run.
-func exampleBinary(t *testing.T, name string) string {
+func exampleBinary(t testing.TB, name string) string {
 	t.Helper()
 	examplesMu.Lock()
 	defer examplesMu.Unlock()
