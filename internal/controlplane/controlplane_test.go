@@ -299,7 +299,7 @@ func TestBinDir_EnvBinDir(t *testing.T) {
 			missing: []string{binAPIServer, binControllerManager, binScheduler, fileKwokStages},
 		},
 		{name: "StagesMissing", files: binaryFiles[:len(binaryFiles)-1], missing: []string{fileKwokStages}},
-		{name: "Complete", files: binaryFiles},
+		{name: "Complete", files: append(slices.Clone(binaryFiles), binKubelet)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

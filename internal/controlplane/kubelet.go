@@ -128,10 +128,23 @@ func kubeletCacheDir() (src, dir string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	src = filepath.Join(tools, "..", "..", "internal", "localkubelet")
-	h := sha256.New()
+	src = filepath.Clean(filepath.Join(tools, "..", "..", "internal", "localkubelet"))
+	key, err := kubeletKey(src)
+	if err != nil {
+		return "", "", err
+	}
+	root, err := os.UserCacheDir()
+	if err != nil {
+		return "", "", fmt.Errorf("controlplane: no cache directory (set XDG_CACHE_HOME): %w", err)
+	}
+	return src, filepath.Join(root, "kubequeue", "localkubelet", key), nil
+}
+
+// kubeletKey hashes what the local kubelet's build depends on: its go.mod,
+// go.sum and non-test Go files, and the platform.
+func kubeletKey(src string) (string, error) {
 	var files []string
-	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -142,24 +155,21 @@ func kubeletCacheDir() (src, dir string, err error) {
 		return nil
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("controlplane: local kubelet sources: %w", err)
+		return "", fmt.Errorf("controlplane: local kubelet sources: %w", err)
 	}
 	slices.Sort(files)
+	h := sha256.New()
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return "", "", fmt.Errorf("controlplane: %w", err)
+			return "", fmt.Errorf("controlplane: %w", err)
 		}
 		rel, _ := filepath.Rel(src, f)
 		fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(rel), len(b))
 		h.Write(b)
 	}
 	fmt.Fprintf(h, "%s/%s\n", runtime.GOOS, runtime.GOARCH)
-	root, err := os.UserCacheDir()
-	if err != nil {
-		return "", "", fmt.Errorf("controlplane: no cache directory (set XDG_CACHE_HOME): %w", err)
-	}
-	return filepath.Clean(src), filepath.Join(root, "kubequeue", "localkubelet", hex.EncodeToString(h.Sum(nil))[:12]), nil
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 func fileExists(path string) bool {
