@@ -102,9 +102,20 @@ func (r *podRun) update(change func()) {
 // notifyCurrent pushes the current status again.
 func (r *podRun) notifyCurrent() { r.update(func() {}) }
 
-// run sets the pod up and runs its containers until they have all ended.
+// run sets the pod up and runs its containers until they have all ended;
+// then, if the pod is being deleted, it finishes the deletion.
 func (r *podRun) run(ctx context.Context) {
-	defer close(r.done)
+	r.execute(ctx)
+	r.mu.Lock()
+	deleted := r.deleted
+	r.mu.Unlock()
+	close(r.done)
+	if deleted {
+		r.p.removeFromAPI(ctx, r)
+	}
+}
+
+func (r *podRun) execute(ctx context.Context) {
 	now := metav1.Now()
 	r.update(func() { r.startTime = &now })
 
@@ -121,12 +132,6 @@ func (r *podRun) run(ctx context.Context) {
 		wg.Go(func() { r.runContainer(c) })
 	}
 	wg.Wait()
-	r.mu.Lock()
-	deleted := r.deleted
-	r.mu.Unlock()
-	if deleted {
-		r.p.removeFromAPI(ctx, r)
-	}
 }
 
 // setUp writes the pod's volumes and the containers' root directories.

@@ -147,21 +147,24 @@ func (p *provider) removeFromAPI(ctx context.Context, r *podRun) {
 		GracePeriodSeconds: ptr.To[int64](0),
 		Preconditions:      metav1.NewUIDPreconditions(string(r.uid)),
 	})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+	switch {
+	case err == nil || apierrors.IsNotFound(err):
+		p.forget(r)
+	case !apierrors.IsConflict(err):
 		p.log.Warn("delete a stopped pod", "pod", r.key, "err", err)
 	}
 }
 
 // forget drops r and its files.
 func (p *provider) forget(r *podRun) {
+	if err := os.RemoveAll(r.dir); err != nil {
+		p.log.Warn("remove pod directory", "pod", r.key, "err", err)
+	}
 	p.mu.Lock()
 	if p.byKey[r.key] == r {
 		delete(p.byKey, r.key)
 	}
 	p.mu.Unlock()
-	if err := os.RemoveAll(r.dir); err != nil {
-		p.log.Warn("remove pod directory", "pod", r.key, "err", err)
-	}
 }
 
 // GetPod returns the pod as the kubelet runs it, with its current status.

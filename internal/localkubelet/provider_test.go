@@ -447,6 +447,11 @@ func TestProvider_DeleteStopsTheProcessGroup(t *testing.T) {
 			pgid := r.containers[0].proc.cmd.Process.Pid
 			r.mu.Unlock()
 
+			// The log, followed from before the deletion to the end.
+			follow, err := tk.GetContainerLogs(t.Context(), "ns", "del", "main", api.ContainerLogOpts{Follow: true})
+			require.NoError(t, err)
+			defer follow.Close()
+
 			deleting := pod.DeepCopy()
 			deleting.DeletionTimestamp = ptr.To(metav1.Now())
 			deleting.DeletionGracePeriodSeconds = ptr.To(tt.grace)
@@ -454,7 +459,9 @@ func TestProvider_DeleteStopsTheProcessGroup(t *testing.T) {
 			p := tk.waitFor(t, "del", ended)
 			require.Equal(t, corev1.PodFailed, p.Status.Phase)
 			require.Equal(t, tt.wantCode, terminated(p).ExitCode)
-			require.Contains(t, tk.logs(t, "del", api.ContainerLogOpts{}), tt.wantLog)
+			out, err := io.ReadAll(follow)
+			require.NoError(t, err)
+			require.Contains(t, string(out), tt.wantLog)
 			// Its containers stopped, the kubelet writes the final status and
 			// deletes the pod at once, as the kubelet does.
 			require.Eventually(t, func() bool {
@@ -466,11 +473,9 @@ func TestProvider_DeleteStopsTheProcessGroup(t *testing.T) {
 				return syscall.Kill(-pgid, 0) == syscall.ESRCH
 			}, 5*time.Second, 20*time.Millisecond)
 
-			// The second delete, once the pod is gone from the API, forgets
-			// it and its files.
-			require.NoError(t, tk.DeletePod(t.Context(), deleting))
-			require.Nil(t, tk.get("ns", "del"))
-			_, err := os.Stat(tk.podDir(pod))
+			// Deleted, the pod is forgotten with its files.
+			require.Eventually(t, func() bool { return tk.get("ns", "del") == nil }, 10*time.Second, 20*time.Millisecond)
+			_, err = os.Stat(tk.podDir(pod))
 			require.ErrorIs(t, err, os.ErrNotExist)
 			err = tk.DeletePod(t.Context(), deleting)
 			require.True(t, errdefs.IsNotFound(err), "%v", err)
