@@ -49,6 +49,18 @@ func output(log string) string {
 	return b.String()
 }
 
+// completedLog waits for the Job to complete and returns the log of its one
+// pod.
+func completedLog(t *testing.T, e *env, job string) string {
+	t.Helper()
+	stored := waitJob(t, e, job, time.Minute, finished)
+	pods := jobPods(t, e, job)
+	require.Len(t, pods, 1)
+	logs := podLogs(t, e, pods[0].Name, nil)
+	require.NotNil(t, condition(stored, batchv1.JobComplete), "conditions: %+v\nlog:\n%s", stored.Status.Conditions, logs)
+	return logs
+}
+
 // runningPod waits until the Job has a pod whose container runs, and
 // returns it.
 func runningPod(t *testing.T, e *env, job string) corev1.Pod {
@@ -207,11 +219,7 @@ func TestLocalKubelet_EnvAndVolumesFromSecretAndConfigMap(t *testing.T) {
 		Files: []string{"/etc/credentials/password", "/etc/settings/config.yaml"},
 	})
 	require.NoError(t, err)
-	job := waitJob(t, e, h.Name, time.Minute, finished)
-	pods := jobPods(t, e, h.Name)
-	require.Len(t, pods, 1)
-	logs := podLogs(t, e, pods[0].Name, nil)
-	require.NotNil(t, condition(job, batchv1.JobComplete), "conditions: %+v\nlog:\n%s", job.Status.Conditions, logs)
+	logs := completedLog(t, e, h.Name)
 	require.Contains(t, logs, "kubequeue: job succeeded")
 	require.Equal(t, strings.Join([]string{
 		"API_TOKEN=s3cr3t",
@@ -249,11 +257,7 @@ func TestLocalKubelet_PayloadFromSecretVolume(t *testing.T) {
 		c.Env = append(c.Env, corev1.EnvVar{Name: payload.EnvPayloadFile, Value: "/var/run/kubequeue/payload.json"})
 	}))
 	require.NoError(t, err)
-	job := waitJob(t, e, h.Name, time.Minute, finished)
-	pods := jobPods(t, e, h.Name)
-	require.Len(t, pods, 1)
-	logs := podLogs(t, e, pods[0].Name, nil)
-	require.NotNil(t, condition(job, batchv1.JobComplete), "conditions: %+v\nlog:\n%s", job.Status.Conditions, logs)
+	logs := completedLog(t, e, h.Name)
 	require.Equal(t, "hello, "+in.Name+"\n", output(logs))
 }
 

@@ -168,21 +168,49 @@ func ensureBinaries(ctx context.Context, progress io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(missingFiles(dir)) == 0 {
-		return dir, nil
+	complete := func() bool { return len(missingFiles(dir)) == 0 }
+	err = buildInto(ctx, dir, complete, progress, func(goBin, tmp string) error {
+		fmt.Fprintf(progress, "controlplane: building the control plane into %s\n", dir)
+		fmt.Fprintf(progress, "controlplane: the first build takes about %d minutes on 2 cores (less with a warm Go build cache); later runs reuse it\n", BuildMinutes())
+		start := time.Now()
+		for _, s := range buildSteps {
+			if err := runStep(ctx, goBin, filepath.Join(tools, s.module), tmp, s, progress); err != nil {
+				return err
+			}
+		}
+		if err := writeKwokStages(ctx, goBin, filepath.Join(tools, "kwok"), filepath.Join(tmp, fileKwokStages)); err != nil {
+			return err
+		}
+		fmt.Fprintf(progress, "controlplane: built in %s\n", time.Since(start).Round(time.Second))
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// buildInto makes the cache directory dir complete: unless complete()
+// already holds, it takes dir's lock (so that concurrent callers, in this
+// process or others, build once), has build fill a temporary directory next
+// to dir, and renames that into place, so a directory that exists is
+// complete.
+func buildInto(ctx context.Context, dir string, complete func() bool, progress io.Writer, build func(goBin, tmp string) error) error {
+	if complete() {
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("controlplane: create cache directory: %w", err)
+		return fmt.Errorf("controlplane: create cache directory: %w", err)
 	}
 	unlock, err := lockFile(ctx, dir+".lock", func() {
 		fmt.Fprintf(progress, "controlplane: waiting for another build of %s\n", dir)
 	})
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer unlock()
-	if len(missingFiles(dir)) == 0 { // built by whoever held the lock
-		return dir, nil
+	if complete() { // built by whoever held the lock
+		return nil
 	}
 	// Builds killed before they finished leave their directories behind;
 	// holding the lock, no build of this key is running.
@@ -190,15 +218,6 @@ func ensureBinaries(ctx context.Context, progress io.Writer) (string, error) {
 	for _, d := range stale {
 		_ = os.RemoveAll(d)
 	}
-	if err := build(ctx, tools, dir, progress); err != nil {
-		return "", err
-	}
-	return dir, nil
-}
-
-// build builds every binary into a temporary directory next to dir and
-// renames it into place, so a directory that exists is complete.
-func build(ctx context.Context, tools, dir string, progress io.Writer) error {
 	goBin, err := goCommand()
 	if err != nil {
 		return err
@@ -208,16 +227,7 @@ func build(ctx context.Context, tools, dir string, progress io.Writer) error {
 		return fmt.Errorf("controlplane: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-
-	fmt.Fprintf(progress, "controlplane: building the control plane into %s\n", dir)
-	fmt.Fprintf(progress, "controlplane: the first build takes about %d minutes on 2 cores (less with a warm Go build cache); later runs reuse it\n", BuildMinutes())
-	start := time.Now()
-	for _, s := range buildSteps {
-		if err := runStep(ctx, goBin, filepath.Join(tools, s.module), tmp, s, progress); err != nil {
-			return err
-		}
-	}
-	if err := writeKwokStages(ctx, goBin, filepath.Join(tools, "kwok"), filepath.Join(tmp, fileKwokStages)); err != nil {
+	if err := build(goBin, tmp); err != nil {
 		return err
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -227,7 +237,6 @@ func build(ctx context.Context, tools, dir string, progress io.Writer) error {
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
-	fmt.Fprintf(progress, "controlplane: built in %s\n", time.Since(start).Round(time.Second))
 	return nil
 }
 

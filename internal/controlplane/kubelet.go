@@ -74,32 +74,6 @@ func kubeletBinary(ctx context.Context, build bool, progress io.Writer) (string,
 	if progress == nil {
 		progress = io.Discard
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("controlplane: create cache directory: %w", err)
-	}
-	unlock, err := lockFile(ctx, dir+".lock", func() {
-		fmt.Fprintf(progress, "controlplane: waiting for another build of %s\n", dir)
-	})
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if fileExists(bin) {
-		return bin, nil
-	}
-	stale, _ := filepath.Glob(dir + ".building-*")
-	for _, d := range stale {
-		_ = os.RemoveAll(d)
-	}
-	goBin, err := goCommand()
-	if err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".building-")
-	if err != nil {
-		return "", fmt.Errorf("controlplane: %w", err)
-	}
-	defer os.RemoveAll(tmp)
 	step := buildStep{
 		packages: []string{"./cmd/" + binKubelet},
 		output:   binKubelet,
@@ -107,15 +81,11 @@ func kubeletBinary(ctx context.Context, build bool, progress io.Writer) (string,
 		estimate: kubeletEstimate,
 		what:     "the local kubelet (internal/localkubelet)",
 	}
-	if err := runStep(ctx, goBin, src, tmp, step, progress); err != nil {
+	err = buildInto(ctx, dir, func() bool { return fileExists(bin) }, progress, func(goBin, tmp string) error {
+		return runStep(ctx, goBin, src, tmp, step, progress)
+	})
+	if err != nil {
 		return "", err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("controlplane: %w", err)
-	}
-	_ = os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", fmt.Errorf("controlplane: %w", err)
 	}
 	return bin, nil
 }

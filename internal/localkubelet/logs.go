@@ -174,21 +174,25 @@ func readLogs(ctx context.Context, w io.Writer, path string, l *logFile, opts ap
 
 	br := bufio.NewReader(f)
 	var pending []byte // a record read without its newline yet
-	// next returns the next complete record, or ok false at the current end.
-	next := func() (record, bool, error) {
+	// readAll passes each complete record up to the current end of the file
+	// to each, until each returns false; it reports whether that happened.
+	readAll := func(each func(record) (bool, error)) (stopped bool, err error) {
 		for {
 			line, err := br.ReadBytes('\n')
 			pending = append(pending, line...)
+			if errors.Is(err, io.EOF) {
+				return false, nil
+			}
 			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return record{}, false, nil
-				}
-				return record{}, false, err
+				return false, err
 			}
 			rec, ok := parseRecord(pending[:len(pending)-1])
 			pending = pending[:0]
-			if ok {
-				return rec, true, nil
+			if !ok {
+				continue
+			}
+			if more, err := each(rec); err != nil || !more {
+				return true, err
 			}
 		}
 	}
@@ -197,18 +201,14 @@ func readLogs(ctx context.Context, w io.Writer, path string, l *logFile, opts ap
 	// (virtual-kubelet's options cannot tell tailLines=0 from no tailLines, so
 	// 0 means the whole log.)
 	var head []record
-	for {
-		rec, ok, err := next()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	if _, err := readAll(func(rec record) (bool, error) {
 		head = append(head, rec)
 		if opts.Tail > 0 && len(head) > opts.Tail {
 			head = head[1:]
 		}
+		return true, nil
+	}); err != nil {
+		return err
 	}
 	for _, rec := range head {
 		if more, err := emit(rec); err != nil || !more {
@@ -220,17 +220,8 @@ func readLogs(ctx context.Context, w io.Writer, path string, l *logFile, opts ap
 	}
 	for {
 		closed, changed := l.state()
-		for {
-			rec, ok, err := next()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break
-			}
-			if more, err := emit(rec); err != nil || !more {
-				return err
-			}
+		if stopped, err := readAll(emit); err != nil || stopped {
+			return err
 		}
 		if closed {
 			return nil
