@@ -19,6 +19,15 @@ const EnvRoot = "KUBEQUEUE_LOCAL_ROOT"
 // its image.
 var hostEnv = []string{"PATH", "HOME", "TMPDIR", "LANG"}
 
+// envMap returns the container's env, as virtual-kubelet resolved it.
+func envMap(c *corev1.Container) map[string]string {
+	vars := make(map[string]string, len(c.Env)+len(hostEnv)+2)
+	for _, e := range c.Env {
+		vars[e.Name] = e.Value
+	}
+	return vars
+}
+
 // An imageError is an image the local kubelet cannot run: it is not mapped
 // to an executable and the container sets no command.
 type imageError struct{ image string }
@@ -31,15 +40,13 @@ func (e *imageError) Error() string {
 // kubelet and a container runtime would build them:
 //
 //   - command, when set, replaces the image's entrypoint and is looked up in
-//     the container's PATH; otherwise the image's entrypoint is the
+//     the container's PATH (a relative path with a slash, in its working
+//     directory); otherwise the image's entrypoint is the
 //     executable the image is mapped to;
 //   - args follow; $(VAR) in command and args is expanded from the
 //     container's env.
-func (p *provider) command(pod *corev1.Pod, c *corev1.Container, root string) (argv, env []string, err error) {
-	vars := make(map[string]string, len(c.Env)+len(hostEnv)+2)
-	for _, e := range c.Env {
-		vars[e.Name] = e.Value
-	}
+func (p *provider) command(pod *corev1.Pod, c *corev1.Container, root, workDir string) (argv, env []string, err error) {
+	vars := envMap(c)
 	expanded := func(in []string) []string {
 		out := make([]string, len(in))
 		for i, s := range in {
@@ -78,7 +85,7 @@ func (p *provider) command(pod *corev1.Pod, c *corev1.Container, root string) (a
 	}
 	slices.Sort(env)
 
-	path, err := lookPath(argv[0], vars["PATH"])
+	path, err := lookPath(argv[0], vars["PATH"], workDir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("exec: %q: %w", argv[0], err)
 	}

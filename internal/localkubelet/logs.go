@@ -200,6 +200,11 @@ func readLogs(ctx context.Context, w io.Writer, path string, l *logFile, opts ap
 	// The first pass reads what is there; with tail, only the last lines.
 	// (virtual-kubelet's options cannot tell tailLines=0 from no tailLines, so
 	// 0 means the whole log.)
+	if opts.Tail == 0 {
+		if stopped, err := readAll(emit); err != nil || stopped {
+			return err
+		}
+	}
 	var head []record
 	if _, err := readAll(func(rec record) (bool, error) {
 		head = append(head, rec)

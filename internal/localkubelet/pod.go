@@ -19,6 +19,13 @@ import (
 // kubelet's CrashLoopBackOff does.
 const maxRestartBackoff = 5 * time.Minute
 
+// setUpRetry is the first delay before a pod's set-up is tried again when a
+// Secret or ConfigMap it needs is missing; it doubles up to maxSetUpRetry.
+const (
+	setUpRetry    = 500 * time.Millisecond
+	maxSetUpRetry = 30 * time.Second
+)
+
 // A podRun is one pod on the local node: its containers' processes and the
 // status reported for them. Every change of state happens under mu and is
 // pushed while mu is held, so that notifications for one pod are sent in
@@ -108,8 +115,8 @@ func (r *podRun) run(ctx context.Context) {
 	r.execute(ctx)
 	r.mu.Lock()
 	deleted := r.deleted
-	r.mu.Unlock()
 	close(r.done)
+	r.mu.Unlock()
 	if deleted {
 		r.p.removeFromAPI(ctx, r)
 	}
@@ -119,13 +126,12 @@ func (r *podRun) execute(ctx context.Context) {
 	now := metav1.Now()
 	r.update(func() { r.startTime = &now })
 
-	if err := r.setUp(ctx); err != nil {
-		r.failSetUp(err)
-		return
-	}
 	if d := r.spec.Spec.ActiveDeadlineSeconds; d != nil {
 		t := time.AfterFunc(time.Until(now.Add(time.Duration(*d)*time.Second)), r.deadlineExceeded)
 		defer t.Stop()
+	}
+	if !r.setUpWithRetries(ctx) {
+		return
 	}
 	var wg sync.WaitGroup
 	for _, c := range r.containers {
@@ -134,10 +140,48 @@ func (r *podRun) execute(ctx context.Context) {
 	wg.Wait()
 }
 
+// setUpWithRetries sets the pod up. Like the kubelet, it keeps the pod
+// Pending, its containers waiting with reason CreateContainerConfigError,
+// and tries again while what it needs is missing (a Secret, a ConfigMap, a
+// key); other set-up errors fail the pod. It reports whether the containers
+// can start.
+func (r *podRun) setUpWithRetries(ctx context.Context) bool {
+	delay := setUpRetry
+	for {
+		err := r.setUp(ctx)
+		if err == nil {
+			return true
+		}
+		ve, ok := errors.AsType[*volumeError](err)
+		if !ok || !ve.retry {
+			r.failSetUp(err)
+			return false
+		}
+		r.update(func() {
+			for _, c := range r.containers {
+				c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: ve.reason, Message: ve.message}}
+			}
+		})
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.stopped:
+			t.Stop()
+			r.failSetUp(err)
+			return false
+		}
+		delay = min(2*delay, maxSetUpRetry)
+	}
+}
+
 // setUp writes the pod's volumes and the containers' root directories.
 func (r *podRun) setUp(ctx context.Context) error {
 	if len(r.spec.Spec.InitContainers) > 0 {
 		return &volumeError{reason: "Unsupported", message: "the local kubelet does not run init containers"}
+	}
+	_ = os.RemoveAll(filepath.Join(r.dir, "volumes"))
+	for _, c := range r.containers {
+		_ = os.RemoveAll(c.root)
 	}
 	volumes, err := r.p.writeVolumes(ctx, r.spec, r.dir)
 	if err != nil {
@@ -150,7 +194,7 @@ func (r *podRun) setUp(ctx context.Context) error {
 		if err := os.MkdirAll(c.root, 0o755); err != nil {
 			return err
 		}
-		if err := mountVolumes(&c.spec, c.root, volumes); err != nil {
+		if err := mountVolumes(&c.spec, c.root, volumes, envMap(&c.spec)); err != nil {
 			return err
 		}
 	}
@@ -201,6 +245,10 @@ func (r *podRun) lost() {
 // activeDeadlineSeconds, as the kubelet does.
 func (r *podRun) deadlineExceeded() {
 	r.mu.Lock()
+	if p := r.phaseLocked(); p == corev1.PodSucceeded || p == corev1.PodFailed {
+		r.mu.Unlock()
+		return
+	}
 	r.reason = "DeadlineExceeded"
 	r.message = "Pod was active on the node longer than the specified deadline"
 	r.mu.Unlock()
@@ -262,28 +310,19 @@ func (r *podRun) runContainer(c *containerRun) {
 func (r *podRun) runAttempt(c *containerRun) (time.Duration, bool) {
 	r.mu.Lock()
 	attempt := c.attempts
-	c.attempts++
-	stopping := r.stopping
 	r.mu.Unlock()
-
 	log, err := createLogFile(r.logPath(c, attempt))
 	if err != nil {
 		return r.terminated(c, nil, 128, "StartError", fmt.Sprintf("create log: %v", err))
 	}
 	defer log.close()
 	r.mu.Lock()
+	c.attempts++
 	c.log = log
+	stopping := r.stopping
 	r.mu.Unlock()
 	if stopping {
 		return r.terminated(c, nil, 137, "Error", "the pod was deleted before the container started")
-	}
-	argv, env, err := r.p.command(r.spec, &c.spec, c.root)
-	if err != nil {
-		reason := "StartError"
-		if _, ok := errors.AsType[*imageError](err); ok {
-			reason = "ErrImageNeverPull"
-		}
-		return r.terminated(c, nil, 128, reason, err.Error())
 	}
 	msgPath, err := inRoot(c.root, terminationMessagePath(&c.spec))
 	if err == nil {
@@ -303,6 +342,14 @@ func (r *podRun) runAttempt(c *containerRun) (time.Duration, bool) {
 		if err != nil {
 			return r.terminated(c, nil, 128, "StartError", fmt.Sprintf("working directory: %v", err))
 		}
+	}
+	argv, env, err := r.p.command(r.spec, &c.spec, c.root, dir)
+	if err != nil {
+		reason := "StartError"
+		if _, ok := errors.AsType[*imageError](err); ok {
+			reason = "ErrImageNeverPull"
+		}
+		return r.terminated(c, nil, 128, reason, err.Error())
 	}
 	proc, err := startProcess(argv, env, dir, log)
 	if err != nil {

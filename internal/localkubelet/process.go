@@ -2,7 +2,6 @@ package localkubelet
 
 import (
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,19 +51,28 @@ func startProcess(argv, env []string, dir string, log *logFile) (*process, error
 	}
 	p := &process{cmd: cmd, started: time.Now(), done: make(chan struct{})}
 	var copying sync.WaitGroup
-	for stream, r := range map[string]io.ReadCloser{"stdout": outR, "stderr": errR} {
-		copying.Go(func() {
-			log.copyFrom(stream, r)
-			r.Close()
-		})
+	pipes := map[string]*os.File{"stdout": outR, "stderr": errR}
+	for stream, r := range pipes {
+		copying.Go(func() { log.copyFrom(stream, r) })
 	}
 	go func() {
 		_ = cmd.Wait()
 		p.code = exitCode(cmd.ProcessState)
 		// Whatever the process started dies with it, as in a container, and
-		// with it the last writers of the pipes.
+		// with it the last writers of the pipes. A child that left the
+		// group (setsid) may still hold them: its output is not waited for
+		// long.
 		p.signal(syscall.SIGKILL)
-		copying.Wait()
+		copied := make(chan struct{})
+		go func() { copying.Wait(); close(copied) }()
+		select {
+		case <-copied:
+		case <-time.After(outputGrace):
+		}
+		for _, r := range pipes {
+			r.Close()
+		}
+		<-copied
 		close(p.done)
 	}()
 	return p, nil
@@ -101,13 +109,20 @@ func exitCode(ps *os.ProcessState) int32 {
 	return int32(ps.ExitCode())
 }
 
+// outputGrace is how long the output of a process that has exited is still
+// read, for children that escaped its process group and kept its pipes.
+const outputGrace = 2 * time.Second
+
 // errNotFound is the error of lookPath for a name found nowhere.
 var errNotFound = errors.New("executable file not found in $PATH")
 
 // lookPath finds name as a shell would, in the directories of path (the
-// container's PATH).
-func lookPath(name, path string) (string, error) {
+// container's PATH), or relative to dir when it holds a slash.
+func lookPath(name, path, dir string) (string, error) {
 	if strings.Contains(name, "/") {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
 		if err := executable(name); err != nil {
 			return "", err
 		}

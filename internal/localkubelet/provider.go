@@ -2,7 +2,6 @@ package localkubelet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,8 +57,10 @@ func (p *provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	k := podKey(pod.Namespace, pod.Name)
 	p.mu.Lock()
 	if p.shutdown {
+		// The pod stays Pending rather than fail (an error here would have
+		// virtual-kubelet mark it Failed).
 		p.mu.Unlock()
-		return errors.New("the local kubelet is shutting down")
+		return nil
 	}
 	old := p.byKey[k]
 	if old != nil && old.uid == pod.UID {
@@ -98,8 +99,15 @@ func startedElsewhere(pod *corev1.Pod) bool {
 }
 
 // UpdatePod accepts the changes Kubernetes allows on a running pod (labels,
-// annotations, an image, activeDeadlineSeconds) without acting on them.
-func (p *provider) UpdatePod(context.Context, *corev1.Pod) error { return nil }
+// annotations, an image, activeDeadlineSeconds) without acting on them. A
+// pod of a known name but a new UID is a new pod, created again after the
+// old one was deleted: it is started.
+func (p *provider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
+	if r := p.get(pod.Namespace, pod.Name); r != nil && r.uid != pod.UID {
+		return p.CreatePod(ctx, pod)
+	}
+	return nil
+}
 
 // DeletePod stops pod's processes: SIGTERM to each process group, SIGKILL
 // once the grace period has passed. The terminal status follows once they
@@ -138,9 +146,11 @@ func (p *provider) removeFromAPI(ctx context.Context, r *podRun) {
 	r.mu.Unlock()
 	pods := statusPatcher{p.client.CoreV1()}.Pods(pod.Namespace)
 	if _, err := pods.UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-		if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			p.log.Warn("write the final status of a deleted pod", "pod", r.key, "err", err)
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			p.forget(r) // already gone, or replaced by a pod of a new UID
+			return
 		}
+		p.log.Warn("write the final status of a deleted pod", "pod", r.key, "err", err)
 		return
 	}
 	err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{
@@ -148,9 +158,9 @@ func (p *provider) removeFromAPI(ctx context.Context, r *podRun) {
 		Preconditions:      metav1.NewUIDPreconditions(string(r.uid)),
 	})
 	switch {
-	case err == nil || apierrors.IsNotFound(err):
+	case err == nil || apierrors.IsNotFound(err) || apierrors.IsConflict(err):
 		p.forget(r)
-	case !apierrors.IsConflict(err):
+	default:
 		p.log.Warn("delete a stopped pod", "pod", r.key, "err", err)
 	}
 }
@@ -237,7 +247,9 @@ func (p *provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 		return nil, errdefs.NotFoundf("container %q in pod %s/%s not found", containerName, namespace, podName)
 	}
 	attempt, log := c.attempts-1, c.log
-	if opts.Previous {
+	// While a container waits to restart, its last run is both the current
+	// and the previous one, as for the kubelet.
+	if opts.Previous && c.state.Waiting == nil {
 		attempt, log = attempt-1, nil
 		if attempt < 0 {
 			return nil, errdefs.InvalidInputf("previous terminated container %q in pod %q not found", containerName, podName)

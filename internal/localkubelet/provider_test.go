@@ -408,15 +408,55 @@ func TestProvider_Volumes(t *testing.T) {
 	require.Equal(t, int32(0), terminated(p).ExitCode, tk.logs(t, "vol", api.ContainerLogOpts{}))
 	require.Equal(t, "s3cr3t\nother\ntoken\ndebug\ns3cr3t\nscratch\nvol\n400\n", tk.logs(t, "vol", api.ContainerLogOpts{}))
 
-	// A missing Secret fails the pod with a reason, before anything runs.
-	bad := testPod("missing", sh("echo ran"))
-	bad.Spec.Volumes = []corev1.Volume{{Name: "x", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "nope"}}}}
+	// A missing Secret keeps the pod Pending, waiting with a reason, as the
+	// kubelet does; once the Secret exists, the pod runs.
+	late := testPod("late", sh(`cat "$KUBEQUEUE_LOCAL_ROOT/etc/late/key"`))
+	late.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "x", MountPath: "/etc/late"}}
+	late.Spec.Volumes = []corev1.Volume{{Name: "x", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "later"}}}}
+	tk.create(t, late)
+	p = tk.waitFor(t, "late", func(p *corev1.Pod) bool {
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "CreateContainerConfigError"
+	})
+	require.Equal(t, corev1.PodPending, p.Status.Phase)
+	require.Contains(t, p.Status.ContainerStatuses[0].State.Waiting.Message, `secret "later"`)
+	require.NoError(t, tk.store.Add(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "later"}, Data: map[string][]byte{"key": []byte("arrived")}}))
+	p = tk.waitFor(t, "late", ended)
+	require.Equal(t, corev1.PodSucceeded, p.Status.Phase)
+	require.Equal(t, "arrived", tk.logs(t, "late", api.ContainerLogOpts{}))
+
+	// A volume the local kubelet cannot provide fails the pod at once.
+	bad := testPod("unsupported", sh("echo ran"))
+	bad.Spec.Volumes = []corev1.Volume{{Name: "x", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
 	tk.create(t, bad)
-	p = tk.waitFor(t, "missing", ended)
+	p = tk.waitFor(t, "unsupported", ended)
 	require.Equal(t, corev1.PodFailed, p.Status.Phase)
-	require.Equal(t, "CreateContainerConfigError", p.Status.Reason)
-	require.Contains(t, p.Status.Message, `secret "nope"`)
-	require.Equal(t, "CreateContainerConfigError", terminated(p).Reason)
+	require.Equal(t, "UnsupportedVolume", p.Status.Reason)
+	require.Equal(t, "UnsupportedVolume", terminated(p).Reason)
+}
+
+func TestProvider_SubPath(t *testing.T) {
+	t.Parallel()
+	tk := newTestKubelet(t)
+	require.NoError(t, tk.store.Add(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "app"}, Data: map[string]string{"app.yaml": "mode: batch"}}))
+	c := sh(`cat "$KUBEQUEUE_LOCAL_ROOT/etc/app.yaml"; echo; ls -d "$KUBEQUEUE_LOCAL_ROOT/data/$HOSTNAME"`)
+	c.VolumeMounts = []corev1.VolumeMount{
+		{Name: "app", MountPath: "/etc/app.yaml", SubPath: "app.yaml"}, // one file
+		{Name: "scratch", MountPath: "/data/sp", SubPathExpr: "$(POD)"}, // a new directory
+	}
+	c.Env = []corev1.EnvVar{{Name: "POD", Value: "sp"}}
+	pod := testPod("sp", c)
+	pod.Spec.Volumes = []corev1.Volume{
+		{Name: "app", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "app"}}}},
+		{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	tk.create(t, pod)
+	p := tk.waitFor(t, "sp", ended)
+	out := tk.logs(t, "sp", api.ContainerLogOpts{})
+	require.Equal(t, int32(0), terminated(p).ExitCode, out)
+	require.Contains(t, out, "mode: batch\n")
+	_, err := os.Stat(filepath.Join(tk.podDir(pod), "volumes", "scratch", "sp"))
+	require.NoError(t, err, "subPathExpr expanded to a directory in the volume")
 }
 
 func TestProvider_DeleteStopsTheProcessGroup(t *testing.T) {
@@ -604,4 +644,48 @@ func TestProvider_FollowLogs(t *testing.T) {
 		t.Fatal("follow did not end when the container did")
 	}
 	require.Equal(t, "one\ntwo\n", got.String())
+}
+
+func TestProvider_DetachedChildDoesNotHoldThePod(t *testing.T) {
+	t.Parallel()
+	tk := newTestKubelet(t)
+	// The child leaves the process group but keeps stdout open.
+	tk.create(t, testPod("detach", sh(`setsid sleep 5 & echo parent done`)))
+	start := time.Now()
+	p := tk.waitFor(t, "detach", ended)
+	require.Less(t, time.Since(start), 4*time.Second, "the pod waited for the detached child")
+	require.Equal(t, corev1.PodSucceeded, p.Status.Phase)
+	require.Equal(t, "parent done\n", tk.logs(t, "detach", api.ContainerLogOpts{}))
+}
+
+func TestProvider_RecreatedPodOfTheSameName(t *testing.T) {
+	t.Parallel()
+	tk := newTestKubelet(t)
+	first := testPod("same", sh("echo first"))
+	tk.create(t, first)
+	tk.waitFor(t, "same", ended)
+
+	// Deleted and created again under the same name: virtual-kubelet finds
+	// a pod of that name and calls UpdatePod with the new one.
+	second := testPod("same", sh("echo second"))
+	second.UID = "uid-same-2"
+	require.NoError(t, tk.store.Update(second))
+	require.NoError(t, tk.UpdatePod(t.Context(), second))
+	p := tk.waitFor(t, "same", func(p *corev1.Pod) bool { return p.UID == second.UID && ended(p) })
+	require.Equal(t, corev1.PodSucceeded, p.Status.Phase)
+	require.Equal(t, "second\n", tk.logs(t, "same", api.ContainerLogOpts{}))
+}
+
+func TestProvider_RelativeCommand(t *testing.T) {
+	t.Parallel()
+	tk := newTestKubelet(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\necho from workdir\n"), 0o755))
+	c := corev1.Container{Command: []string{"./run.sh"}, WorkingDir: "/work", VolumeMounts: []corev1.VolumeMount{{Name: "src", MountPath: "/work"}}}
+	pod := testPod("rel", c)
+	pod.Spec.Volumes = []corev1.Volume{{Name: "src", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}}}
+	tk.create(t, pod)
+	p := tk.waitFor(t, "rel", ended)
+	require.Equal(t, int32(0), terminated(p).ExitCode, terminated(p).Message)
+	require.Equal(t, "from workdir\n", tk.logs(t, "rel", api.ContainerLogOpts{}))
 }

@@ -2,7 +2,9 @@ package localkubelet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,11 +22,13 @@ import (
 // the subPath inside it). Secrets and ConfigMaps changed later are not
 // written again.
 
-// volumeError is a pod's volume that cannot be set up; the pod fails with
-// its reason and message.
+// volumeError is a pod's volume that cannot be set up. With retry (what it
+// needs may yet be created) the pod waits with its reason and message;
+// otherwise the pod fails with them.
 type volumeError struct {
 	reason  string
 	message string
+	retry   bool
 }
 
 func (e *volumeError) Error() string { return e.message }
@@ -70,17 +74,29 @@ func (p *provider) writeVolumes(ctx context.Context, pod *corev1.Pod, dir string
 	return paths, nil
 }
 
-// mountVolumes makes c's volumeMounts visible under root.
-func mountVolumes(c *corev1.Container, root string, volumes map[string]string) error {
+// mountVolumes makes c's volumeMounts visible under root. env expands
+// $(VAR) in subPathExpr.
+func mountVolumes(c *corev1.Container, root string, volumes, env map[string]string) error {
 	for _, m := range c.VolumeMounts {
 		src, ok := volumes[m.Name]
 		if !ok {
 			return &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("volume mount %q: no volume of that name", m.Name)}
 		}
-		if m.SubPath != "" {
-			src = filepath.Join(src, m.SubPath)
-			if err := os.MkdirAll(src, 0o755); err != nil {
-				return err
+		sub := m.SubPath
+		if m.SubPathExpr != "" {
+			sub = expand(m.SubPathExpr, env)
+		}
+		if sub != "" {
+			if !filepath.IsLocal(sub) {
+				return &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("volume mount %q: subPath %q is not a relative path inside the volume", m.Name, sub)}
+			}
+			src = filepath.Join(src, sub)
+			// A subPath that is not there yet is a new directory, as the
+			// kubelet makes it; one that exists may be a single file.
+			if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+				if err := os.MkdirAll(src, 0o755); err != nil {
+					return err
+				}
 			}
 		}
 		dst, err := inRoot(root, m.MountPath)
@@ -145,7 +161,7 @@ func keyFiles(kind, name string, data map[string][]byte, items []corev1.KeyToPat
 	for _, it := range items {
 		v, ok := data[it.Key]
 		if !ok {
-			return nil, &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("%s %q has no key %q", kind, name, it.Key)}
+			return nil, &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("%s %q has no key %q", kind, name, it.Key), retry: true}
 		}
 		m := mode
 		if it.Mode != nil {
@@ -162,7 +178,7 @@ func (p *provider) secretFiles(ns, name string, items []corev1.KeyToPath, option
 		return nil, nil
 	}
 	if err != nil {
-		return nil, &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("secret %q: %v", name, err)}
+		return nil, &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("secret %q: %v", name, err), retry: true}
 	}
 	return keyFiles("secret", name, s.Data, items, mode)
 }
@@ -173,7 +189,7 @@ func (p *provider) configMapFiles(ns, name string, items []corev1.KeyToPath, opt
 		return nil, nil
 	}
 	if err != nil {
-		return nil, &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("configmap %q: %v", name, err)}
+		return nil, &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("configmap %q: %v", name, err), retry: true}
 	}
 	data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
 	for k, v := range cm.Data {
@@ -288,7 +304,7 @@ func (p *provider) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.S
 	}
 	tok, err := p.client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, req, metav1.CreateOptions{})
 	if err != nil {
-		return nil, &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("service account token for %q: %v", sa, err)}
+		return nil, &volumeError{reason: "CreateContainerConfigError", message: fmt.Sprintf("service account token for %q: %v", sa, err), retry: true}
 	}
 	mode := os.FileMode(0o644)
 	if defaultMode != nil {
