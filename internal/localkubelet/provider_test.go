@@ -441,7 +441,7 @@ func TestProvider_SubPath(t *testing.T) {
 	require.NoError(t, tk.store.Add(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "app"}, Data: map[string]string{"app.yaml": "mode: batch"}}))
 	c := sh(`cat "$KUBEQUEUE_LOCAL_ROOT/etc/app.yaml"; echo; ls -d "$KUBEQUEUE_LOCAL_ROOT/data/$HOSTNAME"`)
 	c.VolumeMounts = []corev1.VolumeMount{
-		{Name: "app", MountPath: "/etc/app.yaml", SubPath: "app.yaml"}, // one file
+		{Name: "app", MountPath: "/etc/app.yaml", SubPath: "app.yaml"},  // one file
 		{Name: "scratch", MountPath: "/data/sp", SubPathExpr: "$(POD)"}, // a new directory
 	}
 	c.Env = []corev1.EnvVar{{Name: "POD", Value: "sp"}}
