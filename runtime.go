@@ -118,7 +118,9 @@ func Main(workers ...Job) {
 }
 
 // Run performs the job this process was started for: it reads the worker
-// name and payload from the environment, finds the worker among workers,
+// name and payload from the environment (the payload from the file
+// KUBEQUEUE_PAYLOAD_FILE names when that is set, such as a key of a mounted
+// Secret, else from KUBEQUEUE_PAYLOAD), finds the worker among workers,
 // decodes the payload into the worker's type and calls perform with ctx,
 // recovering a panic. It logs the outcome with [slog.Default] and returns
 // the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
