@@ -114,12 +114,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// StopGrace is how long the pods' processes get between SIGTERM and SIGKILL
+// when the kubelet itself stops: short, so that a supervisor that allows a
+// few seconds (the embedded control plane allows 5) sees it exit cleanly.
+const StopGrace = 2 * time.Second
+
 // ErrNotLoopback is returned by [Run] for an API server or a listen address
 // that is not on a loopback address.
 var ErrNotLoopback = errors.New("localkubelet: refusing a non-loopback address: the local kubelet runs pod commands on this host")
 
 // Run registers the node and runs its pods until ctx ends; then it stops the
-// pods' processes (SIGTERM, SIGKILL after 5 s) and returns. ready, if not
+// pods' processes (SIGTERM, SIGKILL after [StopGrace]) and returns. ready, if not
 // nil, is called once the node is Ready with its taints set.
 func Run(ctx context.Context, cfg Config, ready func()) error {
 	if err := cfg.check(); err != nil {
@@ -197,9 +202,9 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	case <-ctx.Done():
 	case <-n.Done():
 	}
-	stopCtx, stopDone := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	stopCtx, stopDone := context.WithTimeout(context.WithoutCancel(ctx), 2*StopGrace)
 	defer stopDone()
-	prov.stopAll(stopCtx, 5*time.Second)
+	prov.stopAll(stopCtx, StopGrace)
 	cancel()
 	<-n.Done()
 	if ctx.Err() != nil {
