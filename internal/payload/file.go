@@ -16,7 +16,9 @@ const (
 	// EnvLocalRoot is set by the local kubelet of the embedded control plane
 	// (internal/localkubelet), which runs containers as local processes, to
 	// the directory the container sees as /. Container paths are resolved
-	// under it.
+	// under it. It is the same name as localkubelet.EnvRoot, in a module of
+	// its own; the integration tests that read mounted files fail if the two
+	// differ.
 	EnvLocalRoot = "KUBEQUEUE_LOCAL_ROOT"
 	// MaxFileSize is the largest payload file read: 1 MiB, the most a Secret
 	// holds.
