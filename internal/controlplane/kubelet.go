@@ -65,6 +65,8 @@ func kubeletBinary(ctx context.Context, build bool, progress io.Writer) (string,
 	}
 	bin := filepath.Join(dir, binKubelet)
 	if fileExists(bin) {
+		now := time.Now()
+		_ = os.Chtimes(dir, now, now) // recently used: kept by pruneKubelets
 		return bin, nil
 	}
 	if !build {
@@ -87,7 +89,39 @@ func kubeletBinary(ctx context.Context, build bool, progress io.Writer) (string,
 	if err != nil {
 		return "", err
 	}
+	pruneKubelets(filepath.Dir(dir), keptKubelets)
 	return bin, nil
+}
+
+// keptKubelets is how many builds of the local kubelet the cache keeps: the
+// most recently used, so that switching between a few branches does not
+// rebuild, while every change to its sources does not add 70 MB for good.
+const keptKubelets = 3
+
+// pruneKubelets removes all but the keep most recently used builds in root.
+func pruneKubelets(root string, keep int) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	type build struct {
+		path string
+		used time.Time
+	}
+	var builds []build
+	for _, e := range entries {
+		if !e.IsDir() || strings.Contains(e.Name(), ".") { // .building-* directories belong to builds in progress
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			builds = append(builds, build{filepath.Join(root, e.Name()), fi.ModTime()})
+		}
+	}
+	slices.SortFunc(builds, func(a, b build) int { return b.used.Compare(a.used) })
+	for _, b := range builds[min(keep, len(builds)):] {
+		_ = os.RemoveAll(b.path)
+		_ = os.Remove(b.path + ".lock")
+	}
 }
 
 // kubeletCacheDir returns the local kubelet's module directory and the

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -118,4 +119,29 @@ func TestSimulated(t *testing.T) {
 	require.Equal(t, SimulatedTaint.Key, tol.Key)
 	require.Equal(t, SimulatedTaint.Value, tol.Value)
 	require.Equal(t, SimulatedTaint.Effect, tol.Effect)
+}
+
+func TestPruneKubelets(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	base := time.Now().Add(-time.Hour)
+	for i, name := range []string{"aaa", "bbb", "ccc", "ddd", "eee"} {
+		dir := filepath.Join(root, name)
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(dir+".lock", nil, 0o644))
+		used := base.Add(time.Duration(i) * time.Minute) // eee is the newest
+		require.NoError(t, os.Chtimes(dir, used, used))
+	}
+	building := filepath.Join(root, "fff.building-123")
+	require.NoError(t, os.MkdirAll(building, 0o755))
+	require.NoError(t, os.Chtimes(building, base.Add(-time.Hour), base.Add(-time.Hour)))
+
+	pruneKubelets(root, 3)
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.ElementsMatch(t, []string{"ccc", "ccc.lock", "ddd", "ddd.lock", "eee", "eee.lock", "fff.building-123"}, names)
 }
