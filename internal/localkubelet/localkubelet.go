@@ -3,10 +3,13 @@
 // local processes, so that a Job goes through the real scheduler and the real
 // Job controller while the program it names really runs.
 //
-// It is built on virtual-kubelet's node package, which keeps the Node and its
-// Lease alive, watches the node's pods, resolves their environment (ConfigMap
-// and Secret keys, the downward API, envFrom) and serves the kubelet API; this
-// package supplies the pod lifecycle.
+// It is built on virtual-kubelet's node package, whose node controller keeps
+// the Node and its Lease alive and whose pod controller watches the node's
+// pods and resolves their environment (ConfigMap and Secret keys, the
+// downward API, envFrom), and on its node/api package, which serves the
+// kubelet API; this package supplies the pod lifecycle. (It does not use
+// virtual-kubelet's nodeutil package, which would bring in k8s.io/apiserver
+// and double the build for authentication this kubelet does with TLS alone.)
 //
 // # Safety
 //
@@ -66,21 +69,31 @@ package localkubelet
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	vklog "github.com/virtual-kubelet/virtual-kubelet/log"
 	vkslog "github.com/virtual-kubelet/virtual-kubelet/log/slog"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
-	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
+	kuberecord "k8s.io/client-go/tools/record"
 )
 
 // Config configures a local kubelet.
@@ -135,6 +148,10 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 		logger = slog.Default()
 	}
 	vklog.L = vkslog.FromSlog(logger)
+	tlsConfig, err := serverTLS(cfg)
+	if err != nil {
+		return err
+	}
 	client, err := kubernetes.NewForConfig(cfg.RESTConfig)
 	if err != nil {
 		return fmt.Errorf("localkubelet: client: %w", err)
@@ -147,49 +164,97 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	if err != nil {
 		return err
 	}
-	var prov *provider
-	newProvider := func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-		prov = &provider{
-			nodeName:       cfg.NodeName,
-			dir:            cfg.Dir,
-			images:         images{file: cfg.ImagesFile, static: cfg.Images},
-			restartBackoff: backoff,
-			log:            logger,
-			client:         client,
-			pods:           pc.Pods,
-			secrets:        pc.Secrets,
-			configMaps:     pc.ConfigMaps,
-			byKey:          map[string]*podRun{},
-		}
-		return prov, nil, nil
+
+	// The node's pods, and the Secrets, ConfigMaps and Services their
+	// environment and volumes refer to.
+	podInformers := informers.NewSharedInformerFactoryWithOptions(client, time.Minute,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
+		}))
+	otherInformers := informers.NewSharedInformerFactory(client, time.Minute)
+	pods := podInformers.Core().V1().Pods()
+	secrets := otherInformers.Core().V1().Secrets()
+	configMaps := otherInformers.Core().V1().ConfigMaps()
+	services := otherInformers.Core().V1().Services()
+
+	prov := &provider{
+		nodeName:       cfg.NodeName,
+		dir:            cfg.Dir,
+		images:         images{file: cfg.ImagesFile, static: cfg.Images},
+		restartBackoff: backoff,
+		log:            logger,
+		client:         client,
+		pods:           pods.Lister(),
+		secrets:        secrets.Lister(),
+		configMaps:     configMaps.Lister(),
+		byKey:          map[string]*podRun{},
 	}
-	mux := http.NewServeMux()
-	n, err := nodeutil.NewNode(cfg.NodeName, newProvider,
-		nodeutil.WithClient(client),
-		nodeutil.AttachProviderRoutes(mux),
-		nodeutil.WithTLSConfig(nodeutil.WithKeyPairFromPath(cfg.CertFile, cfg.KeyFile), nodeutil.WithCAFromPath(cfg.ClientCAFile)),
-		nodeutil.WithPodControllerConfigOverrides(func(pc *node.PodControllerConfig) error {
-			pc.PodClient = statusPatcher{client.CoreV1()}
-			return nil
-		}),
-		func(nc *nodeutil.NodeConfig) error {
-			nc.NodeSpec = spec
-			nc.HTTPListenAddr = cfg.Addr
-			nc.Handler = mux
-			nc.NumWorkers = 8
-			return nil
-		},
-	)
+	events := kuberecord.NewBroadcaster()
+	defer events.Shutdown()
+	events.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: client.CoreV1().Events(metav1.NamespaceAll)})
+	pc, err := node.NewPodController(node.PodControllerConfig{
+		PodClient:         statusPatcher{client.CoreV1()},
+		EventRecorder:     events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubequeue-kubelet", Host: cfg.NodeName}),
+		Provider:          prov,
+		PodInformer:       pods,
+		SecretInformer:    secrets,
+		ConfigMapInformer: configMaps,
+		ServiceInformer:   services,
+	})
 	if err != nil {
 		return fmt.Errorf("localkubelet: %w", err)
 	}
+	status := node.NewNaiveNodeProvider()
+	nc, err := node.NewNodeController(status, &spec, client.CoreV1().Nodes(),
+		node.WithNodeEnableLeaseV1(client.CoordinationV1().Leases(corev1.NamespaceNodeLease), node.DefaultLeaseDuration))
+	if err != nil {
+		return fmt.Errorf("localkubelet: %w", err)
+	}
+
+	// The kubelet API, for pods/log through the API server.
+	listener, err := tls.Listen("tcp", cfg.Addr, tlsConfig)
+	if err != nil {
+		return fmt.Errorf("localkubelet: listen: %w", err)
+	}
+	server := &http.Server{
+		Handler: api.PodHandler(api.PodHandlerConfig{
+			RunInContainer:        prov.RunInContainer,
+			AttachToContainer:     prov.AttachToContainer,
+			PortForward:           prov.PortForward,
+			GetContainerLogs:      prov.GetContainerLogs,
+			GetPods:               prov.GetPods,
+			GetPodsFromKubernetes: func(context.Context) ([]*corev1.Pod, error) { return pods.Lister().List(labels.Everything()) },
+			GetStatsSummary:       prov.GetStatsSummary,
+			GetMetricsResource:    prov.GetMetricsResource,
+		}, false),
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	go func() { _ = server.Serve(listener) }()
+	defer server.Close()
+
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { _ = n.Run(runCtx) }()
+	podInformers.Start(runCtx.Done())
+	otherInformers.Start(runCtx.Done())
+	go func() { _ = pc.Run(runCtx, podWorkers) }()
 	select {
-	case <-n.Ready():
-	case <-n.Done():
-		return fmt.Errorf("localkubelet: node %s: %w", cfg.NodeName, n.Err())
+	case <-pc.Ready():
+	case <-pc.Done():
+		return fmt.Errorf("localkubelet: pod controller: %w", pc.Err())
+	case <-ctx.Done():
+		return nil
+	}
+	go func() { _ = nc.Run(runCtx) }()
+	select {
+	case <-nc.Ready():
+	case <-nc.Done():
+		return fmt.Errorf("localkubelet: node controller: %w", nc.Err())
+	case <-ctx.Done():
+		return nil
+	}
+	setReady(&spec)
+	if err := status.UpdateStatus(ctx, &spec); err != nil {
+		return fmt.Errorf("localkubelet: mark node %s Ready: %w", cfg.NodeName, err)
 	}
 	if err := setTaints(ctx, client, cfg.NodeName, cfg.Taints); err != nil {
 		return err
@@ -198,19 +263,49 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	if ready != nil {
 		ready()
 	}
+
+	var stopped error
 	select {
 	case <-ctx.Done():
-	case <-n.Done():
+	case <-pc.Done():
+		stopped = fmt.Errorf("localkubelet: pod controller stopped: %w", pc.Err())
+	case <-nc.Done():
+		stopped = fmt.Errorf("localkubelet: node controller stopped: %w", nc.Err())
 	}
 	stopCtx, stopDone := context.WithTimeout(context.WithoutCancel(ctx), 2*StopGrace)
 	defer stopDone()
 	prov.stopAll(stopCtx, StopGrace)
 	cancel()
-	<-n.Done()
-	if ctx.Err() != nil {
-		return nil
+	<-pc.Done()
+	<-nc.Done()
+	return stopped
+}
+
+// podWorkers is how many pods the pod controller syncs at once.
+const podWorkers = 8
+
+// serverTLS is the kubelet API's TLS configuration: its serving
+// certificate, and client certificates required and verified against the
+// CA (the API server's).
+func serverTLS(cfg Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("localkubelet: serving certificate: %w", err)
 	}
-	return fmt.Errorf("localkubelet: node %s stopped: %w", cfg.NodeName, n.Err())
+	caPEM, err := os.ReadFile(cfg.ClientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("localkubelet: client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("localkubelet: client CA %s holds no certificate", cfg.ClientCAFile)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+	}, nil
 }
 
 func (cfg Config) check() error {

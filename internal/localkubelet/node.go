@@ -77,9 +77,23 @@ func nodeSpec(client kubernetes.Interface, cfg Config) (corev1.Node, error) {
 	}, nil
 }
 
+// setReady marks the node Ready.
+func setReady(n *corev1.Node) {
+	n.Status.Phase = corev1.NodeRunning
+	for i, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			now := metav1.Now()
+			n.Status.Conditions[i] = corev1.NodeCondition{
+				Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "kubelet is posting ready status",
+				LastHeartbeatTime: now, LastTransitionTime: now,
+			}
+		}
+	}
+}
+
 // setTaints replaces the node's taints. Admission adds
 // node.kubernetes.io/not-ready when the Node is created, even when it is
-// created Ready; virtual-kubelet only writes status afterwards, so this
+// created Ready; the node controller only writes status afterwards, so this
 // patch stays.
 func setTaints(ctx context.Context, client kubernetes.Interface, name string, taints []corev1.Taint) error {
 	if taints == nil {

@@ -61,9 +61,6 @@ func run() error {
 		return err
 	}
 	cfg.RESTConfig = rc
-	// virtual-kubelet builds a default client from $KUBECONFIG before it
-	// takes ours, and warns when there is none.
-	os.Setenv("KUBECONFIG", *kubeconfig)
 	if *taints != "" {
 		if err := json.Unmarshal([]byte(*taints), &cfg.Taints); err != nil {
 			return fmt.Errorf("-taints: %w", err)
