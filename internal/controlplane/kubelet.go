@@ -46,7 +46,7 @@ const binKubelet = "kubequeue-kubelet"
 
 // kubeletEstimate is how long a first build of the local kubelet takes on 2
 // cores with empty caches.
-const kubeletEstimate = 150 * time.Second
+const kubeletEstimate = 100 * time.Second
 
 // kubeletBinary returns the local kubelet's binary: $KUBEQUEUE_CONTROLPLANE_BIN
 // /kubequeue-kubelet when that exists, else the build of internal/localkubelet
