@@ -104,9 +104,11 @@ type ControlPlane struct {
 }
 
 // Start starts the control plane and returns once the API server is ready,
-// the controllers are working (the default service account exists) and the
-// node is Ready and schedulable. It builds missing binaries only with
-// [Options.Build]. On error everything started is stopped and removed.
+// the controllers are working (the default service account exists) and both
+// nodes are Ready with their taints set: the local node schedulable, the
+// simulated one tainted. It builds missing binaries only with
+// [Options.Build]. An image in [Options.Images] that is not an executable
+// file is an error. On error everything started is stopped and removed.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err := supported(); err != nil {
 		return nil, err
