@@ -38,7 +38,9 @@
 // a Secret mounted at /etc/secret is $KUBEQUEUE_LOCAL_ROOT/etc/secret.
 // emptyDir, hostPath, secret, configMap, downwardAPI and projected volumes
 // (with service account tokens) are supported; their files are written once,
-// when the pod starts.
+// when the pod starts. A missing Secret, ConfigMap or key keeps the pod
+// Pending, its containers waiting with reason CreateContainerConfigError,
+// until it exists, as with the kubelet. subPath and subPathExpr work.
 //
 // # Status and logs
 //
@@ -59,10 +61,11 @@
 // # Not emulated
 //
 // Resource requests and limits (nothing is enforced or accounted), probes,
-// lifecycle hooks, init and ephemeral containers, securityContext (processes
-// run as the kubelet's user), networking (every pod has IP 127.0.0.1 and
-// shares the host's ports), image pulls, exec, attach and port-forward,
-// persistent volumes, and eviction. A kubelet that restarts does not find the
+// lifecycle hooks, init and ephemeral containers (a pod with init containers
+// fails with reason Unsupported), securityContext (processes run as the
+// kubelet's user), networking (every pod has IP 127.0.0.1 and shares the
+// host's ports), image pulls, exec, attach and port-forward, persistent
+// volumes, and eviction. A kubelet that restarts does not find the
 // processes it ran (they die with it): their pods fail with reason
 // ContainerStatusUnknown rather than run twice.
 package localkubelet
