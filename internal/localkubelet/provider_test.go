@@ -689,3 +689,29 @@ func TestProvider_RelativeCommand(t *testing.T) {
 	require.Equal(t, int32(0), terminated(p).ExitCode, terminated(p).Message)
 	require.Equal(t, "from workdir\n", tk.logs(t, "rel", api.ContainerLogOpts{}))
 }
+
+func TestProvider_LogsDuringBackOff(t *testing.T) {
+	t.Parallel()
+	tk := newTestKubelet(t)
+	tk.restartBackoff = time.Minute
+	pod := testPod("crash", sh(`echo crashed; exit 1`))
+	pod.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+	tk.create(t, pod)
+	p := tk.waitFor(t, "crash", func(p *corev1.Pod) bool {
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "CrashLoopBackOff"
+	})
+	require.Equal(t, corev1.PodRunning, p.Status.Phase, "a pod waiting to restart is Running")
+	// While it waits, the last run is both the current and the previous
+	// one, as with the kubelet.
+	require.Equal(t, "crashed\n", tk.logs(t, "crash", api.ContainerLogOpts{}))
+	require.Equal(t, "crashed\n", tk.logs(t, "crash", api.ContainerLogOpts{Previous: true}))
+
+	// Deleted during the back-off, it ends terminated with its last exit.
+	deleting := pod.DeepCopy()
+	deleting.DeletionTimestamp = ptr.To(metav1.Now())
+	require.NoError(t, tk.DeletePod(t.Context(), deleting))
+	p = tk.waitFor(t, "crash", ended)
+	require.Equal(t, corev1.PodFailed, p.Status.Phase)
+	require.Equal(t, int32(1), terminated(p).ExitCode)
+}
