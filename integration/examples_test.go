@@ -90,7 +90,6 @@ func TestExamples(t *testing.T) {
 			t.Parallel()
 			e := setup(t)
 			bin := exampleBinary(t, tt.name)
-			require.NoError(t, cluster.SetImage(printMessageImage, exampleBinary(t, "printmessage")))
 
 			// -dry-run prints the Job; the server accepts it as it is.
 			out := runExample(t, bin, append([]string{"-dry-run", "-namespace", e.ns}, tt.args...)...)

@@ -277,7 +277,8 @@ var (
 )
 
 // exampleBinary returns the path of the named example (examples/<name>),
-// built once per run.
+// built once per run. The build also maps [printMessageImage] to the
+// printmessage binary on the local kubelet.
 func exampleBinary(t testing.TB, name string) string {
 	t.Helper()
 	examplesMu.Lock()
@@ -291,6 +292,7 @@ func exampleBinary(t testing.TB, name string) string {
 			require.NoError(t, err, "build the examples:\n%s", out)
 		}
 		examplesDir = dir
+		require.NoError(t, cluster.SetImage(printMessageImage, filepath.Join(dir, "printmessage")))
 	}
 	return filepath.Join(examplesDir, name)
 }

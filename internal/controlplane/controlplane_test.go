@@ -258,13 +258,21 @@ func TestCacheKey(t *testing.T) {
 	}
 }
 
-func TestCacheDir(t *testing.T) {
+// emptyCache points the user cache directory at a new empty directory, and
+// unsets EnvBinDir, for the rest of the test.
+func emptyCache(t *testing.T) string {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("os.UserCacheDir follows XDG_CACHE_HOME on Linux only")
 	}
 	cache := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", cache)
 	t.Setenv(EnvBinDir, "")
+	return cache
+}
+
+func TestCacheDir(t *testing.T) {
+	cache := emptyCache(t)
 	tools, err := ToolsDir()
 	require.NoError(t, err)
 	key, err := cacheKey(tools)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -46,12 +45,7 @@ func TestKubeletKey(t *testing.T) {
 }
 
 func TestKubeletBinary(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("os.UserCacheDir follows XDG_CACHE_HOME on Linux only")
-	}
-	cache := t.TempDir()
-	t.Setenv("XDG_CACHE_HOME", cache)
-	t.Setenv(EnvBinDir, "")
+	cache := emptyCache(t)
 
 	// Not built, and not built on demand without build.
 	_, dir, err := kubeletCacheDir()

@@ -12,15 +12,11 @@ import (
 // object ({"registry.example.com/app:v1": "/path/to/app"}) each time a
 // container starts, so the harness can add images while the kubelet runs.
 type images struct {
-	file   string
-	static map[string]string
+	file string
 }
 
 // lookup returns the executable mapped to ref.
 func (im images) lookup(ref string) (string, bool, error) {
-	if exe, ok := im.static[ref]; ok {
-		return exe, true, nil
-	}
 	if im.file == "" {
 		return "", false, nil
 	}

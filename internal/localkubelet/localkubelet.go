@@ -112,10 +112,8 @@ type Config struct {
 	// SANs must include 127.0.0.1); ClientCAFile verifies the API server's
 	// client certificate, which the kubelet API requires.
 	CertFile, KeyFile, ClientCAFile string
-	// Images maps image references to local executables. ImagesFile, if set,
-	// names a JSON object of more such entries, read each time a container
-	// starts.
-	Images     map[string]string
+	// ImagesFile names a JSON object that maps image references to local
+	// executables, read each time a container starts.
 	ImagesFile string
 	// Dir holds the pods' files: volumes, root directories and logs.
 	Dir string
@@ -183,7 +181,7 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	prov := &provider{
 		nodeName:       cfg.NodeName,
 		dir:            cfg.Dir,
-		images:         images{file: cfg.ImagesFile, static: cfg.Images},
+		images:         images{file: cfg.ImagesFile},
 		restartBackoff: backoff,
 		log:            logger,
 		client:         client,
@@ -240,20 +238,12 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	podInformers.Start(runCtx.Done())
 	otherInformers.Start(runCtx.Done())
 	go func() { _ = pc.Run(runCtx, podWorkers) }()
-	select {
-	case <-pc.Ready():
-	case <-pc.Done():
-		return fmt.Errorf("localkubelet: pod controller: %w", pc.Err())
-	case <-ctx.Done():
-		return nil
+	if err := waitReady(ctx, "pod controller", pc); err != nil || ctx.Err() != nil {
+		return err
 	}
 	go func() { _ = nc.Run(runCtx) }()
-	select {
-	case <-nc.Ready():
-	case <-nc.Done():
-		return fmt.Errorf("localkubelet: node controller: %w", nc.Err())
-	case <-ctx.Done():
-		return nil
+	if err := waitReady(ctx, "node controller", nc); err != nil || ctx.Err() != nil {
+		return err
 	}
 	setReady(&spec)
 	if err := status.UpdateStatus(ctx, &spec); err != nil {
@@ -282,6 +272,25 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	<-pc.Done()
 	<-nc.Done()
 	return stopped
+}
+
+// controller is what virtual-kubelet's pod and node controllers share.
+type controller interface {
+	Ready() <-chan struct{}
+	Done() <-chan struct{}
+	Err() error
+}
+
+// waitReady waits until c is ready, c stops (an error) or ctx ends (nil).
+func waitReady(ctx context.Context, name string, c controller) error {
+	select {
+	case <-c.Ready():
+		return nil
+	case <-c.Done():
+		return fmt.Errorf("localkubelet: %s: %w", name, c.Err())
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // podWorkers is how many pods the pod controller syncs at once.
