@@ -2,11 +2,19 @@ package kubequeue
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
+	batchv1client "k8s.io/client-go/kubernetes/typed/batch/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -111,4 +119,197 @@ func NewClientset(kubeconfig, contextName string) (client *kubernetes.Clientset,
 		return nil, "", fmt.Errorf("kubequeue: create kubernetes clientset: %w", err)
 	}
 	return client, namespace, nil
+}
+
+// validate reports a handle that cannot name a Job.
+func (h Handle) validate() error {
+	p := &problems{sentinel: ErrInvalidHandle}
+	p.addAll("Handle.Namespace", h.Namespace, validation.IsDNS1123Label(h.Namespace))
+	p.addAll("Handle.Name", h.Name, validation.IsDNS1123Subdomain(h.Name))
+	if h.Worker != "" {
+		p.addAll("Handle.Worker", h.Worker, validation.IsValidLabelValue(h.Worker))
+	}
+	return p.err()
+}
+
+// jobs returns the client of the handle's namespace, or an error for an
+// invalid handle or a queue without a client.
+func (q *Queue) jobs(h Handle) (batchv1client.JobInterface, error) {
+	if err := h.validate(); err != nil {
+		return nil, err
+	}
+	if q.client == nil {
+		return nil, ErrNoClient
+	}
+	return q.client.BatchV1().Jobs(h.Namespace), nil
+}
+
+// Get returns the handle's Job as the API server has it. It returns an
+// error matching [ErrJobNotFound] if there is no such Job, or if the Job of
+// that name has another UID than the handle's (a handle without a UID
+// matches any Job of its name).
+func (q *Queue) Get(ctx context.Context, h Handle) (*batchv1.Job, error) {
+	jobs, err := q.jobs(h)
+	if err != nil {
+		return nil, err
+	}
+	job, err := jobs.Get(ctx, h.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: get job %s: %w", ErrJobNotFound, h, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubequeue: get job %s: %w", h, err)
+	}
+	if err := h.matches(job); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// matches returns an error matching ErrJobNotFound if job is not the
+// handle's.
+func (h Handle) matches(job *batchv1.Job) error {
+	if h.UID != "" && job.UID != h.UID {
+		return fmt.Errorf("%w: job %s has UID %s, not the handle's %s: the handle's job was deleted and another took its name", ErrJobNotFound, h, job.UID, h.UID)
+	}
+	return nil
+}
+
+// Status returns a summary of the handle's Job (see [Status]). It reads the
+// Job and, once an attempt has failed or the Job has succeeded, its pods,
+// for the exit code, the termination message and the result. It returns
+// an error matching [ErrJobNotFound] if the Job does not exist.
+func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
+	job, err := q.Get(ctx, h)
+	if err != nil {
+		return Status{Handle: h}, err
+	}
+	return q.statusWithPods(ctx, job)
+}
+
+// statusWithPods summarizes job, reading its pods when they hold something
+// the summary needs.
+func (q *Queue) statusWithPods(ctx context.Context, job *batchv1.Job) (Status, error) {
+	var pods []corev1.Pod
+	if job.Status.Failed > 0 || condition(job, batchv1.JobComplete) != nil {
+		var err error
+		if pods, err = q.pods(ctx, job); err != nil {
+			return jobStatus(job, nil), err
+		}
+	}
+	return jobStatus(job, pods), nil
+}
+
+// pods returns the Job's pods, in the order of attempts.
+func (q *Queue) pods(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
+	list, err := q.client.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.Set{batchv1.ControllerUidLabel: string(job.UID)}.String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kubequeue: list pods of job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	byAttempt(list.Items)
+	return list.Items, nil
+}
+
+// Cancel deletes the handle's Job and its pods; perform's context is then
+// cancelled in each running pod (its container gets SIGTERM, and SIGKILL
+// after the pod's grace period). It returns nil if the Job is already gone,
+// so calling it twice is safe, and it never deletes a Job of the same name
+// with another UID than the handle's.
+//
+// By default the deletion is foreground: the Job stays visible, with a
+// deletion timestamp, until the garbage collector has deleted its pods, so
+// no pod is left without its Job. [WithPropagation] chooses another policy.
+// Cancel returns once the API server has accepted the deletion; [Queue.Wait]
+// then returns an error matching [ErrJobNotFound] when the Job is gone.
+func (q *Queue) Cancel(ctx context.Context, h Handle, opts ...CancelOption) error {
+	c := cancelConfig{propagation: metav1.DeletePropagationForeground}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyCancel(&c)
+		}
+	}
+	switch c.propagation {
+	case metav1.DeletePropagationForeground, metav1.DeletePropagationBackground, metav1.DeletePropagationOrphan:
+	default:
+		return fmt.Errorf("%w: WithPropagation %q: must be %q, %q or %q", ErrInvalidOption, c.propagation,
+			metav1.DeletePropagationForeground, metav1.DeletePropagationBackground, metav1.DeletePropagationOrphan)
+	}
+	jobs, err := q.jobs(h)
+	if err != nil {
+		return err
+	}
+	opt := metav1.DeleteOptions{PropagationPolicy: &c.propagation}
+	if h.UID != "" {
+		opt.Preconditions = metav1.NewUIDPreconditions(string(h.UID))
+	}
+	err = jobs.Delete(ctx, h.Name, opt)
+	switch {
+	case err == nil, apierrors.IsNotFound(err):
+		return nil
+	case apierrors.IsConflict(err) && h.UID != "":
+		// The UID precondition failed: the handle's Job is gone and another
+		// Job has its name.
+		if _, getErr := q.Get(ctx, h); errors.Is(getErr, ErrJobNotFound) {
+			return nil
+		}
+	}
+	return fmt.Errorf("kubequeue: cancel job %s: %w", h, err)
+}
+
+// Suspend sets the Job's spec.suspend: the Job controller deletes its
+// running pods (perform's context is cancelled; the attempt does not count
+// as a failure) and starts none until [Queue.Resume]. A Job's
+// activeDeadline does not run while it is suspended. Suspending a finished
+// Job changes nothing.
+func (q *Queue) Suspend(ctx context.Context, h Handle) error {
+	return q.setSuspend(ctx, h, true)
+}
+
+// Resume clears the Job's spec.suspend, so the Job controller starts its
+// pods again.
+func (q *Queue) Resume(ctx context.Context, h Handle) error {
+	return q.setSuspend(ctx, h, false)
+}
+
+func (q *Queue) setSuspend(ctx context.Context, h Handle, suspend bool) error {
+	verb := map[bool]string{true: "suspend", false: "resume"}[suspend]
+	jobs, err := q.jobs(h)
+	if err != nil {
+		return err
+	}
+	// A merge patch that carries the UID fails if the Job was replaced:
+	// the UID is immutable.
+	patch := map[string]any{"spec": map[string]any{"suspend": suspend}}
+	if h.UID != "" {
+		patch["metadata"] = map[string]any{"uid": h.UID}
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return fmt.Errorf("kubequeue: %s job %s: %w", verb, h, err)
+	}
+	_, err = jobs.Patch(ctx, h.Name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: q.fieldManager})
+	if apierrors.IsNotFound(err) || (h.UID != "" && uidChanged(err)) {
+		return fmt.Errorf("%w: %s job %s: %w", ErrJobNotFound, verb, h, err)
+	}
+	if err != nil {
+		return fmt.Errorf("kubequeue: %s job %s: %w", verb, h, err)
+	}
+	return nil
+}
+
+// uidChanged reports whether err refuses a write for changing the immutable
+// metadata.uid: the object is not the one the UID named.
+func uidChanged(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, c := range status.Status().Details.Causes {
+		if c.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
 }

@@ -1733,7 +1733,8 @@ func TestQueue_Build_NilPayloadForInterfaceWorker(t *testing.T) {
 	job, err := kubequeue.New(nil).Build(w, nil)
 	require.NoError(t, err, "nil is a value of type any")
 	require.Equal(t, "null", jsEnv(t, job, "KUBEQUEUE_PAYLOAD"))
-	require.NoError(t, kubequeue.PerformJob(t.Context(), job, w))
+	_, err = kubequeue.PerformJob(t.Context(), job, w)
+	require.NoError(t, err)
 	require.True(t, called)
 	require.Nil(t, got)
 }
@@ -1814,7 +1815,8 @@ func jsRoundTrip[T any](v T) func(t *testing.T) {
 		}, kubequeue.WithImage(jsImage))
 		job := build(t, w, v)
 		require.True(t, json.Valid([]byte(jsEnv(t, job, "KUBEQUEUE_PAYLOAD"))))
-		require.NoError(t, kubequeue.PerformJob(t.Context(), job, w))
+		_, err := kubequeue.PerformJob(t.Context(), job, w)
+		require.NoError(t, err)
 		require.Equal(t, 1, called)
 		require.Equal(t, v, got)
 	}

@@ -92,6 +92,19 @@ var (
 	ErrNotInJob = errors.New("kubequeue: not started as a kubequeue job")
 	// ErrNoClient reports a Queue created without a Kubernetes client.
 	ErrNoClient = errors.New("kubequeue: queue has no kubernetes client")
+	// ErrInvalidHandle reports a Handle without a valid namespace and name.
+	ErrInvalidHandle = errors.New("kubequeue: invalid handle")
+	// ErrJobNotFound reports that a handle's Job does not exist: it was
+	// cancelled, or removed when its TTL after finishing expired, or a Job
+	// of the same name with another UID replaced it.
+	ErrJobNotFound = errors.New("kubequeue: job not found")
+	// ErrJobFailed reports a Job that failed; see JobFailedError.
+	ErrJobFailed = errors.New("kubequeue: job failed")
+	// ErrNoResult reports a Job without a result; see Status.DecodeResult.
+	ErrNoResult = errors.New("kubequeue: job has no result")
+	// ErrResultTooLarge reports a result whose encoded form is longer than
+	// MaxResultSize.
+	ErrResultTooLarge = errors.New("kubequeue: result too large")
 )
 
 // Labels that kubequeue sets on every Job and on the Job's pods. Options

@@ -6,6 +6,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // WorkerOption configures a worker in [NewWorker]. Options are applied in
@@ -31,6 +32,19 @@ type JobOption interface {
 type QueueOption interface {
 	applyQueue(*Queue)
 }
+
+// CancelOption configures [Queue.Cancel].
+type CancelOption interface {
+	applyCancel(*cancelConfig)
+}
+
+type cancelConfig struct {
+	propagation metav1.DeletionPropagation
+}
+
+type cancelOption func(*cancelConfig)
+
+func (f cancelOption) applyCancel(c *cancelConfig) { f(c) }
 
 type workerOption func(*workerConfig)
 
@@ -306,6 +320,15 @@ func WithJobMutator(mutate func(*batchv1.Job)) JobOption {
 // Repeating it replaces.
 func WithJobName(name string) EnqueueOption {
 	return enqueueOption(func(c *callConfig) { c.name = name })
+}
+
+// WithPropagation sets how [Queue.Cancel] deletes the Job's pods:
+// metav1.DeletePropagationForeground (the default) deletes them before the
+// Job, metav1.DeletePropagationBackground deletes the Job at once and the
+// pods after it, and metav1.DeletePropagationOrphan leaves the pods running
+// without their Job. Repeating it replaces.
+func WithPropagation(policy metav1.DeletionPropagation) CancelOption {
+	return cancelOption(func(c *cancelConfig) { c.propagation = policy })
 }
 
 // mergeMaps returns dst with src's entries added; it allocates dst when

@@ -2,6 +2,7 @@ package kubequeue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -128,8 +129,13 @@ func Main(workers ...Job) {
 func Run(ctx context.Context, workers ...Job) int {
 	name, _ := os.LookupEnv(payload.EnvWorker)
 	start := time.Now()
-	err := perform(ctx, os.LookupEnv, workers)
+	result, err := perform(ctx, os.LookupEnv, workers)
 	report(slog.Default(), name, time.Since(start), err)
+	if werr := writeTerminationMessage(os.LookupEnv, terminationMessage(result, err)); werr != nil {
+		// The Job's outcome stands: failing a perform that succeeded would
+		// run it again. Only the result, or the error's text, is lost.
+		slog.Default().Error("kubequeue: write termination message", "path", TerminationMessagePath, "error", werr)
+	}
 	return ExitCode(err)
 }
 
@@ -139,20 +145,32 @@ func Run(ctx context.Context, workers ...Job) int {
 // perform with ctx. It returns perform's error, or an error matching
 // [ErrNotInJob], [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode]
 // or [ErrPanic]; [ExitCode] gives the exit code the container would have.
-// It suits tests and running a job inline, in the caller's process.
-func PerformJob(ctx context.Context, job *batchv1.Job, workers ...Job) error {
+// It also returns the result perform recorded with [SetResult], if it
+// returned nil. It suits tests and running a job inline, in the caller's
+// process.
+func PerformJob(ctx context.Context, job *batchv1.Job, workers ...Job) (result json.RawMessage, err error) {
 	env, ok := payload.JobEnv(job)
 	if !ok {
 		if job == nil {
-			return fmt.Errorf("%w: nil job", ErrNotInJob)
+			return nil, fmt.Errorf("%w: nil job", ErrNotInJob)
 		}
-		return fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, payload.EnvWorker)
+		return nil, fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, payload.EnvWorker)
 	}
 	return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, workers)
 }
 
-// perform is the runtime: lookup reads the container's environment.
-func perform(ctx context.Context, lookup func(string) (string, bool), workers []Job) error {
+// perform is the runtime: lookup reads the container's environment. It
+// returns what perform recorded with SetResult, if it returned nil.
+func perform(ctx context.Context, lookup func(string) (string, bool), workers []Job) (json.RawMessage, error) {
+	ctx, slot := withResultSlot(ctx)
+	if err := performWorker(ctx, lookup, workers); err != nil {
+		return nil, err
+	}
+	return slot.data, nil
+}
+
+// performWorker finds the worker, reads the payload and performs it.
+func performWorker(ctx context.Context, lookup func(string) (string, bool), workers []Job) error {
 	name, ok := lookup(payload.EnvWorker)
 	if !ok {
 		return fmt.Errorf("%w: %s is not set", ErrNotInJob, payload.EnvWorker)

@@ -289,7 +289,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			}
 
 			var err error
-			require.NotPanics(t, func() { err = kubequeue.PerformJob(t.Context(), job, tt.runtime...) })
+			require.NotPanics(t, func() { _, err = kubequeue.PerformJob(t.Context(), job, tt.runtime...) })
 
 			require.Equal(t, tt.wantCode, kubequeue.ExitCode(err), "error: %v", err)
 			if tt.wantCode == kubequeue.ExitSuccess {
@@ -368,7 +368,8 @@ func TestPerformJob_Context(t *testing.T) {
 		job := build(t, w, rtArgs{})
 
 		ctx := context.WithValue(t.Context(), ctxKey{}, "from the caller")
-		require.NoError(t, kubequeue.PerformJob(ctx, job, w))
+		_, err := kubequeue.PerformJob(ctx, job, w)
+		require.NoError(t, err)
 		require.Equal(t, "from the caller", got)
 	})
 
@@ -386,7 +387,7 @@ func TestPerformJob_Context(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(t.Context())
 		defer cancel(nil)
 		errc := make(chan error, 1)
-		go func() { errc <- kubequeue.PerformJob(ctx, job, w) }()
+		go func() { _, err := kubequeue.PerformJob(ctx, job, w); errc <- err }()
 
 		select {
 		case <-started:
@@ -412,7 +413,7 @@ func TestPerformJob_Context(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		err := kubequeue.PerformJob(ctx, job, w)
+		_, err := kubequeue.PerformJob(ctx, job, w)
 		require.ErrorIs(t, err, context.Canceled)
 		require.Equal(t, kubequeue.ExitRetryable, kubequeue.ExitCode(err))
 	})
@@ -458,7 +459,8 @@ func TestPerformJob_KubeletEnvExpansion(t *testing.T) {
 			c := &job.Spec.Template.Spec.Containers[0]
 			before := slices.Clone(c.Env)
 			rtKubeletExpandEnv(c) // what the process in the pod sees
-			require.NoError(t, kubequeue.PerformJob(t.Context(), job, w))
+			_, err := kubequeue.PerformJob(t.Context(), job, w)
+			require.NoError(t, err)
 			require.Equal(t, tt.text, got, "the payload changed on its way through the container's environment:\nin the Job: %v\nin the pod: %v",
 				before, c.Env)
 		})

@@ -115,6 +115,38 @@ func printEnv(_ context.Context, s show) error {
 	return nil
 }
 
+// sum is added by addWorker, which records the total as its result.
+type sum struct {
+	A int `json:"a"`
+	B int `json:"b"`
+}
+
+// total is addWorker's result.
+type total struct {
+	Sum  int    `json:"sum"`
+	Note string `json:"note"`
+}
+
+func add(ctx context.Context, s sum) error {
+	return kubequeue.SetResult(ctx, total{Sum: s.A + s.B, Note: `it's "quoted" and costs $5`})
+}
+
+// waitForFile returns once the marker's file exists.
+func waitForFile(ctx context.Context, m marker) error {
+	fmt.Println("waiting for", m.File)
+	for {
+		if _, err := os.Stat(m.File); err == nil {
+			fmt.Println("found it")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 var (
 	greetWorker    = kubequeue.NewWorker("greet", greet, kubequeue.WithImage(testImage))
 	longNameWorker = kubequeue.NewWorker("a-worker-whose-name-is-as-long-as-kubequeue-allows-x", greet, kubequeue.WithImage(testImage))
@@ -128,10 +160,12 @@ var (
 	flakyWorker = kubequeue.NewWorker("flaky", flaky, kubequeue.WithImage(testImage))
 	countWorker = kubequeue.NewWorker("counts", countLines, kubequeue.WithImage(testImage))
 	envWorker   = kubequeue.NewWorker("prints-env", printEnv, kubequeue.WithImage(testImage))
+	addWorker   = kubequeue.NewWorker("adds", add, kubequeue.WithImage(testImage))
+	fileWorker  = kubequeue.NewWorker("waits-for-file", waitForFile, kubequeue.WithImage(testImage))
 
 	// testWorkers are the workers this binary performs as a Job's container.
 	testWorkers = []kubequeue.Job{
 		greetWorker, longNameWorker, failingWorker, permanentWorker,
-		sleepWorker, flakyWorker, countWorker, envWorker,
+		sleepWorker, flakyWorker, countWorker, envWorker, addWorker, fileWorker,
 	}
 )

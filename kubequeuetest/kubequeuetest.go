@@ -145,13 +145,15 @@ func RequireNotEnqueued[T any](t testing.TB, client kubernetes.Interface, w *kub
 // on that Job's environment, which decodes the payload and calls perform,
 // recovering a panic. It returns perform's error, or the error Build or the
 // runtime gave; [kubequeue.ExitCode] tells the exit code the container would
-// have had.
+// have had. To check a result perform records with [kubequeue.SetResult],
+// build the Job and call [kubequeue.PerformJob], which returns it.
 func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], payload T, opts ...kubequeue.EnqueueOption) error {
 	job, err := kubequeue.New(nil).Build(w, payload, opts...)
 	if err != nil {
 		return err
 	}
-	return kubequeue.PerformJob(ctx, job, w)
+	_, err = kubequeue.PerformJob(ctx, job, w)
+	return err
 }
 
 // PerformEnqueued performs, in this process and oldest first, each Job of w
@@ -164,7 +166,7 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 	}
 	var errs []error
 	for i := range jobs {
-		if err := kubequeue.PerformJob(ctx, &jobs[i], w); err != nil {
+		if _, err := kubequeue.PerformJob(ctx, &jobs[i], w); err != nil {
 			errs = append(errs, fmt.Errorf("job %s/%s: %w", jobs[i].Namespace, jobs[i].Name, err))
 		}
 	}

@@ -1,0 +1,281 @@
+package kubequeue
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubequeue/kubequeue/internal/payload"
+)
+
+// State is where a Job stands, as [Queue.Status] reports it.
+type State string
+
+// The states of a Job. Only [StateSucceeded] and [StateFailed] are final.
+const (
+	// StatePending: the Job exists but none of its pods runs: the first pod
+	// is being scheduled or started, or the next attempt waits out its
+	// back-off.
+	StatePending State = "pending"
+	// StateSuspended: spec.suspend is true (see [Queue.Suspend]); the Job
+	// has no running pods and starts none until it is resumed.
+	StateSuspended State = "suspended"
+	// StateRunning: at least one of the Job's pods is running (ready), or
+	// the Job is bound to finish and waits for its pods to end.
+	StateRunning State = "running"
+	// StateSucceeded: the Job has the condition Complete.
+	StateSucceeded State = "succeeded"
+	// StateFailed: the Job has the condition Failed.
+	StateFailed State = "failed"
+)
+
+// Done reports whether s is final: [StateSucceeded] or [StateFailed].
+func (s State) Done() bool { return s == StateSucceeded || s == StateFailed }
+
+// Status is a summary of a Job that a program can act on. [Queue.Status],
+// [Queue.List], [Queue.Wait] and [Queue.WaitAll] return it.
+type Status struct {
+	// Handle identifies the Job.
+	Handle Handle `json:"handle"`
+	// State is where the Job stands.
+	State State `json:"state"`
+	// Created is when the Job was created.
+	Created time.Time `json:"created"`
+	// Started is when the Job controller started the Job (status.startTime);
+	// zero before that, and again while the Job is suspended.
+	Started time.Time `json:"started,omitzero"`
+	// Finished is when the Job succeeded or failed; zero before.
+	Finished time.Time `json:"finished,omitzero"`
+	// Failures is the number of attempts that failed: the Job's pods that
+	// ended in phase Failed (status.failed). Each counts against the backoff
+	// limit unless a pod failure policy says otherwise.
+	Failures int32 `json:"failures,omitempty"`
+	// Active is the number of the Job's pods that are pending or running.
+	Active int32 `json:"active,omitempty"`
+	// Reason is the reason of the Job's Failed condition, such as
+	// "BackoffLimitExceeded", "DeadlineExceeded" or "PodFailurePolicy" (see
+	// the JobReason constants of k8s.io/api/batch/v1). While the Job is
+	// bound to fail but waits for its pods to end, it is the reason of the
+	// FailureTarget condition. Empty otherwise.
+	Reason string `json:"reason,omitempty"`
+	// Message is the message of that condition.
+	Message string `json:"message,omitempty"`
+	// ExitCode is the exit code of the worker container of the Job's last
+	// failed pod; zero if none failed or its pods are gone. [ExitPermanent]
+	// means perform returned a [Permanent] error.
+	ExitCode int32 `json:"exitCode,omitempty"`
+	// TerminationMessage is that container's termination message: the error
+	// perform returned (the runtime writes it), or the end of its log if it
+	// died before it could.
+	TerminationMessage string `json:"terminationMessage,omitempty"`
+	// Result is what perform recorded with [SetResult], as JSON, once the
+	// Job succeeded and while its pod exists; nil otherwise. Decode it with
+	// [Status.DecodeResult].
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// DecodeResult decodes the Job's result (see [SetResult]) into v, which
+// must be a pointer. It returns an error matching [ErrNoResult] when the
+// Job has none: it has not succeeded, perform recorded nothing, or the pod
+// that held it is gone.
+func (s Status) DecodeResult(v any) error {
+	if len(s.Result) == 0 {
+		return fmt.Errorf("%w: job %s is %s", ErrNoResult, s.Handle, s.State)
+	}
+	if err := json.Unmarshal(s.Result, v); err != nil {
+		return fmt.Errorf("kubequeue: decode result of job %s into %T: %w", s.Handle, v, err)
+	}
+	return nil
+}
+
+// Err returns nil unless the Job failed, and then a [*JobFailedError] that
+// matches [ErrJobFailed].
+func (s Status) Err() error {
+	if s.State != StateFailed {
+		return nil
+	}
+	return &JobFailedError{
+		Handle:             s.Handle,
+		Reason:             s.Reason,
+		Message:            s.Message,
+		ExitCode:           s.ExitCode,
+		TerminationMessage: s.TerminationMessage,
+	}
+}
+
+// JobFailedError is the error of a Job that failed, as [Queue.Wait] and
+// [Queue.WaitAll] return it. It matches [ErrJobFailed] with [errors.Is].
+type JobFailedError struct {
+	// Handle identifies the Job.
+	Handle Handle
+	// Reason is the reason of the Job's Failed condition, such as
+	// "BackoffLimitExceeded", "DeadlineExceeded" or "PodFailurePolicy".
+	Reason string
+	// Message is the message of that condition.
+	Message string
+	// ExitCode is the exit code of the last failed attempt's worker
+	// container, or zero if it is not known.
+	ExitCode int32
+	// TerminationMessage is that container's termination message: the
+	// error perform returned.
+	TerminationMessage string
+}
+
+// Error returns a one-line description of the failure.
+func (e *JobFailedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kubequeue: job %s failed", e.Handle)
+	if e.Reason != "" {
+		fmt.Fprintf(&b, ": %s", e.Reason)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, " (%s)", e.Message)
+	}
+	if e.ExitCode != 0 {
+		fmt.Fprintf(&b, ": last attempt exited with code %d", e.ExitCode)
+	}
+	if msg := strings.TrimSpace(e.TerminationMessage); msg != "" {
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:] // the last line of a log
+		}
+		fmt.Fprintf(&b, ": %s", msg)
+	}
+	return b.String()
+}
+
+// Is reports whether target is [ErrJobFailed], or [ErrPermanent] when the
+// last attempt exited with [ExitPermanent].
+func (e *JobFailedError) Is(target error) bool {
+	return target == ErrJobFailed || (target == ErrPermanent && e.ExitCode == ExitPermanent)
+}
+
+// HandleFor returns the handle of a Job that kubequeue created, such as one
+// found with client-go. Its Worker is the Job's [LabelWorker] label.
+func HandleFor(job *batchv1.Job) Handle {
+	if job == nil {
+		return Handle{}
+	}
+	return Handle{Namespace: job.Namespace, Name: job.Name, UID: job.UID, Worker: job.Labels[LabelWorker]}
+}
+
+// condition returns the Job's condition of type t whose status is True.
+func condition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range job.Status.Conditions {
+		if c := &job.Status.Conditions[i]; c.Type == t && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+// finished reports whether the Job has a final condition, Complete or
+// Failed.
+func finished(job *batchv1.Job) bool {
+	return condition(job, batchv1.JobComplete) != nil || condition(job, batchv1.JobFailed) != nil
+}
+
+// jobStatus summarizes a Job. pods are the Job's pods; they give the exit
+// code and termination message of the last failed attempt and the result of
+// the successful one. It is pure.
+func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
+	st := Status{
+		Handle:   HandleFor(job),
+		Created:  job.CreationTimestamp.Time,
+		Failures: job.Status.Failed,
+		Active:   job.Status.Active,
+	}
+	if t := job.Status.StartTime; t != nil {
+		st.Started = t.Time
+	}
+	switch complete, failed, target := condition(job, batchv1.JobComplete), condition(job, batchv1.JobFailed), condition(job, batchv1.JobFailureTarget); {
+	case complete != nil:
+		st.State = StateSucceeded
+		st.Finished = complete.LastTransitionTime.Time
+		if t := job.Status.CompletionTime; t != nil {
+			st.Finished = t.Time
+		}
+	case failed != nil:
+		st.State = StateFailed
+		st.Finished = failed.LastTransitionTime.Time
+		st.Reason, st.Message = failed.Reason, failed.Message
+	case target != nil:
+		st.State = StateRunning // bound to fail, waiting for its pods to end
+		st.Reason, st.Message = target.Reason, target.Message
+	case condition(job, batchv1.JobSuccessCriteriaMet) != nil:
+		st.State = StateRunning // bound to succeed, waiting for its pods to end
+	case condition(job, batchv1.JobSuspended) != nil || (job.Spec.Suspend != nil && *job.Spec.Suspend && job.Status.Active == 0):
+		st.State = StateSuspended
+	case job.Status.Ready != nil && *job.Status.Ready > 0:
+		st.State = StateRunning
+	default:
+		st.State = StatePending
+	}
+
+	container := workerContainer(&job.Spec.Template.Spec)
+	if st.State == StateSucceeded {
+		if c := lastTerminated(pods, container, corev1.PodSucceeded); c != nil && c.Message != "" {
+			st.TerminationMessage = c.Message
+			if json.Valid([]byte(c.Message)) {
+				st.Result = json.RawMessage(c.Message)
+			}
+		}
+	}
+	if c := lastTerminated(pods, container, corev1.PodFailed); c != nil {
+		st.ExitCode, st.TerminationMessage = c.ExitCode, c.Message
+	}
+	return st
+}
+
+// workerContainer returns the name of the container that runs the worker:
+// the one whose environment names it, or else the first.
+func workerContainer(spec *corev1.PodSpec) string {
+	for _, c := range spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == payload.EnvWorker {
+				return c.Name
+			}
+		}
+	}
+	if len(spec.Containers) > 0 {
+		return spec.Containers[0].Name
+	}
+	return ""
+}
+
+// lastTerminated returns the termination state of container in the pod of
+// the given phase that ended last, or nil if there is none.
+func lastTerminated(pods []corev1.Pod, container string, phase corev1.PodPhase) *corev1.ContainerStateTerminated {
+	var last *corev1.ContainerStateTerminated
+	for i := range pods {
+		if pods[i].Status.Phase != phase {
+			continue
+		}
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			t := cs.State.Terminated
+			if cs.Name != container || t == nil {
+				continue
+			}
+			if last == nil || !t.FinishedAt.Before(&last.FinishedAt) {
+				last = t
+			}
+		}
+	}
+	return last
+}
+
+// byAttempt sorts pods in the order the Job controller created them, the
+// order of attempts.
+func byAttempt(pods []corev1.Pod) {
+	slices.SortStableFunc(pods, func(a, b corev1.Pod) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+}

@@ -1,0 +1,280 @@
+package kubequeue
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Wait waits until the handle's Job finishes and returns its [Status]. The
+// error is nil if the Job succeeded, a [*JobFailedError] (matching
+// [ErrJobFailed]) if it failed, an error matching [ErrJobNotFound] if the
+// Job does not exist or is deleted before it finishes (by [Queue.Cancel],
+// for example), or ctx's error, wrapped, if ctx ends first. Wait uses one
+// watch (see [Queue.WaitAll]); to wait for many Jobs, use WaitAll rather
+// than one Wait each.
+func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
+	for st, err := range q.WaitAll(ctx, h) {
+		return st, err
+	}
+	return Status{Handle: h}, fmt.Errorf("%w: %s", ErrInvalidHandle, h) // unreachable: WaitAll yields every handle
+}
+
+// WaitAll waits for the Jobs of handles and yields each one's [Status] and
+// error, as [Queue.Wait] returns them, as soon as that Job finishes, in the
+// order they finish:
+//
+//	for st, err := range queue.WaitAll(ctx, handles...) {
+//		if err != nil {
+//			log.Printf("%s: %v", st.Handle, err)
+//		}
+//	}
+//
+// However many Jobs it waits for, WaitAll uses one watch per namespace: a
+// client-go informer on that namespace's kubequeue Jobs (those of the
+// handles' worker when they share one; a single Job is watched by name).
+// When a watch expires (410 Gone) or its connection drops, the informer
+// lists the Jobs again and watches on, so a Job that finished, or was
+// deleted, meanwhile is still reported. Once a Job is finished, its pods are
+// read for the exit code, termination message and result.
+//
+// Each distinct handle is yielded once; an invalid handle at once, with an
+// error matching [ErrInvalidHandle]. When ctx ends, the handles not yet
+// yielded are yielded, in the order given, with ctx's error, wrapped, and
+// the Status last seen.
+// Stopping the loop early stops waiting. Every goroutine WaitAll starts
+// has ended when the loop is over.
+func (q *Queue) WaitAll(ctx context.Context, handles ...Handle) iter.Seq2[Status, error] {
+	return func(yield func(Status, error) bool) {
+		w := &waiter{q: q, pending: make(map[jobKey]Handle, len(handles))}
+		byNamespace := make(map[string][]Handle)
+		for _, h := range handles {
+			k := jobKey{h.Namespace, h.Name}
+			if _, dup := w.pending[k]; dup {
+				continue
+			}
+			err := h.validate()
+			if err == nil && q.client == nil {
+				err = ErrNoClient
+			}
+			if err != nil {
+				if !yield(Status{Handle: h}, err) {
+					return
+				}
+				continue
+			}
+			w.pending[k] = h
+			w.order = append(w.order, k)
+			byNamespace[h.Namespace] = append(byNamespace[h.Namespace], h)
+		}
+		if len(w.pending) > 0 {
+			w.run(ctx, byNamespace, yield)
+		}
+	}
+}
+
+// jobKey is a Job's namespace and name.
+type jobKey struct{ namespace, name string }
+
+func keyOf(job *batchv1.Job) jobKey { return jobKey{job.Namespace, job.Name} }
+
+// jobEvent is what a namespace's informer reports: a Job added, updated or
+// deleted, or, with job nil, that the namespace's initial list is in.
+type jobEvent struct {
+	job     *batchv1.Job
+	deleted bool
+	synced  string
+}
+
+// waitResult is the outcome for one Job.
+type waitResult struct {
+	key jobKey
+	st  Status
+	err error
+}
+
+// waiter is the state of one WaitAll loop. Only its loop goroutine touches
+// it.
+type waiter struct {
+	q         *Queue
+	pending   map[jobKey]Handle       // not yet yielded
+	order     []jobKey                // the handles, in the order given
+	seen      map[jobKey]*batchv1.Job // last seen state
+	finishing map[jobKey]bool         // finished; its pods are being read
+}
+
+func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yield func(Status, error) bool) {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait
+
+	w.seen = make(map[jobKey]*batchv1.Job, len(w.pending))
+	w.finishing = make(map[jobKey]bool)
+	events := make(chan jobEvent)
+	results := make(chan waitResult)
+	for ns, hs := range byNamespace {
+		wg.Go(func() { w.q.watchJobs(ctx, ns, hs, events) })
+	}
+
+	// done yields a Job's outcome; it reports whether to go on.
+	done := func(k jobKey, st Status, err error) bool {
+		delete(w.pending, k)
+		delete(w.finishing, k)
+		return yield(st, err) && len(w.pending) > 0
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for _, k := range w.order {
+				h, ok := w.pending[k]
+				if !ok {
+					continue
+				}
+				st := Status{Handle: h}
+				if job := w.seen[k]; job != nil {
+					st = jobStatus(job, nil)
+				}
+				if !yield(st, fmt.Errorf("kubequeue: wait for job %s: %w", h, context.Cause(ctx))) {
+					return
+				}
+			}
+			return
+		case r := <-results:
+			if !done(r.key, r.st, r.err) {
+				return
+			}
+		case ev := <-events:
+			if ev.job == nil {
+				if !w.synced(ev.synced, done) {
+					return
+				}
+				continue
+			}
+			k := keyOf(ev.job)
+			h, ok := w.pending[k]
+			if !ok || w.finishing[k] || h.matches(ev.job) != nil {
+				continue // not waited for, or a Job of that name with another UID
+			}
+			w.seen[k] = ev.job
+			switch {
+			case finished(ev.job):
+				w.finishing[k] = true
+				job := ev.job
+				wg.Go(func() {
+					st, err := w.q.statusWithPods(ctx, job)
+					if ferr := st.Err(); ferr != nil {
+						err = ferr
+					}
+					select {
+					case results <- waitResult{k, st, err}:
+					case <-ctx.Done():
+					}
+				})
+			case ev.deleted:
+				err := fmt.Errorf("%w: job %s was deleted before it finished", ErrJobNotFound, h)
+				if !done(k, jobStatus(ev.job, nil), err) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// synced yields the handles of namespace ns whose Job its initial list did
+// not hold: they do not exist. It reports whether to go on.
+func (w *waiter) synced(ns string, done func(jobKey, Status, error) bool) bool {
+	for _, k := range w.order {
+		h, ok := w.pending[k]
+		if !ok || k.namespace != ns || w.seen[k] != nil {
+			continue
+		}
+		if !done(k, Status{Handle: h}, fmt.Errorf("%w: job %s", ErrJobNotFound, h)) {
+			return false
+		}
+	}
+	return true
+}
+
+// watchJobs runs an informer on the Jobs of handles hs, all in namespace
+// ns, and sends what it sees to events until ctx ends. One Job is watched
+// by name; more, by label.
+func (q *Queue) watchJobs(ctx context.Context, ns string, hs []Handle, events chan<- jobEvent) {
+	names := make(map[string]bool, len(hs))
+	for _, h := range hs {
+		names[h.Name] = true
+	}
+	var fieldSelector, labelSelector string
+	if len(hs) == 1 {
+		fieldSelector = fields.OneTermEqualSelector("metadata.name", hs[0].Name).String()
+	} else {
+		labelSelector = waitSelector(hs)
+	}
+	jobs := q.client.BatchV1().Jobs(ns)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.FieldSelector, opts.LabelSelector = fieldSelector, labelSelector
+			return jobs.List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			opts.FieldSelector, opts.LabelSelector = fieldSelector, labelSelector
+			return jobs.Watch(ctx, opts)
+		},
+	}
+	send := func(ev jobEvent) {
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+		}
+	}
+	sendJob := func(obj any, deleted bool) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if job, ok := obj.(*batchv1.Job); ok && names[job.Name] {
+			send(jobEvent{job: job, deleted: deleted})
+		}
+	}
+	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
+		// The fake clientset cannot stream a list through a watch; the
+		// wrapper tells the informer so.
+		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(lw, q.client),
+		ObjectType:    &batchv1.Job{},
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { sendJob(obj, false) },
+			UpdateFunc: func(_, obj any) { sendJob(obj, false) },
+			DeleteFunc: func(obj any) { sendJob(obj, true) },
+		},
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() { informer.RunWithContext(ctx) })
+	if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		send(jobEvent{synced: ns})
+	}
+	wg.Wait()
+}
+
+// waitSelector selects kubequeue's Jobs, and only one worker's when every
+// handle names the same worker.
+func waitSelector(hs []Handle) string {
+	set := labels.Set{LabelManagedBy: managedBy}
+	worker := hs[0].Worker
+	for _, h := range hs {
+		if h.Worker != worker {
+			worker = ""
+		}
+	}
+	if worker != "" {
+		set[LabelWorker] = worker
+	}
+	return set.String()
+}

@@ -1,0 +1,310 @@
+package kubequeue_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/leakcheck"
+)
+
+// finish gives the Job in client the conditions the Job controller writes
+// when it succeeds, or, with failed, when its backoff limit is exceeded.
+func finish(t *testing.T, client *fake.Clientset, h kubequeue.Handle, failed bool) {
+	t.Helper()
+	jobs := client.BatchV1().Jobs(h.Namespace)
+	job, err := jobs.Get(context.WithoutCancel(t.Context()), h.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	job.Status.StartTime = ptr.To(at(1))
+	if failed {
+		job.Status.Failed = 1
+		job.Status.Conditions = []batchv1.JobCondition{backoffTarget, backoffFailed}
+	} else {
+		job.Status.Succeeded = 1
+		job.Status.CompletionTime = ptr.To(at(5))
+		job.Status.Conditions = []batchv1.JobCondition{successCriteriaMet, complete}
+	}
+	_, err = jobs.UpdateStatus(context.WithoutCancel(t.Context()), job, metav1.UpdateOptions{})
+	require.NoError(t, err)
+}
+
+// enqueue enqueues n greet Jobs in namespace ns.
+func enqueue(t *testing.T, queue *kubequeue.Queue, ns string, n int) []kubequeue.Handle {
+	t.Helper()
+	handles := make([]kubequeue.Handle, n)
+	for i := range handles {
+		var err error
+		handles[i], err = queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "Ada"}, kubequeue.WithNamespace(ns))
+		require.NoError(t, err)
+	}
+	return handles
+}
+
+// watches counts the watch requests for Jobs that client received.
+func watches(client *fake.Clientset) int {
+	n := 0
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "watch" && a.GetResource().Resource == "jobs" {
+			n++
+		}
+	}
+	return n
+}
+
+// waitForWatch waits until client has received n watch requests for Jobs.
+func waitForWatch(t *testing.T, client *fake.Clientset, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return watches(client) >= n }, 10*time.Second, time.Millisecond)
+}
+
+func TestQueue_Wait(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		finish func(t *testing.T, client *fake.Clientset, h kubequeue.Handle)
+		check  func(t *testing.T, st kubequeue.Status, err error)
+	}{
+		{
+			name:   "Succeeded",
+			finish: func(t *testing.T, c *fake.Clientset, h kubequeue.Handle) { finish(t, c, h, false) },
+			check: func(t *testing.T, st kubequeue.Status, err error) {
+				require.NoError(t, err)
+				require.Equal(t, kubequeue.StateSucceeded, st.State)
+			},
+		},
+		{
+			name: "Failed",
+			finish: func(t *testing.T, c *fake.Clientset, h kubequeue.Handle) {
+				job, err := c.BatchV1().Jobs(h.Namespace).Get(context.WithoutCancel(t.Context()), h.Name, metav1.GetOptions{})
+				require.NoError(t, err)
+				pod := testPod(h.Name+"-x1", 1, corev1.PodFailed, exited(42, "no such user", 2))
+				pod.Namespace = h.Namespace
+				pod.Labels[batchv1.ControllerUidLabel] = string(job.UID)
+				require.NoError(t, c.Tracker().Add(pod))
+				finish(t, c, h, true)
+			},
+			check: func(t *testing.T, st kubequeue.Status, err error) {
+				require.ErrorIs(t, err, kubequeue.ErrJobFailed)
+				require.ErrorIs(t, err, kubequeue.ErrPermanent)
+				var failed *kubequeue.JobFailedError
+				require.ErrorAs(t, err, &failed)
+				require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, failed.Reason)
+				require.Equal(t, int32(42), failed.ExitCode)
+				require.Equal(t, "no such user", failed.TerminationMessage)
+				require.Equal(t, kubequeue.StateFailed, st.State)
+			},
+		},
+		{
+			name: "Deleted",
+			finish: func(t *testing.T, c *fake.Clientset, h kubequeue.Handle) {
+				require.NoError(t, c.BatchV1().Jobs(h.Namespace).Delete(context.WithoutCancel(t.Context()), h.Name, metav1.DeleteOptions{}))
+			},
+			check: func(t *testing.T, st kubequeue.Status, err error) {
+				require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
+				require.ErrorContains(t, err, "deleted before it finished")
+				require.Equal(t, kubequeue.StatePending, st.State)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, queue := setup(t)
+			h := enqueue(t, queue, "ns", 1)[0]
+			go func() {
+				waitForWatch(t, client, 1)
+				tt.finish(t, client, h)
+			}()
+			st, err := queue.Wait(t.Context(), h)
+			require.Equal(t, h, st.Handle)
+			tt.check(t, st, err)
+			require.Equal(t, 1, watches(client))
+		})
+	}
+}
+
+func TestQueue_Wait_AlreadyFinished(t *testing.T) {
+	t.Parallel()
+	client, queue := setup(t)
+	h := enqueue(t, queue, "ns", 1)[0]
+	finish(t, client, h, false)
+	st, err := queue.Wait(t.Context(), h)
+	require.NoError(t, err)
+	require.Equal(t, kubequeue.StateSucceeded, st.State)
+}
+
+func TestQueue_Wait_NotFound(t *testing.T) {
+	t.Parallel()
+	client, queue := setup(t)
+	h := enqueue(t, queue, "ns", 1)[0]
+
+	_, err := queue.Wait(t.Context(), kubequeue.Handle{Namespace: "ns", Name: "no-such-job"})
+	require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
+
+	stale := h
+	stale.UID = "another-uid"
+	st, err := queue.Wait(t.Context(), stale)
+	require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
+	require.Equal(t, stale, st.Handle)
+
+	_, err = queue.Wait(t.Context(), kubequeue.Handle{Namespace: "ns", Name: "Not A Name"})
+	require.ErrorIs(t, err, kubequeue.ErrInvalidHandle)
+	require.Equal(t, 2, watches(client), "an invalid handle is refused before any request")
+}
+
+func TestQueue_WaitAll(t *testing.T) {
+	t.Parallel()
+	client, queue := setup(t)
+	handles := append(enqueue(t, queue, "ns1", 3), enqueue(t, queue, "ns2", 1)...)
+
+	// Jobs are yielded as they finish: the first is done already, each
+	// next one finishes once the previous one was yielded.
+	order := []int{2, 0, 3, 1}
+	finish(t, client, handles[order[0]], false)
+	var got []kubequeue.Handle
+	for st, err := range queue.WaitAll(t.Context(), append(handles, handles[0])...) {
+		if st.Handle == handles[3] { // the one that fails
+			require.ErrorIs(t, err, kubequeue.ErrJobFailed)
+		} else {
+			require.NoError(t, err)
+		}
+		got = append(got, st.Handle)
+		if len(got) < len(order) {
+			next := order[len(got)]
+			finish(t, client, handles[next], next == 3)
+		}
+	}
+	var want []kubequeue.Handle
+	for _, i := range order {
+		want = append(want, handles[i])
+	}
+	require.Equal(t, want, got, "yielded in the order they finished, each once")
+	require.Equal(t, 2, watches(client), "one watch per namespace")
+}
+
+func TestQueue_WaitAll_Errors(t *testing.T) {
+	t.Parallel()
+	client, queue := setup(t)
+	h := enqueue(t, queue, "ns", 2)
+	finish(t, client, h[0], true)
+	bad := kubequeue.Handle{Namespace: "", Name: "x"}
+	results := map[kubequeue.Handle]error{}
+	var first kubequeue.Handle
+	for st, err := range queue.WaitAll(t.Context(), bad, h[0], h[1]) {
+		if first == (kubequeue.Handle{}) {
+			first = st.Handle
+		}
+		results[st.Handle] = err
+		if st.Handle == h[0] {
+			require.NoError(t, client.BatchV1().Jobs("ns").Delete(t.Context(), h[1].Name, metav1.DeleteOptions{}))
+		}
+	}
+	require.Equal(t, bad, first, "an invalid handle is yielded at once")
+	require.ErrorIs(t, results[bad], kubequeue.ErrInvalidHandle)
+	require.ErrorIs(t, results[h[0]], kubequeue.ErrJobFailed)
+	require.ErrorIs(t, results[h[1]], kubequeue.ErrJobNotFound)
+
+	for st, err := range kubequeue.New(nil).WaitAll(t.Context(), h[0]) {
+		require.Equal(t, h[0], st.Handle)
+		require.ErrorIs(t, err, kubequeue.ErrNoClient)
+	}
+}
+
+func TestQueue_WaitAll_APIError(t *testing.T) {
+	t.Parallel()
+	client, queue := setup(t)
+	h := enqueue(t, queue, "ns", 1)[0]
+	client.PrependReactor("list", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("the server is on fire")
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	// The informer retries a failing list until ctx ends.
+	_, err := queue.Wait(ctx, h)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorContains(t, err, "kubequeue: wait for job ns/"+h.Name)
+}
+
+// TestQueue_WaitAll_Leaks checks that no goroutine outlives WaitAll,
+// however the loop ends. It does not run in parallel, so that only its own
+// goroutines count.
+func TestQueue_WaitAll_Leaks(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, client *fake.Clientset, queue *kubequeue.Queue, hs []kubequeue.Handle)
+	}{
+		{
+			name: "AllFinished",
+			run: func(t *testing.T, client *fake.Clientset, queue *kubequeue.Queue, hs []kubequeue.Handle) {
+				go func() {
+					waitForWatch(t, client, 1)
+					for _, h := range hs {
+						finish(t, client, h, false)
+					}
+				}()
+				n := 0
+				for _, err := range queue.WaitAll(t.Context(), hs...) {
+					require.NoError(t, err)
+					n++
+				}
+				require.Equal(t, len(hs), n)
+			},
+		},
+		{
+			name: "ContextEnds",
+			run: func(t *testing.T, _ *fake.Clientset, queue *kubequeue.Queue, hs []kubequeue.Handle) {
+				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+				defer cancel()
+				n := 0
+				for st, err := range queue.WaitAll(ctx, hs...) {
+					require.ErrorIs(t, err, context.DeadlineExceeded)
+					require.Equal(t, kubequeue.StatePending, st.State, "the last state seen")
+					require.Equal(t, hs[n], st.Handle, "the rest, in order")
+					n++
+				}
+				require.Equal(t, len(hs), n)
+			},
+		},
+		{
+			name: "LoopBroken",
+			run: func(t *testing.T, client *fake.Clientset, queue *kubequeue.Queue, hs []kubequeue.Handle) {
+				finish(t, client, hs[1], false)
+				for st := range queue.WaitAll(t.Context(), hs...) {
+					require.Equal(t, hs[1], st.Handle)
+					break
+				}
+			},
+		},
+		{
+			name: "BrokenWhileReadingPods",
+			run: func(t *testing.T, client *fake.Clientset, queue *kubequeue.Queue, hs []kubequeue.Handle) {
+				// Two Jobs fail at once; the loop stops after the first,
+				// while the other's pods may be being read.
+				finish(t, client, hs[0], true)
+				finish(t, client, hs[1], true)
+				for range queue.WaitAll(t.Context(), hs...) {
+					break
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := leakcheck.Goroutines()
+			client, queue := setup(t)
+			tt.run(t, client, queue, enqueue(t, queue, "ns", 3))
+			require.Empty(t, leakcheck.Leaked(before, 5*time.Second), "goroutines left running")
+		})
+	}
+}
