@@ -35,6 +35,18 @@
 // [MaxPayloadSize] bytes). Options on the worker change these defaults for
 // every Job; options passed to Enqueue change them for one.
 //
+// # Lifecycle
+//
+// [Queue.Enqueue] returns a [Handle], plain data that can be stored and used
+// later from any process. [Queue.Status] summarizes the Job;
+// [Queue.Wait] and [Queue.WaitAll] wait for it to finish, with one watch per
+// namespace however many Jobs; [Queue.Logs] streams its pods' logs attempt
+// by attempt; [Queue.Cancel], [Queue.Suspend] and [Queue.Resume] stop it;
+// [Queue.List] finds a worker's Jobs. Inside the container, perform may
+// record a small result with [SetResult], which Status and Wait return.
+// Results, logs and exit codes live in the Job's pods, which exist until
+// the Job is cancelled or its TTL after finishing expires.
+//
 // # Runtime
 //
 // [Main] returns at once unless the process was started as a kubequeue Job.

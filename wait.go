@@ -47,6 +47,7 @@ func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
 // deleted, meanwhile is still reported. Once a Job is finished, its pods are
 // read for the exit code, termination message and result.
 //
+// Each yielded Status holds the handle as given, so that it can key a map.
 // Each distinct handle is yielded once; an invalid handle at once, with an
 // error matching [ErrInvalidHandle]. When ctx ends, the handles not yet
 // yielded are yielded, in the order given, with ctx's error, wrapped, and
@@ -126,8 +127,10 @@ func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yi
 		wg.Go(func() { w.q.watchJobs(ctx, ns, hs, events) })
 	}
 
-	// done yields a Job's outcome; it reports whether to go on.
+	// done yields a Job's outcome, with the handle as given; it reports
+	// whether to go on.
 	done := func(k jobKey, st Status, err error) bool {
+		st.Handle = w.pending[k]
 		delete(w.pending, k)
 		delete(w.finishing, k)
 		return yield(st, err) && len(w.pending) > 0

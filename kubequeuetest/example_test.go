@@ -2,6 +2,7 @@ package kubequeuetest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -56,4 +57,24 @@ func ExamplePerform() {
 	// Output:
 	// welcoming grace
 	// <nil> 0
+}
+
+// SetSucceeded and SetFailed finish Jobs on the fake clientset as the Job
+// controller would, so that code that waits for Jobs can be tested.
+func ExampleSetFailed() {
+	ctx := context.Background()
+	queue, client := kubequeuetest.NewQueue()
+	ok, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "ada"})
+	bad, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "nobody"})
+
+	_ = kubequeuetest.SetSucceeded(ctx, client, ok, map[string]string{"mail": "sent"})
+	_ = kubequeuetest.SetFailed(ctx, client, bad, "PodFailurePolicy", kubequeue.ExitPermanent, "no such user")
+
+	st, err := queue.Wait(ctx, ok)
+	fmt.Println(st.State, string(st.Result), err)
+	st, err = queue.Wait(ctx, bad)
+	fmt.Println(st.State, st.ExitCode, errors.Is(err, kubequeue.ErrPermanent))
+	// Output:
+	// succeeded {"mail":"sent"} <nil>
+	// failed 42 true
 }

@@ -1,7 +1,8 @@
 // Package kubequeuetest helps test code that uses kubequeue, without a
 // cluster: a queue on client-go's fake clientset, the payloads that were
-// enqueued, and performing a worker in-process exactly as its container
-// would.
+// enqueued, performing a worker in-process exactly as its container would,
+// and finishing a Job as the Job controller would, so that code that waits
+// for Jobs can be tested too.
 //
 // client-go's fake clientset stores objects but does no validation,
 // defaulting or admission, and no controller runs the Jobs it holds.
@@ -9,6 +10,7 @@ package kubequeuetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -171,4 +174,95 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SetSucceeded makes the handle's Job in client succeed, as the Job
+// controller and the kubelet would: it adds a pod of the Job that exited 0
+// with result, encoded as JSON, as its termination message (none when
+// result is nil), and gives the Job the conditions SuccessCriteriaMet and
+// Complete. [kubequeue.Queue.Wait], WaitAll and Status then report it
+// succeeded, with the result. client is usually a fake clientset; nothing
+// runs the Job.
+func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, result any) error {
+	var msg string
+	if result != nil {
+		data, err := json.Marshal(result)
+		if err != nil {
+			return fmt.Errorf("kubequeuetest: encode result of job %s: %w", h, err)
+		}
+		msg = string(data)
+	}
+	return finish(ctx, client, h, 0, msg, batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods")
+}
+
+// SetFailed makes the handle's Job in client fail, as the Job controller and
+// the kubelet would: it adds a failed pod of the Job whose worker container
+// exited with exitCode and message as its termination message, and gives
+// the Job the conditions FailureTarget and Failed with reason, such as
+// batchv1.JobReasonBackoffLimitExceeded. [kubequeue.Queue.Wait] then returns
+// a [*kubequeue.JobFailedError] with them.
+func SetFailed(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, reason string, exitCode int32, message string) error {
+	if exitCode == 0 {
+		return fmt.Errorf("kubequeuetest: job %s: a failed container exits with a code other than 0", h)
+	}
+	return finish(ctx, client, h, exitCode, message, batchv1.JobFailed, reason, "set by kubequeuetest.SetFailed")
+}
+
+// finish adds the Job's pod and sets its final conditions.
+func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, code int32, msg string, final batchv1.JobConditionType, reason, condMessage string) error {
+	jobs := client.BatchV1().Jobs(h.Namespace)
+	job, err := jobs.Get(ctx, h.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("kubequeuetest: get job %s: %w", h, err)
+	}
+	container := "worker"
+	for _, c := range job.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == payload.EnvWorker {
+				container = c.Name
+			}
+		}
+	}
+	now := metav1.Now()
+	phase, ended := corev1.PodSucceeded, "Completed"
+	if code != 0 {
+		phase, ended = corev1.PodFailed, "Error"
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      fmt.Sprintf("%s-%d", job.Name, job.Status.Failed+job.Status.Succeeded+1),
+			Namespace: job.Namespace,
+			Labels:    map[string]string{batchv1.ControllerUidLabel: string(job.UID), batchv1.JobNameLabel: job.Name},
+		},
+		Status: corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: container,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: code, Reason: ended, Message: msg, StartedAt: now, FinishedAt: now,
+			}},
+		}}},
+	}
+	if _, err := client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("kubequeuetest: create pod of job %s: %w", h, err)
+	}
+	if job.Status.StartTime == nil {
+		job.Status.StartTime = &now
+	}
+	target := batchv1.JobSuccessCriteriaMet
+	if code != 0 {
+		target = batchv1.JobFailureTarget
+		job.Status.Failed++
+	} else {
+		job.Status.Succeeded++
+		job.Status.CompletionTime = &now
+	}
+	job.Status.Active = 0
+	for _, t := range []batchv1.JobConditionType{target, final} {
+		job.Status.Conditions = append(job.Status.Conditions, batchv1.JobCondition{
+			Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: condMessage, LastProbeTime: now, LastTransitionTime: now,
+		})
+	}
+	if _, err := jobs.UpdateStatus(ctx, job, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("kubequeuetest: update status of job %s: %w", h, err)
+	}
+	return nil
 }

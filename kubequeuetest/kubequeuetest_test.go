@@ -182,3 +182,22 @@ func (r *recorder) Fatalf(format string, args ...any) {
 	r.msg = fmt.Sprintf(format, args...)
 	runtime.Goexit()
 }
+
+func TestSetSucceeded_SetFailed_Errors(t *testing.T) {
+	t.Parallel()
+	queue, client := kubequeuetest.NewQueue()
+	w := kubequeue.NewWorker("noop", func(context.Context, struct{}) error { return nil }, kubequeue.WithImage("registry.example.com/app:v1"))
+	h, err := queue.Enqueue(t.Context(), w, struct{}{})
+	require.NoError(t, err)
+
+	require.ErrorContains(t, kubequeuetest.SetFailed(t.Context(), client, h, "BackoffLimitExceeded", 0, "x"), "other than 0")
+	missing := kubequeue.Handle{Namespace: h.Namespace, Name: "no-such-job"}
+	require.ErrorContains(t, kubequeuetest.SetSucceeded(t.Context(), client, missing, nil), "kubequeuetest: get job")
+	require.ErrorContains(t, kubequeuetest.SetSucceeded(t.Context(), client, h, make(chan int)), "encode result")
+
+	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, nil))
+	st, err := queue.Status(t.Context(), h)
+	require.NoError(t, err)
+	require.Equal(t, kubequeue.StateSucceeded, st.State)
+	require.ErrorIs(t, st.DecodeResult(new(any)), kubequeue.ErrNoResult)
+}

@@ -35,12 +35,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
-
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/controlplane"
 )
@@ -131,52 +125,54 @@ func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeo
 	fmt.Fprintf(out, "Waiting for %d Jobs to finish...\n", len(handles))
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	jobs, waitErr := waitAll(waitCtx, client, handles)
-	printTable(out, handles, jobs)
+	queue := kubequeue.New(client)
+	statuses := make(map[kubequeue.Handle]kubequeue.Status, len(handles))
+	var waitErr error
+	for st, err := range queue.WaitAll(waitCtx, handles...) {
+		statuses[st.Handle] = st
+		if err != nil && !errors.Is(err, kubequeue.ErrJobFailed) {
+			waitErr = err
+		}
+	}
+	printTable(out, handles, statuses)
 	if waitErr != nil {
 		return fmt.Errorf("waiting for the Jobs: %w", waitErr)
 	}
-	for i, j := range jobs {
-		printOutput(ctx, out, client, j)
-		if state(j) != "succeeded" && !examples[i].mayFail {
-			return fmt.Errorf("job %s/%s %s", j.Namespace, j.Name, state(j))
+	for i, h := range handles {
+		st := statuses[h]
+		printOutput(ctx, out, queue, st)
+		if st.State != kubequeue.StateSucceeded && !examples[i].mayFail {
+			return fmt.Errorf("job %s %s", h, st.State)
 		}
 	}
 	return nil
 }
 
-// printOutput prints what the Job's last pod printed (its first lines), or
-// why its container failed.
-func printOutput(ctx context.Context, out io.Writer, client kubernetes.Interface, job *batchv1.Job) {
-	pods, err := client.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + job.Name})
-	if err != nil || len(pods.Items) == 0 {
-		fmt.Fprintf(out, "%s: no pod to show (%v)\n", job.Name, err)
+// printOutput prints the last lines the Job's last attempt printed, or why
+// it failed.
+func printOutput(ctx context.Context, out io.Writer, queue *kubequeue.Queue, st kubequeue.Status) {
+	fmt.Fprintf(out, "%s:\n", st.Handle.Name)
+	if st.State == kubequeue.StateFailed {
+		fmt.Fprintf(out, "  %s after %d attempt(s), exit code %d: %s\n", st.Reason, st.Failures, st.ExitCode, strings.TrimSpace(st.TerminationMessage))
 		return
 	}
-	pod := pods.Items[0]
-	for _, p := range pods.Items[1:] {
-		if p.CreationTimestamp.After(pod.CreationTimestamp.Time) {
-			pod = p
-		}
-	}
-	fmt.Fprintf(out, "%s, pod %s:\n", job.Name, pod.Name)
-	if len(pod.Status.ContainerStatuses) > 0 {
-		if t := pod.Status.ContainerStatuses[0].State.Terminated; t != nil && t.ExitCode != 0 {
-			fmt.Fprintf(out, "  exit code %d, reason %s: %s\n", t.ExitCode, t.Reason, strings.TrimSpace(t.Message))
+	var lines []kubequeue.LogLine
+	for line, err := range queue.Logs(ctx, st.Handle, kubequeue.LogOptions{TailLines: 5}) {
+		if err != nil {
+			fmt.Fprintf(out, "  (logs: %v)\n", err)
 			return
 		}
+		lines = append(lines, line)
 	}
-	logs, err := client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{TailLines: ptr.To[int64](5)}).DoRaw(ctx)
-	if err != nil {
-		fmt.Fprintf(out, "  (logs: %v)\n", err)
-		return
-	}
-	for line := range strings.Lines(string(logs)) {
-		line = strings.TrimRight(line, "\n")
-		if len(line) > 100 {
-			line = line[:100] + fmt.Sprintf("... (%d characters)", len(line))
+	for _, line := range lines {
+		if line.Attempt != lines[len(lines)-1].Attempt {
+			continue // show the last attempt only
 		}
-		fmt.Fprintf(out, "  %s\n", line)
+		text := line.Text
+		if len(text) > 100 {
+			text = text[:100] + fmt.Sprintf("... (%d characters)", len(text))
+		}
+		fmt.Fprintf(out, "  %s\n", text)
 	}
 }
 
@@ -220,92 +216,32 @@ func enqueue(ctx context.Context, bin string, args, env []string) (kubequeue.Han
 	return h, nil
 }
 
-// waitAll polls the Jobs until each has finished, and returns the last state
-// seen of each, in the order of handles.
-func waitAll(ctx context.Context, client kubernetes.Interface, handles []kubequeue.Handle) ([]*batchv1.Job, error) {
-	jobs := make([]*batchv1.Job, len(handles))
-	for {
-		done := true
-		for i, h := range handles {
-			if jobs[i] != nil && finished(jobs[i]) {
-				continue
-			}
-			job, err := client.BatchV1().Jobs(h.Namespace).Get(ctx, h.Name, metav1.GetOptions{})
-			if err != nil {
-				return jobs, err
-			}
-			jobs[i] = job
-			done = done && finished(job)
-		}
-		if done {
-			return jobs, nil
-		}
-		select {
-		case <-ctx.Done():
-			return jobs, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
 // printTable prints one row per Job: name, worker, state and duration.
-func printTable(out io.Writer, handles []kubequeue.Handle, jobs []*batchv1.Job) {
+func printTable(out io.Writer, handles []kubequeue.Handle, statuses map[kubequeue.Handle]kubequeue.Status) {
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tWORKER\tSTATE\tDURATION")
-	for i, h := range handles {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name, h.Worker, state(jobs[i]), duration(jobs[i]))
+	for _, h := range handles {
+		st := statuses[h]
+		state := string(st.State)
+		if st.Reason != "" {
+			state += " (" + st.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name, h.Worker, state, duration(st))
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
 }
 
-// finished reports whether the Job has a true Complete or Failed condition.
-func finished(job *batchv1.Job) bool {
-	for _, c := range job.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
-}
-
-// state names the Job's state from its conditions and counts.
-func state(job *batchv1.Job) string {
-	if job == nil {
-		return "unknown"
-	}
-	for _, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			return "succeeded"
-		case batchv1.JobFailed:
-			return "failed (" + c.Reason + ")"
-		}
-	}
-	if job.Status.Active > 0 {
-		return "running"
-	}
-	return "pending"
-}
-
 // duration is the time from the Job's start to its end, or until now while
 // it runs.
-func duration(job *batchv1.Job) string {
-	if job == nil || job.Status.StartTime == nil {
+func duration(st kubequeue.Status) string {
+	if st.Started.IsZero() {
 		return "-"
 	}
-	end := time.Now()
-	if job.Status.CompletionTime != nil {
-		end = job.Status.CompletionTime.Time
+	end := st.Finished
+	if end.IsZero() {
+		end = time.Now()
 	}
-	for _, c := range job.Status.Conditions {
-		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-			end = c.LastTransitionTime.Time
-		}
-	}
-	return end.Sub(job.Status.StartTime.Time).Round(time.Second).String()
+	return end.Sub(st.Started).Round(time.Second).String()
 }
