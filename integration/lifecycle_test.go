@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/leakcheck"
@@ -586,4 +589,58 @@ func requireNoLeak(t *testing.T, before []string) {
 	t.Helper()
 	left := leakcheck.Leaked(before, 5*time.Second)
 	require.Empty(t, left, "goroutines left running")
+}
+
+func TestQueue_List(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	suspended := kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Suspend = ptr.To(true) })
+	var created []kubequeue.Handle
+	for i := range 5 {
+		h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: "x"}, suspended,
+			kubequeue.WithLabels(map[string]string{"batch": strconv.Itoa(i % 2)}))
+		require.NoError(t, err)
+		created = append(created, h)
+		if i == 2 {
+			time.Sleep(1100 * time.Millisecond) // creation times have a resolution of one second
+		}
+	}
+	_, err := e.queue.Enqueue(e.ctx, countWorker, count{}, suspended)
+	require.NoError(t, err)
+
+	// Page through the greet Jobs, two at a time.
+	var got []kubequeue.Status
+	opts := kubequeue.ListOptions{Worker: greetWorker.Name(), Limit: 2}
+	for pages := 1; ; pages++ {
+		list, err := e.queue.List(e.ctx, opts)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(list.Items), 2)
+		got = append(got, list.Items...)
+		if list.Continue == "" {
+			require.Equal(t, 3, pages)
+			break
+		}
+		opts.Continue = list.Continue
+	}
+	require.Len(t, got, 5)
+	names := map[string]bool{}
+	for i, st := range got {
+		names[st.Handle.Name] = true
+		require.Equal(t, kubequeue.StateSuspended, st.State)
+		require.Equal(t, greetWorker.Name(), st.Handle.Worker)
+		require.NotEmpty(t, st.Handle.UID)
+		if i > 0 {
+			require.False(t, st.Created.After(got[i-1].Created), "newest first")
+		}
+	}
+	require.Len(t, names, 5, "each Job once")
+	// The last two created (one second later) come first.
+	require.ElementsMatch(t, []string{created[3].Name, created[4].Name}, []string{got[0].Handle.Name, got[1].Handle.Name})
+
+	all, err := e.queue.List(e.ctx, kubequeue.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, all.Items, 6, "every kubequeue Job of the namespace")
+	odd, err := e.queue.List(e.ctx, kubequeue.ListOptions{Selector: labels.SelectorFromSet(labels.Set{"batch": "1"})})
+	require.NoError(t, err)
+	require.Len(t, odd.Items, 2)
 }
