@@ -77,8 +77,10 @@ func (q *Queue) List(ctx context.Context, opts ListOptions) (JobList, error) {
 		p.add("ListOptions.Continue", opts.Continue, err.Error())
 	}
 	selector := labels.SelectorFromSet(sel)
+	selectable := true
 	if opts.Selector != nil {
-		reqs, _ := opts.Selector.Requirements()
+		var reqs labels.Requirements
+		reqs, selectable = opts.Selector.Requirements()
 		selector = selector.Add(reqs...)
 	}
 	if err := p.err(); err != nil {
@@ -86,6 +88,9 @@ func (q *Queue) List(ctx context.Context, opts ListOptions) (JobList, error) {
 	}
 	if q.client == nil {
 		return JobList{}, ErrNoClient
+	}
+	if !selectable {
+		return JobList{}, nil // labels.Nothing() selects no Job
 	}
 
 	var jobs []batchv1.Job
