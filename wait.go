@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -111,6 +112,7 @@ type waiter struct {
 	order     []jobKey                // the handles, in the order given
 	seen      map[jobKey]*batchv1.Job // last seen state
 	finishing map[jobKey]bool         // finished; its pods are being read
+	pods      map[string]*podCache    // by namespace
 }
 
 func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yield func(Status, error) bool) {
@@ -123,7 +125,11 @@ func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yi
 	w.finishing = make(map[jobKey]bool)
 	events := make(chan jobEvent)
 	results := make(chan waitResult)
+	w.pods = make(map[string]*podCache, len(byNamespace))
 	for ns, hs := range byNamespace {
+		pods := w.q.newPodCache(ns, hs)
+		w.pods[ns] = pods
+		wg.Go(func() { pods.informer.RunWithContext(ctx) })
 		wg.Go(func() { w.q.watchJobs(ctx, ns, hs, events) })
 	}
 
@@ -171,6 +177,14 @@ func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yi
 			w.seen[k] = ev.job
 			switch {
 			case finished(ev.job):
+				if pods, ok := w.pods[k.namespace].of(ev.job); ok {
+					st := jobStatus(ev.job, pods)
+					if !done(k, st, st.Err()) {
+						return
+					}
+					continue
+				}
+				// The pod cache is behind: read the pods.
 				w.finishing[k] = true
 				job := ev.job
 				wg.Go(func() {
@@ -223,16 +237,7 @@ func (q *Queue) watchJobs(ctx context.Context, ns string, hs []Handle, events ch
 		labelSelector = waitSelector(hs)
 	}
 	jobs := q.client.BatchV1().Jobs(ns)
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			opts.FieldSelector, opts.LabelSelector = fieldSelector, labelSelector
-			return jobs.List(ctx, opts)
-		},
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			opts.FieldSelector, opts.LabelSelector = fieldSelector, labelSelector
-			return jobs.Watch(ctx, opts)
-		},
-	}
+	lw := listWatch(fieldSelector, labelSelector, jobs.List, jobs.Watch)
 	send := func(ev jobEvent) {
 		select {
 		case events <- ev:
@@ -252,6 +257,7 @@ func (q *Queue) watchJobs(ctx context.Context, ns string, hs []Handle, events ch
 		// wrapper tells the informer so.
 		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(lw, q.client),
 		ObjectType:    &batchv1.Job{},
+		Transform:     slimJob,
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { sendJob(obj, false) },
 			UpdateFunc: func(_, obj any) { sendJob(obj, false) },
@@ -280,4 +286,126 @@ func waitSelector(hs []Handle) string {
 		set[LabelWorker] = worker
 	}
 	return set.String()
+}
+
+// listWatch lists and watches with the given selectors.
+func listWatch[L runtime.Object](fieldSelector, labelSelector string,
+	list func(context.Context, metav1.ListOptions) (L, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
+) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.FieldSelector, opts.LabelSelector = fieldSelector, labelSelector
+			return list(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			opts.FieldSelector, opts.LabelSelector = fieldSelector, labelSelector
+			return watchFn(ctx, opts)
+		},
+	}
+}
+
+// podCache holds the pods of the Jobs WaitAll waits for in one namespace,
+// so that the exit code, termination message and result of a Job that
+// finishes are at hand without a request.
+type podCache struct {
+	informer cache.Controller
+	store    cache.Indexer
+}
+
+// byJobUID indexes pods by the UID of their Job.
+const byJobUID = "job-uid"
+
+// newPodCache returns an informer, not yet running, on the pods of the Jobs
+// of handles hs, all in namespace ns: those of the one Job by its name, or
+// those with the labels the Jobs give their pods.
+func (q *Queue) newPodCache(ns string, hs []Handle) *podCache {
+	selector := labels.Set{batchv1.JobNameLabel: hs[0].Name}.String()
+	if len(hs) > 1 {
+		selector = waitSelector(hs)
+	}
+	pods := q.client.CoreV1().Pods(ns)
+	store, informer := cache.NewInformerWithOptions(cache.InformerOptions{
+		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(listWatch("", selector, pods.List, pods.Watch), q.client),
+		ObjectType:    &corev1.Pod{},
+		Handler:       cache.ResourceEventHandlerFuncs{},
+		Transform:     slimPod,
+		Indexers: cache.Indexers{byJobUID: func(obj any) ([]string, error) {
+			pod, ok := obj.(*corev1.Pod)
+			if !ok {
+				return nil, nil
+			}
+			return []string{pod.Labels[batchv1.ControllerUidLabel]}, nil
+		}},
+	})
+	return &podCache{informer: informer, store: store.(cache.Indexer)}
+}
+
+// of returns the cached pods of a finished Job, in the order of attempts,
+// and whether they are all there: a succeeded pod for a Job that
+// succeeded, and as many failed pods as the Job counts.
+func (c *podCache) of(job *batchv1.Job) ([]corev1.Pod, bool) {
+	if c == nil || !c.informer.HasSynced() {
+		return nil, false
+	}
+	objs, err := c.store.ByIndex(byJobUID, string(job.UID))
+	if err != nil {
+		return nil, false
+	}
+	pods := make([]corev1.Pod, 0, len(objs))
+	var failed int32
+	succeeded := false
+	for _, obj := range objs {
+		pod := obj.(*corev1.Pod)
+		pods = append(pods, *pod)
+		switch pod.Status.Phase {
+		case corev1.PodFailed:
+			failed++
+		case corev1.PodSucceeded:
+			succeeded = true
+		}
+	}
+	if failed < job.Status.Failed || (condition(job, batchv1.JobComplete) != nil && !succeeded) {
+		return nil, false
+	}
+	byAttempt(pods)
+	return pods, true
+}
+
+// slimPod keeps of a pod what jobStatus reads, so that the cache stays
+// small.
+func slimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	slim := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+			CreationTimestamp: pod.CreationTimestamp, DeletionTimestamp: pod.DeletionTimestamp,
+			Labels: map[string]string{batchv1.ControllerUidLabel: pod.Labels[batchv1.ControllerUidLabel]},
+		},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase},
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		slim.Status.ContainerStatuses = append(slim.Status.ContainerStatuses, corev1.ContainerStatus{Name: cs.Name, State: cs.State})
+	}
+	return slim, nil
+}
+
+// slimJob drops from a Job what jobStatus does not read and can be large:
+// managed fields and the values of environment variables (the payload).
+func slimJob(obj any) (any, error) {
+	job, ok := obj.(*batchv1.Job)
+	if !ok {
+		return obj, nil
+	}
+	job.ManagedFields = nil
+	for i := range job.Spec.Template.Spec.Containers {
+		c := &job.Spec.Template.Spec.Containers[i]
+		for j := range c.Env {
+			c.Env[j] = corev1.EnvVar{Name: c.Env[j].Name}
+		}
+	}
+	return job, nil
 }

@@ -3,6 +3,7 @@ package kubequeue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/leakcheck"
+	"github.com/kubequeue/kubequeue/kubequeuetest"
 )
 
 // finish gives the Job in client the conditions the Job controller writes
@@ -307,4 +309,58 @@ func TestQueue_WaitAll_Leaks(t *testing.T) {
 			require.Empty(t, leakcheck.Leaked(before, 5*time.Second), "goroutines left running")
 		})
 	}
+}
+
+// podLists counts the list requests for pods that client received.
+func podLists(client *fake.Clientset) int {
+	n := 0
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "list" && a.GetResource().Resource == "pods" {
+			n++
+		}
+	}
+	return n
+}
+
+// failedPod adds a failed pod of the handle's Job to client.
+func failedPod(t *testing.T, client *fake.Clientset, h kubequeue.Handle, name string, code int32, message string) {
+	t.Helper()
+	job, err := client.BatchV1().Jobs(h.Namespace).Get(t.Context(), h.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	pod := testPod(name, 1, corev1.PodFailed, exited(code, message, 2))
+	pod.Namespace = h.Namespace
+	pod.Labels[batchv1.ControllerUidLabel] = string(job.UID)
+	pod.Labels[kubequeue.LabelManagedBy] = "kubequeue"
+	pod.Labels[kubequeue.LabelWorker] = h.Worker
+	require.NoError(t, client.Tracker().Add(pod))
+}
+
+func TestQueue_WaitAll_PodCache(t *testing.T) {
+	t.Parallel()
+	queue, client := kubequeuetest.NewQueue()
+	hs := enqueue(t, queue, "ns", 3)
+	for i, h := range hs[:2] {
+		failedPod(t, client, h, fmt.Sprintf("pod-%d", i), int32(10+i), fmt.Sprintf("attempt of job %d", i))
+		finish(t, client, h, true)
+	}
+	// The third Job counts a failed pod that is gone: its pods are read
+	// once more when it finishes.
+	finish(t, client, hs[2], true)
+
+	got := map[kubequeue.Handle]kubequeue.Status{}
+	for st, err := range queue.WaitAll(t.Context(), hs...) {
+		require.ErrorIs(t, err, kubequeue.ErrJobFailed)
+		got[st.Handle] = st
+	}
+	require.Equal(t, int32(10), got[hs[0]].ExitCode)
+	require.Equal(t, "attempt of job 0", got[hs[0]].TerminationMessage)
+	require.Equal(t, int32(11), got[hs[1]].ExitCode)
+	require.Zero(t, got[hs[2]].ExitCode)
+	require.Equal(t, 2, podLists(client), "the informer's list, and one for the Job whose pod is not cached")
+
+	// The cache keeps less of each Job than the API server holds, without
+	// changing what the clientset holds.
+	job, err := client.BatchV1().Jobs("ns").Get(t.Context(), hs[0].Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Contains(t, job.Spec.Template.Spec.Containers[0].Env[1].Value, "Ada")
 }

@@ -3,15 +3,23 @@ package integration
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/controlplane"
 )
 
 // BenchmarkEnqueue creates Jobs on the real API server: kubequeue's Enqueue
@@ -110,4 +118,126 @@ func BenchmarkEnqueueToComplete(b *testing.B) {
 		}
 		report(b, took)
 	})
+}
+
+// BenchmarkWaitAll waits for 50 Jobs at a time: kubequeue's WaitAll beside
+// client-go's watchtools.UntilWithSync run for each Job, as code written by
+// hand would wait. The pods are simulated (kwok), so that the control plane
+// rather than 50 processes sets the pace. Beside the time to wait for all 50
+// (ns/op) it reports the watch requests each side made (watches/op) and, per
+// Job, the time from the API server reporting the Job finished (seen by a
+// watch of the benchmark's own) to the waiter returning it (ms-p50, ms-p99).
+func BenchmarkWaitAll(b *testing.B) {
+	const jobs = 50
+	selector, tolerations := controlplane.Simulated()
+	worker := kubequeue.NewWorker("simulated", greet,
+		kubequeue.WithImage("registry.example.com/not-mapped:v1"),
+		kubequeue.WithNodeSelector(selector),
+		kubequeue.WithTolerations(tolerations...),
+	)
+	run := func(b *testing.B, wait func(e *env, c kubernetes.Interface, handles []kubequeue.Handle, done func(name string))) {
+		var latencies []time.Duration
+		var watches int32
+		for b.Loop() {
+			b.StopTimer()
+			e := setup(b)
+			counted, tripper := countingClient(b)
+			seen, stop := finishedTimes(b, e)
+			handles := make([]kubequeue.Handle, jobs)
+			for i := range handles {
+				var err error
+				if handles[i], err = e.queue.Enqueue(e.ctx, worker, greeting{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StartTimer()
+			wait(e, counted, handles, func(name string) {
+				latency := time.Duration(0) // not seen yet: the waiter was first
+				if at, ok := seen.Load(name); ok {
+					latency = time.Since(at.(time.Time))
+				}
+				latencies = append(latencies, latency)
+			})
+			b.StopTimer()
+			stop()
+			watches += tripper.allWatches.Load()
+			b.StartTimer()
+		}
+		slices.Sort(latencies)
+		b.ReportMetric(float64(watches)/float64(b.N), "watches/op")
+		b.ReportMetric(float64(percentile(latencies, 50))/float64(time.Millisecond), "ms-p50")
+		b.ReportMetric(float64(percentile(latencies, 99))/float64(time.Millisecond), "ms-p99")
+	}
+	b.Run("kubequeue", func(b *testing.B) {
+		run(b, func(e *env, c kubernetes.Interface, handles []kubequeue.Handle, done func(string)) {
+			queue := kubequeue.New(c)
+			for st, err := range queue.WaitAll(e.ctx, handles...) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				done(st.Handle.Name)
+			}
+		})
+	})
+	b.Run("clientgo", func(b *testing.B) {
+		run(b, func(e *env, c kubernetes.Interface, handles []kubequeue.Handle, done func(string)) {
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for _, h := range handles {
+				wg.Go(func() {
+					jobs := c.BatchV1().Jobs(h.Namespace)
+					sel := fields.OneTermEqualSelector("metadata.name", h.Name).String()
+					lw := &cache.ListWatch{
+						ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+							o.FieldSelector = sel
+							return jobs.List(ctx, o)
+						},
+						WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+							o.FieldSelector = sel
+							return jobs.Watch(ctx, o)
+						},
+					}
+					_, err := watchtools.UntilWithSync(e.ctx, lw, &batchv1.Job{}, nil, func(ev watch.Event) (bool, error) {
+						job, ok := ev.Object.(*batchv1.Job)
+						return ok && finished(job), nil
+					})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					done(h.Name)
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+		})
+	})
+}
+
+// finishedTimes watches the test's namespace and records when each Job is
+// first seen finished. stop ends the watch and waits for it.
+func finishedTimes(tb testing.TB, e *env) (seen *sync.Map, stop func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(e.ctx)
+	w, err := client.BatchV1().Jobs(e.ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	seen = &sync.Map{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if job, ok := ev.Object.(*batchv1.Job); ok && finished(job) {
+				seen.LoadOrStore(job.Name, time.Now())
+			}
+		}
+	}()
+	return seen, func() {
+		cancel()
+		w.Stop()
+		<-done
+	}
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -177,7 +175,7 @@ func TestQueue_Wait_NotFound(t *testing.T) {
 }
 
 // jobsTripper counts the list and watch requests for Jobs a clientset
-// sends. Armed, it holds them until released and cuts the open watches;
+// sends, and its watch requests of any resource. Armed, it holds them until released and cuts the open watches;
 // the next watch, which resumes from the last resource version seen, then
 // gets what the API server answers once that version has left its watch
 // cache: an ERROR event with status 410 Gone (reason Expired), and the end
@@ -185,7 +183,8 @@ func TestQueue_Wait_NotFound(t *testing.T) {
 // to have dropped anything, so the answer is made here.)
 type jobsTripper struct {
 	next                    http.RoundTripper
-	watches, lists, expired atomic.Int32
+	watches, lists, expired atomic.Int32 // of Jobs
+	allWatches              atomic.Int32 // of any resource
 
 	mu      sync.Mutex
 	hold    chan struct{}
@@ -194,10 +193,13 @@ type jobsTripper struct {
 }
 
 func (t *jobsTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	isWatch := req.URL.Query().Get("watch") == "true"
+	if isWatch {
+		t.allWatches.Add(1)
+	}
 	if !strings.HasSuffix(req.URL.Path, "/jobs") || req.Method != http.MethodGet {
 		return t.next.RoundTrip(req)
 	}
-	isWatch := req.URL.Query().Get("watch") == "true"
 	if isWatch {
 		t.watches.Add(1)
 	} else {
@@ -279,7 +281,7 @@ func (b *watchBody) Read(p []byte) (int, error) {
 
 // countingClient returns a clientset whose Job requests go through a new
 // jobsTripper. It speaks JSON, the encoding of the tripper's own answers.
-func countingClient(t *testing.T) (kubernetes.Interface, *jobsTripper) {
+func countingClient(t testing.TB) (kubernetes.Interface, *jobsTripper) {
 	t.Helper()
 	cfg := cluster.Config()
 	cfg.ContentType = "application/json"
@@ -498,7 +500,7 @@ func logTexts(t *testing.T, e *env, h kubequeue.Handle, opts kubequeue.LogOption
 	return texts
 }
 
-// TestQueue_WaitAll_FiftyJobs waits for 50 Jobs with one watch, and
+// TestQueue_WaitAll_FiftyJobs waits for 50 Jobs with two watches, and
 // reports how long Wait takes to return once a Job has its final
 // condition. It is not parallel, so that no other test's goroutines count
 // as its leaks.
@@ -508,27 +510,10 @@ func TestQueue_WaitAll_FiftyJobs(t *testing.T) {
 	queue := kubequeue.New(counted, kubequeue.WithDefaultNamespace(e.ns))
 	before := leakcheck.Goroutines()
 
-	// When the API server reports each Job finished, seen through a
-	// watch of its own.
-	seenAt := sync.Map{}
-	watchCtx, stopWatch := context.WithCancel(e.ctx)
+	// When the API server reports each Job finished, seen through a watch
+	// of the test's own.
+	seenAt, stopWatch := finishedTimes(t, e)
 	defer stopWatch()
-	watching, watched := make(chan error, 1), make(chan struct{})
-	go func() {
-		defer close(watched)
-		w, err := client.BatchV1().Jobs(e.ns).Watch(watchCtx, metav1.ListOptions{})
-		watching <- err
-		if err != nil {
-			return
-		}
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			if job, ok := ev.Object.(*batchv1.Job); ok && finished(job) {
-				seenAt.LoadOrStore(job.Name, time.Now())
-			}
-		}
-	}()
-	require.NoError(t, <-watching)
 
 	for _, n := range []int{5, 50} {
 		handles := make([]kubequeue.Handle, n)
@@ -542,17 +527,23 @@ func TestQueue_WaitAll_FiftyJobs(t *testing.T) {
 			}
 			require.NoError(t, err)
 		}
-		watchesBefore := tripper.watches.Load()
+		watchesBefore := tripper.allWatches.Load()
 		var latencies []time.Duration
 		got := map[string]error{}
 		for st, err := range queue.WaitAll(e.ctx, handles...) {
 			at := time.Now()
 			got[st.Handle.Name] = err
+			// Not seen yet by the test's watch: WaitAll was first.
+			latency := time.Duration(0)
 			if v, ok := seenAt.Load(st.Handle.Name); ok {
-				latencies = append(latencies, at.Sub(v.(time.Time)))
+				latency = max(0, at.Sub(v.(time.Time)))
 			}
+			latencies = append(latencies, latency)
 			if err == nil {
 				require.Equal(t, kubequeue.StateSucceeded, st.State)
+			} else {
+				require.Equal(t, int32(kubequeue.ExitRetryable), st.ExitCode, "%v", err)
+				require.Equal(t, "the worker failed on purpose", st.TerminationMessage)
 			}
 		}
 		require.Len(t, got, n)
@@ -563,14 +554,14 @@ func TestQueue_WaitAll_FiftyJobs(t *testing.T) {
 				require.NoError(t, got[h.Name])
 			}
 		}
-		watches := tripper.watches.Load() - watchesBefore
-		require.Equal(t, int32(1), watches, "watch requests to wait for %d jobs", n)
+		// One watch of the namespace's Jobs, one of their pods.
+		watches := tripper.allWatches.Load() - watchesBefore
+		require.Equal(t, int32(2), watches, "watch requests to wait for %d jobs", n)
 		slices.Sort(latencies)
 		t.Logf("waited for %d jobs with %d watch request(s); final condition to WaitAll yielding, over %d jobs: p50 %v, p99 %v, max %v",
 			n, watches, len(latencies), percentile(latencies, 50), percentile(latencies, 99), percentile(latencies, 100))
 	}
 	stopWatch()
-	<-watched
 	requireNoLeak(t, before)
 }
 
