@@ -59,7 +59,7 @@ func ExampleQueue_Wait() {
 	// succeeded https://cdn.example.com/t/img-7.jpg 18324
 }
 
-// WaitAll waits for many Jobs with one watch per namespace and yields each
+// WaitAll waits for many Jobs with two watches per namespace and yields each
 // as it finishes. A failed Job's error tells why.
 func ExampleQueue_WaitAll() {
 	ctx := context.Background()

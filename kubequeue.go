@@ -39,8 +39,8 @@
 //
 // [Queue.Enqueue] returns a [Handle], plain data that can be stored and used
 // later from any process. [Queue.Status] summarizes the Job;
-// [Queue.Wait] and [Queue.WaitAll] wait for it to finish, with one watch per
-// namespace however many Jobs; [Queue.Logs] streams its pods' logs attempt
+// [Queue.Wait] and [Queue.WaitAll] wait for it to finish, with two watches
+// per namespace (Jobs and pods) however many Jobs; [Queue.Logs] streams its pods' logs attempt
 // by attempt; [Queue.Cancel], [Queue.Suspend] and [Queue.Resume] stop it;
 // [Queue.List] finds a worker's Jobs. Inside the container, perform may
 // record a small result with [SetResult], which Status and Wait return.

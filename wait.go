@@ -20,9 +20,9 @@ import (
 // error is nil if the Job succeeded, a [*JobFailedError] (matching
 // [ErrJobFailed]) if it failed, an error matching [ErrJobNotFound] if the
 // Job does not exist or is deleted before it finishes (by [Queue.Cancel],
-// for example), or ctx's error, wrapped, if ctx ends first. Wait uses one
-// watch (see [Queue.WaitAll]); to wait for many Jobs, use WaitAll rather
-// than one Wait each.
+// for example), or ctx's error, wrapped, if ctx ends first. Wait watches
+// the Job and its pods (see [Queue.WaitAll]); to wait for many Jobs, use
+// WaitAll rather than one Wait each.
 func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
 	for st, err := range q.WaitAll(ctx, h) {
 		return st, err
@@ -40,21 +40,23 @@ func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
 //		}
 //	}
 //
-// However many Jobs it waits for, WaitAll uses one watch per namespace: a
-// client-go informer on that namespace's kubequeue Jobs (those of the
-// handles' worker when they share one; a single Job is watched by name).
-// When a watch expires (410 Gone) or its connection drops, the informer
-// lists the Jobs again and watches on, so a Job that finished, or was
-// deleted, meanwhile is still reported. Once a Job is finished, its pods are
-// read for the exit code, termination message and result.
+// However many Jobs it waits for, WaitAll makes two watches per namespace,
+// each kept by a client-go informer: one on that namespace's kubequeue Jobs
+// (those of the handles' worker when they share one; a single Job is
+// watched by name), and one on their pods, which holds the exit codes,
+// termination messages and results (a Job's pods are read with one request
+// only if the Job finishes before its pods' last state arrives). The pod
+// cache keeps only the pods' status and the Job cache drops environment
+// values, so memory stays small. When a watch expires (410 Gone) or its
+// connection drops, the informer lists again and watches on, so a Job that
+// finished, or was deleted, meanwhile is still reported.
 //
 // Each yielded Status holds the handle as given, so that it can key a map.
 // Each distinct handle is yielded once; an invalid handle at once, with an
 // error matching [ErrInvalidHandle]. When ctx ends, the handles not yet
 // yielded are yielded, in the order given, with ctx's error, wrapped, and
-// the Status last seen.
-// Stopping the loop early stops waiting. Every goroutine WaitAll starts
-// has ended when the loop is over.
+// the Status last seen. Stopping the loop early stops waiting. Every
+// goroutine WaitAll starts has ended when the loop is over.
 func (q *Queue) WaitAll(ctx context.Context, handles ...Handle) iter.Seq2[Status, error] {
 	return func(yield func(Status, error) bool) {
 		w := &waiter{q: q, pending: make(map[jobKey]Handle, len(handles))}

@@ -192,7 +192,7 @@ func TestQueue_WaitAll(t *testing.T) {
 		want = append(want, handles[i])
 	}
 	require.Equal(t, want, got, "yielded in the order they finished, each once")
-	require.Equal(t, 2, watches(client), "one watch per namespace")
+	require.Equal(t, 2, watches(client), "one watch of Jobs per namespace")
 }
 
 func TestQueue_WaitAll_Errors(t *testing.T) {
