@@ -176,9 +176,10 @@ func (h Handle) matches(job *batchv1.Job) error {
 }
 
 // Status returns a summary of the handle's Job (see [Status]). It reads the
-// Job and, once an attempt has failed or the Job has succeeded, its pods,
-// for the exit code, the termination message and the result. It returns
-// an error matching [ErrJobNotFound] if the Job does not exist.
+// Job and, when the Job has pods whose state it does not show yet or once an
+// attempt has failed or the Job has succeeded, its pods, for the state, the
+// exit code, the termination message and the result. It returns an error
+// matching [ErrJobNotFound] if the Job does not exist.
 func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 	job, err := q.Get(ctx, h)
 	if err != nil {
@@ -188,10 +189,10 @@ func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 }
 
 // statusWithPods summarizes job, reading its pods when they hold something
-// the summary needs.
+// the summary needs (see needsPods).
 func (q *Queue) statusWithPods(ctx context.Context, job *batchv1.Job) (Status, error) {
 	var pods []corev1.Pod
-	if job.Status.Failed > 0 || condition(job, batchv1.JobComplete) != nil {
+	if needsPods(job) {
 		var err error
 		if pods, err = q.pods(ctx, job); err != nil {
 			return jobStatus(job, nil), err

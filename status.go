@@ -26,8 +26,9 @@ const (
 	// StateSuspended: spec.suspend is true (see [Queue.Suspend]); the Job
 	// has no running pods and starts none until it is resumed.
 	StateSuspended State = "suspended"
-	// StateRunning: at least one of the Job's pods is running (ready), or
-	// the Job is bound to finish and waits for its pods to end.
+	// StateRunning: the worker container of at least one of the Job's pods
+	// is running, or the Job is bound to finish and waits for its pods to
+	// end.
 	StateRunning State = "running"
 	// StateSucceeded: the Job has the condition Complete.
 	StateSucceeded State = "succeeded"
@@ -218,6 +219,9 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 	}
 
 	container := workerContainer(&job.Spec.Template.Spec)
+	if st.State == StatePending && running(pods, container) {
+		st.State = StateRunning // the Job controller has not counted it ready yet
+	}
 	if st.State == StateSucceeded {
 		if c := lastTerminated(pods, container, corev1.PodSucceeded); c != nil && c.Message != "" {
 			st.TerminationMessage = c.Message
@@ -230,6 +234,30 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 		st.ExitCode, st.TerminationMessage = c.ExitCode, c.Message
 	}
 	return st
+}
+
+// needsPods reports whether the Job's pods tell more than the Job does: a
+// pod that runs before the Job controller counts it ready (it updates a
+// Job's status at most once a second), the exit code of a failed attempt,
+// or the result of the successful one.
+func needsPods(job *batchv1.Job) bool {
+	pendingActive := job.Status.Active > 0 && (job.Status.Ready == nil || *job.Status.Ready == 0) && !finished(job)
+	return pendingActive || job.Status.Failed > 0 || condition(job, batchv1.JobComplete) != nil
+}
+
+// running reports whether the worker container of one of pods runs.
+func running(pods []corev1.Pod, container string) bool {
+	for i := range pods {
+		if pods[i].Status.Phase != corev1.PodRunning || pods[i].DeletionTimestamp != nil {
+			continue
+		}
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			if cs.Name == container && cs.State.Running != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // workerContainer returns the name of the container that runs the worker:
