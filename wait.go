@@ -8,6 +8,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -59,13 +60,14 @@ func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
 // goroutine WaitAll starts has ended when the loop is over.
 func (q *Queue) WaitAll(ctx context.Context, handles ...Handle) iter.Seq2[Status, error] {
 	return func(yield func(Status, error) bool) {
-		w := &waiter{q: q, pending: make(map[jobKey]Handle, len(handles))}
+		w := &waiter{q: q, pending: make(map[Handle]bool, len(handles)), byKey: make(map[jobKey][]Handle, len(handles))}
+		given := make(map[Handle]bool, len(handles))
 		byNamespace := make(map[string][]Handle)
 		for _, h := range handles {
-			k := jobKey{h.Namespace, h.Name}
-			if _, dup := w.pending[k]; dup {
+			if given[h] {
 				continue
 			}
+			given[h] = true
 			err := h.validate()
 			if err == nil && q.client == nil {
 				err = ErrNoClient
@@ -76,8 +78,10 @@ func (q *Queue) WaitAll(ctx context.Context, handles ...Handle) iter.Seq2[Status
 				}
 				continue
 			}
-			w.pending[k] = h
-			w.order = append(w.order, k)
+			k := jobKey{h.Namespace, h.Name}
+			w.pending[h] = true
+			w.order = append(w.order, h)
+			w.byKey[k] = append(w.byKey[k], h)
 			byNamespace[h.Namespace] = append(byNamespace[h.Namespace], h)
 		}
 		if len(w.pending) > 0 {
@@ -91,17 +95,20 @@ type jobKey struct{ namespace, name string }
 
 func keyOf(job *batchv1.Job) jobKey { return jobKey{job.Namespace, job.Name} }
 
-// jobEvent is what a namespace's informer reports: a Job added, updated or
-// deleted, or, with job nil, that the namespace's initial list is in.
-type jobEvent struct {
+// nsEvent is what the watches of a namespace report: a Job added, updated
+// or deleted; or that the namespace's Jobs and pods are listed (synced);
+// or that they cannot be watched (failed, with err).
+type nsEvent struct {
 	job     *batchv1.Job
 	deleted bool
 	synced  string
+	failed  string
+	err     error
 }
 
-// waitResult is the outcome for one Job.
+// waitResult is the outcome for one handle.
 type waitResult struct {
-	key jobKey
+	h   Handle
 	st  Status
 	err error
 }
@@ -110,10 +117,11 @@ type waitResult struct {
 // it.
 type waiter struct {
 	q         *Queue
-	pending   map[jobKey]Handle       // not yet yielded
-	order     []jobKey                // the handles, in the order given
-	seen      map[jobKey]*batchv1.Job // last seen state
-	finishing map[jobKey]bool         // finished; its pods are being read
+	pending   map[Handle]bool         // not yet yielded
+	order     []Handle                // the handles, in the order given
+	byKey     map[jobKey][]Handle     // the handles of each Job name
+	seen      map[Handle]*batchv1.Job // last state seen
+	finishing map[Handle]bool         // finished; its pods are being read
 	pods      map[string]*podCache    // by namespace
 }
 
@@ -123,85 +131,63 @@ func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yi
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait
 
-	w.seen = make(map[jobKey]*batchv1.Job, len(w.pending))
-	w.finishing = make(map[jobKey]bool)
-	events := make(chan jobEvent)
+	w.seen = make(map[Handle]*batchv1.Job, len(w.pending))
+	w.finishing = make(map[Handle]bool)
+	events := make(chan nsEvent)
 	results := make(chan waitResult)
 	w.pods = make(map[string]*podCache, len(byNamespace))
 	for ns, hs := range byNamespace {
-		pods := w.q.newPodCache(ns, hs)
-		w.pods[ns] = pods
-		wg.Go(func() { pods.informer.RunWithContext(ctx) })
-		wg.Go(func() { w.q.watchJobs(ctx, ns, hs, events) })
+		nw := w.q.newNamespaceWatch(ctx, ns, hs, events)
+		w.pods[ns] = nw.pods
+		wg.Go(nw.run)
 	}
 
-	// done yields a Job's outcome, with the handle as given; it reports
-	// whether to go on.
-	done := func(k jobKey, st Status, err error) bool {
-		st.Handle = w.pending[k]
-		delete(w.pending, k)
-		delete(w.finishing, k)
+	// done yields a handle's outcome; it reports whether to go on.
+	done := func(h Handle, st Status, err error) bool {
+		st.Handle = h
+		delete(w.pending, h)
+		delete(w.finishing, h)
 		return yield(st, err) && len(w.pending) > 0
+	}
+	// last is the Status last seen of h.
+	last := func(h Handle) Status {
+		if job := w.seen[h]; job != nil {
+			return jobStatus(job, nil)
+		}
+		return Status{Handle: h}
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			for _, k := range w.order {
-				h, ok := w.pending[k]
-				if !ok {
-					continue
-				}
-				st := Status{Handle: h}
-				if job := w.seen[k]; job != nil {
-					st = jobStatus(job, nil)
-				}
-				if !yield(st, fmt.Errorf("kubequeue: wait for job %s: %w", h, context.Cause(ctx))) {
+			for _, h := range w.order {
+				if w.pending[h] && !yield(last(h), fmt.Errorf("kubequeue: wait for job %s: %w", h, ctxErr(ctx))) {
 					return
 				}
 			}
 			return
 		case r := <-results:
-			if !done(r.key, r.st, r.err) {
+			if !done(r.h, r.st, r.err) {
 				return
 			}
 		case ev := <-events:
-			if ev.job == nil {
-				if !w.synced(ev.synced, done) {
-					return
-				}
-				continue
-			}
-			k := keyOf(ev.job)
-			h, ok := w.pending[k]
-			if !ok || w.finishing[k] || h.matches(ev.job) != nil {
-				continue // not waited for, or a Job of that name with another UID
-			}
-			w.seen[k] = ev.job
 			switch {
-			case finished(ev.job):
-				if pods, ok := w.pods[k.namespace].of(ev.job); ok {
-					st := jobStatus(ev.job, pods)
-					if !done(k, st, st.Err()) {
+			case ev.failed != "":
+				for _, h := range w.order {
+					if w.pending[h] && !w.finishing[h] && h.Namespace == ev.failed &&
+						!done(h, last(h), fmt.Errorf("kubequeue: wait for job %s: %w", h, ev.err)) {
 						return
 					}
-					continue
 				}
-				// The pod cache is behind: read the pods.
-				w.finishing[k] = true
-				job := ev.job
-				wg.Go(func() {
-					st, err := w.q.statusWithPods(ctx, job)
-					if ferr := st.Err(); ferr != nil {
-						err = ferr
+			case ev.synced != "":
+				// A Job that the first list did not hold does not exist.
+				for _, h := range w.order {
+					if w.pending[h] && h.Namespace == ev.synced && w.seen[h] == nil &&
+						!done(h, Status{Handle: h}, fmt.Errorf("%w: job %s", ErrJobNotFound, h)) {
+						return
 					}
-					select {
-					case results <- waitResult{k, st, err}:
-					case <-ctx.Done():
-					}
-				})
-			case ev.deleted:
-				err := fmt.Errorf("%w: job %s was deleted before it finished", ErrJobNotFound, h)
-				if !done(k, jobStatus(ev.job, nil), err) {
+				}
+			default:
+				if !w.jobEvent(ctx, &wg, ev, results, done) {
 					return
 				}
 			}
@@ -209,52 +195,94 @@ func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yi
 	}
 }
 
-// synced yields the handles of namespace ns whose Job its initial list did
-// not hold: they do not exist. It reports whether to go on.
-func (w *waiter) synced(ns string, done func(jobKey, Status, error) bool) bool {
-	for _, k := range w.order {
-		h, ok := w.pending[k]
-		if !ok || k.namespace != ns || w.seen[k] != nil {
-			continue
+// jobEvent acts on a Job added, updated or deleted. It reports whether to
+// go on.
+func (w *waiter) jobEvent(ctx context.Context, wg *sync.WaitGroup, ev nsEvent, results chan<- waitResult, done func(Handle, Status, error) bool) bool {
+	for _, h := range w.byKey[keyOf(ev.job)] {
+		if !w.pending[h] || w.finishing[h] || h.matches(ev.job) != nil {
+			continue // yielded, being read, or a Job of that name with another UID
 		}
-		if !done(k, Status{Handle: h}, fmt.Errorf("%w: job %s", ErrJobNotFound, h)) {
-			return false
+		w.seen[h] = ev.job
+		switch {
+		case finished(ev.job):
+			if pods, ok := w.pods[h.Namespace].of(ev.job); ok {
+				st := jobStatus(ev.job, pods)
+				if !done(h, st, st.Err()) {
+					return false
+				}
+				continue
+			}
+			// The pod cache is behind: read the pods.
+			w.finishing[h] = true
+			job := ev.job
+			wg.Go(func() {
+				st, err := w.q.statusWithPods(ctx, job)
+				if ferr := st.Err(); ferr != nil {
+					err = ferr
+				}
+				select {
+				case results <- waitResult{h, st, err}:
+				case <-ctx.Done():
+				}
+			})
+		case ev.deleted:
+			err := fmt.Errorf("%w: job %s was deleted before it finished", ErrJobNotFound, h)
+			if !done(h, jobStatus(ev.job, nil), err) {
+				return false
+			}
 		}
 	}
 	return true
 }
 
-// watchJobs runs an informer on the Jobs of handles hs, all in namespace
-// ns, and sends what it sees to events until ctx ends. One Job is watched
-// by name; more, by label.
-func (q *Queue) watchJobs(ctx context.Context, ns string, hs []Handle, events chan<- jobEvent) {
+// ctxErr returns ctx's error, with its cause if that is another error.
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
+// namespaceWatch runs the informers of one namespace, for the Jobs of the
+// handles and their pods.
+type namespaceWatch struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	ns       string
+	events   chan<- nsEvent
+	jobs     cache.Controller
+	pods     *podCache
+	failOnce sync.Once
+}
+
+// newNamespaceWatch returns the informers of namespace ns, for the Jobs of
+// handles hs and their pods, not yet running. One Job is watched by name;
+// more, by label.
+func (q *Queue) newNamespaceWatch(ctx context.Context, ns string, hs []Handle, events chan<- nsEvent) *namespaceWatch {
+	nw := &namespaceWatch{ns: ns, events: events}
+	nw.ctx, nw.cancel = context.WithCancel(ctx)
 	names := make(map[string]bool, len(hs))
 	for _, h := range hs {
 		names[h.Name] = true
 	}
 	var fieldSelector, labelSelector string
-	if len(hs) == 1 {
+	if len(names) == 1 {
 		fieldSelector = fields.OneTermEqualSelector("metadata.name", hs[0].Name).String()
 	} else {
 		labelSelector = waitSelector(hs)
 	}
 	jobs := q.client.BatchV1().Jobs(ns)
-	lw := listWatch(fieldSelector, labelSelector, jobs.List, jobs.Watch)
-	send := func(ev jobEvent) {
-		select {
-		case events <- ev:
-		case <-ctx.Done():
-		}
-	}
+	lw := listWatch(fieldSelector, labelSelector, jobs.List, jobs.Watch, nw.check("watch jobs"))
 	sendJob := func(obj any, deleted bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
 		}
 		if job, ok := obj.(*batchv1.Job); ok && names[job.Name] {
-			send(jobEvent{job: job, deleted: deleted})
+			nw.send(nsEvent{job: job, deleted: deleted})
 		}
 	}
-	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
+	_, nw.jobs = cache.NewInformerWithOptions(cache.InformerOptions{
 		// The fake clientset cannot stream a list through a watch; the
 		// wrapper tells the informer so.
 		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(lw, q.client),
@@ -266,12 +294,75 @@ func (q *Queue) watchJobs(ctx context.Context, ns string, hs []Handle, events ch
 			DeleteFunc: func(obj any) { sendJob(obj, true) },
 		},
 	})
-	var wg sync.WaitGroup
-	wg.Go(func() { informer.RunWithContext(ctx) })
-	if cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
-		send(jobEvent{synced: ns})
+
+	podSelector := labels.Set{batchv1.JobNameLabel: hs[0].Name}.String()
+	if len(names) > 1 {
+		podSelector = waitSelector(hs)
 	}
-	wg.Wait()
+	pods := q.client.CoreV1().Pods(ns)
+	plw := listWatch("", podSelector, pods.List, pods.Watch, nw.check("watch pods"))
+	store, informer := cache.NewInformerWithOptions(cache.InformerOptions{
+		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(plw, q.client),
+		ObjectType:    &corev1.Pod{},
+		Handler:       cache.ResourceEventHandlerFuncs{},
+		Transform:     slimPod,
+		Indexers: cache.Indexers{byJobUID: func(obj any) ([]string, error) {
+			pod, ok := obj.(*corev1.Pod)
+			if !ok {
+				return nil, nil
+			}
+			return []string{pod.Labels[batchv1.ControllerUidLabel]}, nil
+		}},
+	})
+	nw.pods = &podCache{informer: informer, store: store.(cache.Indexer)}
+	return nw
+}
+
+// run runs the informers until the context ends or an error that retrying
+// cannot fix (such as Forbidden) stops them. The pods are listed before the
+// Jobs, so that a Job already finished finds its pods cached.
+func (nw *namespaceWatch) run() {
+	defer nw.cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { nw.pods.informer.RunWithContext(nw.ctx) })
+	if !cache.WaitForCacheSync(nw.ctx.Done(), nw.pods.informer.HasSynced) {
+		return
+	}
+	wg.Go(func() { nw.jobs.RunWithContext(nw.ctx) })
+	if cache.WaitForCacheSync(nw.ctx.Done(), nw.jobs.HasSynced) {
+		nw.send(nsEvent{synced: nw.ns})
+	}
+}
+
+func (nw *namespaceWatch) send(ev nsEvent) {
+	select {
+	case nw.events <- ev:
+	case <-nw.ctx.Done():
+	}
+}
+
+// check returns a function that reports an error of what that retrying
+// cannot fix, once, and stops the namespace's informers, which would retry
+// it.
+func (nw *namespaceWatch) check(what string) func(error) error {
+	return func(err error) error {
+		if permanentAPIError(err) {
+			nw.failOnce.Do(func() {
+				nw.send(nsEvent{failed: nw.ns, err: fmt.Errorf("%s in %s: %w", what, nw.ns, err)})
+				nw.cancel()
+			})
+		}
+		return err
+	}
+}
+
+// permanentAPIError reports an error that listing or watching again cannot
+// fix: the client lacks the permission, or the request is wrong.
+func permanentAPIError(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsBadRequest(err) ||
+		apierrors.IsInvalid(err) || apierrors.IsMethodNotSupported(err) || apierrors.IsNotAcceptable(err) ||
+		apierrors.IsUnsupportedMediaType(err)
 }
 
 // waitSelector selects kubequeue's Jobs, and only one worker's when every
@@ -290,19 +381,29 @@ func waitSelector(hs []Handle) string {
 	return set.String()
 }
 
-// listWatch lists and watches with the given selectors.
+// listWatch lists and watches with the given selectors, passing errors
+// through check.
 func listWatch[L runtime.Object](fieldSelector, labelSelector string,
 	list func(context.Context, metav1.ListOptions) (L, error),
 	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
+	check func(error) error,
 ) *cache.ListWatch {
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector, opts.LabelSelector = fieldSelector, labelSelector
-			return list(ctx, opts)
+			l, err := list(ctx, opts)
+			if err != nil {
+				return nil, check(err)
+			}
+			return l, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			opts.FieldSelector, opts.LabelSelector = fieldSelector, labelSelector
-			return watchFn(ctx, opts)
+			w, err := watchFn(ctx, opts)
+			if err != nil {
+				return nil, check(err)
+			}
+			return w, nil
 		},
 	}
 }
@@ -317,31 +418,6 @@ type podCache struct {
 
 // byJobUID indexes pods by the UID of their Job.
 const byJobUID = "job-uid"
-
-// newPodCache returns an informer, not yet running, on the pods of the Jobs
-// of handles hs, all in namespace ns: those of the one Job by its name, or
-// those with the labels the Jobs give their pods.
-func (q *Queue) newPodCache(ns string, hs []Handle) *podCache {
-	selector := labels.Set{batchv1.JobNameLabel: hs[0].Name}.String()
-	if len(hs) > 1 {
-		selector = waitSelector(hs)
-	}
-	pods := q.client.CoreV1().Pods(ns)
-	store, informer := cache.NewInformerWithOptions(cache.InformerOptions{
-		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(listWatch("", selector, pods.List, pods.Watch), q.client),
-		ObjectType:    &corev1.Pod{},
-		Handler:       cache.ResourceEventHandlerFuncs{},
-		Transform:     slimPod,
-		Indexers: cache.Indexers{byJobUID: func(obj any) ([]string, error) {
-			pod, ok := obj.(*corev1.Pod)
-			if !ok {
-				return nil, nil
-			}
-			return []string{pod.Labels[batchv1.ControllerUidLabel]}, nil
-		}},
-	})
-	return &podCache{informer: informer, store: store.(cache.Indexer)}
-}
 
 // of returns the cached pods of a finished Job, in the order of attempts,
 // and whether they are all there: a succeeded pod for a Job that

@@ -10,8 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -223,19 +225,87 @@ func TestQueue_WaitAll_Errors(t *testing.T) {
 	}
 }
 
-func TestQueue_WaitAll_APIError(t *testing.T) {
+func TestQueue_WaitAll_APIErrors(t *testing.T) {
 	t.Parallel()
-	client, queue := setup(t)
+	forbidden := func(resource string) error {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: resource}, "", errors.New("RBAC: not allowed"))
+	}
+	tests := []struct {
+		name     string
+		resource string // the resource whose list fails
+		err      error
+		check    func(t *testing.T, err error)
+	}{
+		{
+			// Retried, as the informer does, until ctx ends.
+			name: "Transient", resource: "jobs", err: errors.New("the server is on fire"),
+			check: func(t *testing.T, err error) { require.ErrorIs(t, err, context.DeadlineExceeded) },
+		},
+		{
+			name: "JobsForbidden", resource: "jobs", err: forbidden("jobs"),
+			check: func(t *testing.T, err error) {
+				require.True(t, apierrors.IsForbidden(err), "%v", err)
+				require.ErrorContains(t, err, "watch jobs in ns")
+			},
+		},
+		{
+			name: "PodsForbidden", resource: "pods", err: forbidden("pods"),
+			check: func(t *testing.T, err error) {
+				require.True(t, apierrors.IsForbidden(err), "%v", err)
+				require.ErrorContains(t, err, "watch pods in ns")
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, queue := setup(t)
+			hs := enqueue(t, queue, "ns", 2)
+			client.PrependReactor("list", tt.resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, tt.err
+			})
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			n := 0
+			for st, err := range queue.WaitAll(ctx, hs...) {
+				require.Equal(t, hs[n], st.Handle)
+				require.ErrorContains(t, err, "kubequeue: wait for job ns/"+hs[n].Name)
+				tt.check(t, err)
+				n++
+			}
+			require.Equal(t, 2, n)
+		})
+	}
+}
+
+func TestQueue_WaitAll_SameNameOtherUID(t *testing.T) {
+	t.Parallel()
+	queue, client := kubequeuetest.NewQueue()
 	h := enqueue(t, queue, "ns", 1)[0]
-	client.PrependReactor("list", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, errors.New("the server is on fire")
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	require.NotEmpty(t, h.UID)
+	stale := h
+	stale.UID = "another-uid"
+	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, nil))
+
+	got := map[kubequeue.Handle]error{}
+	for st, err := range queue.WaitAll(t.Context(), stale, h, stale) {
+		got[st.Handle] = err
+	}
+	require.Len(t, got, 2, "each distinct handle once")
+	require.NoError(t, got[h])
+	require.ErrorIs(t, got[stale], kubequeue.ErrJobNotFound)
+}
+
+func TestQueue_Wait_ContextCause(t *testing.T) {
+	t.Parallel()
+	_, queue := setup(t)
+	h := enqueue(t, queue, "ns", 1)[0]
+	cause := errors.New("the request was abandoned")
+	ctx, cancel := context.WithTimeoutCause(t.Context(), 100*time.Millisecond, cause)
 	defer cancel()
-	// The informer retries a failing list until ctx ends.
 	_, err := queue.Wait(ctx, h)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.ErrorContains(t, err, "kubequeue: wait for job ns/"+h.Name)
+	require.ErrorIs(t, err, cause)
 }
 
 // TestQueue_WaitAll_Leaks checks that no goroutine outlives WaitAll,
