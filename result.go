@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,7 +16,10 @@ import (
 )
 
 // MaxResultSize is the longest result, encoded: 4096 bytes, the most of a
-// container's termination message that the kubelet keeps.
+// container's termination message that the kubelet keeps. The kubelet keeps
+// at most 12 KiB of messages per pod, shared by its containers: in a pod of
+// more than three containers (sidecars, injected proxies), each keeps less,
+// and a longer result is cut.
 const MaxResultSize = 4096
 
 // TerminationMessagePath is where the runtime writes a Job's result, or
@@ -27,16 +31,32 @@ const TerminationMessagePath = corev1.TerminationMessagePathDefault
 type resultKey struct{}
 
 // resultSlot holds what perform recorded with SetResult.
-type resultSlot struct{ data json.RawMessage }
+type resultSlot struct {
+	mu   sync.Mutex
+	data json.RawMessage
+}
+
+func (s *resultSlot) set(data json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data = data
+}
+
+func (s *resultSlot) get() json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
 
 // SetResult records v as the result of the job being performed. Call it from
 // perform, with perform's ctx (or one derived from it). When perform returns
 // nil, the runtime writes the result, as JSON, as the container's
 // termination message; [Queue.Status], [Queue.Wait] and [Queue.WaitAll]
 // return it in [Status.Result] (decode it with [Status.DecodeResult]) for as
-// long as the Job's pod exists. Calling SetResult again replaces the result;
-// a result recorded by a perform that then fails is dropped, since the
-// termination message then holds the error.
+// long as the Job's pod exists. Calling SetResult again replaces the result,
+// and SetResult(ctx, nil) removes it; it is safe to call from several
+// goroutines. A result recorded by a perform that then fails is dropped,
+// since the termination message then holds the error.
 //
 // A result is small by nature: its JSON encoding may take at most
 // [MaxResultSize] bytes, and a larger one is refused with an error matching
@@ -49,6 +69,10 @@ func SetResult(ctx context.Context, v any) error {
 	if slot == nil {
 		return fmt.Errorf("%w: SetResult needs the context kubequeue passed to perform", ErrNotInJob)
 	}
+	if v == nil {
+		slot.set(nil)
+		return nil
+	}
 	data, err := payload.Encode(v)
 	if err != nil {
 		return fmt.Errorf("%w: result %T as JSON: %w", ErrPayloadEncode, v, err)
@@ -56,7 +80,7 @@ func SetResult(ctx context.Context, v any) error {
 	if len(data) > MaxResultSize {
 		return fmt.Errorf("%w: result is %d bytes encoded, more than %d", ErrResultTooLarge, len(data), MaxResultSize)
 	}
-	slot.data = json.RawMessage(data)
+	slot.set(json.RawMessage(data))
 	return nil
 }
 
@@ -77,10 +101,11 @@ func terminationMessage(result json.RawMessage, err error) []byte {
 	}
 	msg := err.Error()
 	if len(msg) > MaxResultSize {
-		msg = msg[:MaxResultSize]
-		for len(msg) > 0 && !utf8.ValidString(msg) {
-			msg = msg[:len(msg)-1]
+		n := MaxResultSize
+		for n > 0 && !utf8.RuneStart(msg[n]) {
+			n-- // do not cut a character in two
 		}
+		msg = msg[:n]
 	}
 	return []byte(msg)
 }

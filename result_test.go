@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -86,6 +87,27 @@ func TestSetResult(t *testing.T) {
 			name:    "InvalidUTF8",
 			set:     func(ctx context.Context) error { return kubequeue.SetResult(ctx, "\xff") },
 			wantErr: kubequeue.ErrPayloadEncode,
+		},
+		{
+			name: "Removed",
+			set: func(ctx context.Context) error {
+				if err := kubequeue.SetResult(ctx, 1); err != nil {
+					return err
+				}
+				return kubequeue.SetResult(ctx, nil)
+			},
+		},
+		{
+			name: "FromGoroutines",
+			set: func(ctx context.Context) error {
+				var wg sync.WaitGroup
+				for range 8 {
+					wg.Go(func() { _ = kubequeue.SetResult(ctx, 5) })
+				}
+				wg.Wait()
+				return nil
+			},
+			want: `5`,
 		},
 		{
 			name:    "DroppedOnFailure",
@@ -172,6 +194,15 @@ func TestRun_TerminationMessage(t *testing.T) {
 			want:     long[:kubequeue.MaxResultSize],
 		},
 		{
+			// Invalid UTF-8 early in a long error does not shorten it.
+			name: "LongErrorWithInvalidUTF8",
+			perform: func(context.Context) error {
+				return errors.New("open \xff" + strings.Repeat("x", 2*kubequeue.MaxResultSize))
+			},
+			wantCode: kubequeue.ExitRetryable,
+			want:     ("open \xff" + strings.Repeat("x", 2*kubequeue.MaxResultSize))[:kubequeue.MaxResultSize],
+		},
+		{
 			name:    "NotInAContainer",
 			noFile:  true,
 			perform: func(ctx context.Context) error { return kubequeue.SetResult(ctx, 1) },
@@ -198,8 +229,10 @@ func TestRun_TerminationMessage(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, tt.want, string(got))
-			require.True(t, utf8.Valid(got))
 			require.LessOrEqual(t, len(got), kubequeue.MaxResultSize)
+			if utf8.ValidString(tt.want) {
+				require.True(t, utf8.Valid(got), "no character cut in two")
+			}
 		})
 	}
 }

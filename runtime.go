@@ -166,7 +166,7 @@ func perform(ctx context.Context, lookup func(string) (string, bool), workers []
 	if err := performWorker(ctx, lookup, workers); err != nil {
 		return nil, err
 	}
-	return slot.data, nil
+	return slot.get(), nil
 }
 
 // performWorker finds the worker, reads the payload and performs it.

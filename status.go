@@ -67,11 +67,12 @@ type Status struct {
 	Reason string `json:"reason,omitempty"`
 	// Message is the message of that condition.
 	Message string `json:"message,omitempty"`
-	// ExitCode is the exit code of the worker container of the Job's last
-	// failed pod; zero if none failed or its pods are gone. [ExitPermanent]
-	// means perform returned a [Permanent] error.
+	// ExitCode is the exit code of the worker container's last failed run,
+	// in the Job's pods that still exist (a Job that succeeded on a retry
+	// keeps its failed run's code here); zero if no run failed.
+	// [ExitPermanent] means perform returned a [Permanent] error.
 	ExitCode int32 `json:"exitCode,omitempty"`
-	// TerminationMessage is that container's termination message: the error
+	// TerminationMessage is that run's termination message: the error
 	// perform returned (the runtime writes it), or the end of its log if it
 	// died before it could.
 	TerminationMessage string `json:"terminationMessage,omitempty"`
@@ -79,13 +80,19 @@ type Status struct {
 	// Job succeeded and while its pod exists; nil otherwise. Decode it with
 	// [Status.DecodeResult].
 	Result json.RawMessage `json:"result,omitempty"`
+
+	rawResult string // the succeeded run's termination message
 }
 
 // DecodeResult decodes the Job's result (see [SetResult]) into v, which
 // must be a pointer. It returns an error matching [ErrNoResult] when the
 // Job has none: it has not succeeded, perform recorded nothing, or the pod
-// that held it is gone.
+// that held it is gone. A termination message that is not JSON (written by
+// a program of its own, or cut short by the kubelet) gives another error.
 func (s Status) DecodeResult(v any) error {
+	if len(s.Result) == 0 && s.rawResult != "" {
+		return fmt.Errorf("kubequeue: result of job %s is not JSON (%d bytes; cut by the kubelet, or written by another program?)", s.Handle, len(s.rawResult))
+	}
 	if len(s.Result) == 0 {
 		return fmt.Errorf("%w: job %s is %s", ErrNoResult, s.Handle, s.State)
 	}
@@ -223,14 +230,14 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 		st.State = StateRunning // the Job controller has not counted it ready yet
 	}
 	if st.State == StateSucceeded {
-		if c := lastTerminated(pods, container, corev1.PodSucceeded); c != nil && c.Message != "" {
-			st.TerminationMessage = c.Message
+		if c := lastTerminated(pods, container, false); c != nil && c.Message != "" {
+			st.rawResult = c.Message
 			if json.Valid([]byte(c.Message)) {
 				st.Result = json.RawMessage(c.Message)
 			}
 		}
 	}
-	if c := lastTerminated(pods, container, corev1.PodFailed); c != nil {
+	if c := lastTerminated(pods, container, true); c != nil {
 		st.ExitCode, st.TerminationMessage = c.ExitCode, c.Message
 	}
 	return st
@@ -276,21 +283,32 @@ func workerContainer(spec *corev1.PodSpec) string {
 	return ""
 }
 
-// lastTerminated returns the termination state of container in the pod of
-// the given phase that ended last, or nil if there is none.
-func lastTerminated(pods []corev1.Pod, container string, phase corev1.PodPhase) *corev1.ContainerStateTerminated {
+// lastTerminated returns the termination state of container that ended
+// last: with failed, of the runs that exited with another code than 0,
+// whether their pod failed or restarted the container in place
+// (restartPolicy OnFailure); else of the runs that succeeded in a pod that
+// succeeded. It returns nil if there is none.
+func lastTerminated(pods []corev1.Pod, container string, failed bool) *corev1.ContainerStateTerminated {
 	var last *corev1.ContainerStateTerminated
+	consider := func(t *corev1.ContainerStateTerminated) {
+		if t == nil || (t.ExitCode != 0) != failed {
+			return
+		}
+		if last == nil || !t.FinishedAt.Before(&last.FinishedAt) {
+			last = t
+		}
+	}
 	for i := range pods {
-		if pods[i].Status.Phase != phase {
+		if !failed && pods[i].Status.Phase != corev1.PodSucceeded {
 			continue
 		}
 		for _, cs := range pods[i].Status.ContainerStatuses {
-			t := cs.State.Terminated
-			if cs.Name != container || t == nil {
+			if cs.Name != container {
 				continue
 			}
-			if last == nil || !t.FinishedAt.Before(&last.FinishedAt) {
-				last = t
+			consider(cs.State.Terminated)
+			if failed {
+				consider(cs.LastTerminationState.Terminated)
 			}
 		}
 	}

@@ -141,7 +141,7 @@ func TestQueue_Status(t *testing.T) {
 			pods: []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, result, 4))},
 			want: kubequeue.Status{
 				State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(5 * time.Second),
-				TerminationMessage: result, Result: json.RawMessage(result),
+				Result: json.RawMessage(result),
 			},
 		},
 		{
@@ -158,7 +158,7 @@ func TestQueue_Status(t *testing.T) {
 				Conditions: []batchv1.JobCondition{successCriteriaMet, complete}, StartTime: ptr.To(at(1)), CompletionTime: ptr.To(at(5)), Succeeded: 1,
 			},
 			pods: []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, "done, not JSON", 4))},
-			want: kubequeue.Status{State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(5 * time.Second), TerminationMessage: "done, not JSON"},
+			want: kubequeue.Status{State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(5 * time.Second)},
 		},
 		{
 			name: "SucceededOnRetry",
@@ -222,6 +222,25 @@ func TestQueue_Status(t *testing.T) {
 			},
 		},
 		{
+			// restartPolicy OnFailure: the container restarted in its pod,
+			// which the Job controller deletes when the Job fails.
+			name:   "FailedAfterRestartsInPlace",
+			status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{backoffTarget, backoffFailed}, StartTime: ptr.To(at(1)), Failed: 1},
+			pods: []*corev1.Pod{func() *corev1.Pod {
+				p := testPod("greet-abc-x1", 1, corev1.PodRunning, corev1.ContainerState{
+					Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"},
+				})
+				p.Status.ContainerStatuses[0].LastTerminationState = exited(3, "failed in place", 8)
+				p.Status.ContainerStatuses[0].RestartCount = 2
+				return p
+			}()},
+			want: kubequeue.Status{
+				State: kubequeue.StateFailed, Started: t0.Add(time.Second), Finished: t0.Add(9 * time.Second), Failures: 1,
+				Reason: batchv1.JobReasonBackoffLimitExceeded, Message: "Job has reached the specified backoff limit",
+				ExitCode: 3, TerminationMessage: "failed in place",
+			},
+		},
+		{
 			name:   "PodOfAnotherJob",
 			status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{backoffTarget, backoffFailed}, StartTime: ptr.To(at(1)), Failed: 1},
 			pods: []*corev1.Pod{func() *corev1.Pod {
@@ -247,7 +266,7 @@ func TestQueue_Status(t *testing.T) {
 			require.NoError(t, err)
 			want := tt.want
 			want.Handle, want.Created = handle, t0
-			require.Equal(t, want, got)
+			requireStatus(t, want, got)
 
 			// The pods are read only when they tell more than the Job.
 			reads := 1
@@ -258,6 +277,16 @@ func TestQueue_Status(t *testing.T) {
 			require.Len(t, client.Actions(), reads)
 		})
 	}
+}
+
+// requireStatus compares the exported fields of two Status values.
+func requireStatus(t *testing.T, want, got kubequeue.Status) {
+	t.Helper()
+	w, err := json.Marshal(want)
+	require.NoError(t, err)
+	g, err := json.Marshal(got)
+	require.NoError(t, err)
+	require.JSONEq(t, string(w), string(g))
 }
 
 func TestStatus_Err(t *testing.T) {
@@ -328,6 +357,16 @@ func TestStatus_DecodeResult(t *testing.T) {
 	require.ErrorContains(t, st.DecodeResult(got), "kubequeue: decode result of job", "not a pointer")
 	var wrong []string
 	require.Error(t, st.DecodeResult(&wrong))
+
+	// A termination message that is not JSON is not reported as no result.
+	client := fake.NewClientset(testJob(t, batchv1.JobStatus{Conditions: []batchv1.JobCondition{successCriteriaMet, complete}, Succeeded: 1}))
+	require.NoError(t, client.Tracker().Add(testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, `{"sum":4`, 2))))
+	text, err := kubequeue.New(client).Status(t.Context(), kubequeue.HandleFor(testJob(t, batchv1.JobStatus{})))
+	require.NoError(t, err)
+	require.Nil(t, text.Result)
+	err = text.DecodeResult(&got)
+	require.ErrorContains(t, err, "is not JSON (8 bytes; cut by the kubelet")
+	require.NotErrorIs(t, err, kubequeue.ErrNoResult)
 	require.ErrorIs(t, kubequeue.Status{State: kubequeue.StateFailed}.DecodeResult(&got), kubequeue.ErrNoResult)
 }
 

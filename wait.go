@@ -466,7 +466,9 @@ func slimPod(obj any) (any, error) {
 		Status: corev1.PodStatus{Phase: pod.Status.Phase},
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
-		slim.Status.ContainerStatuses = append(slim.Status.ContainerStatuses, corev1.ContainerStatus{Name: cs.Name, State: cs.State})
+		slim.Status.ContainerStatuses = append(slim.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: cs.Name, State: cs.State, LastTerminationState: cs.LastTerminationState,
+		})
 	}
 	return slim, nil
 }
