@@ -216,8 +216,8 @@ func (q *Queue) pods(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error
 // Cancel deletes the handle's Job and its pods; perform's context is then
 // cancelled in each running pod (its container gets SIGTERM, and SIGKILL
 // after the pod's grace period). It returns nil if the Job is already gone,
-// so calling it twice is safe, and it never deletes a Job of the same name
-// with another UID than the handle's.
+// so calling it twice is safe. With a handle that has a UID (as Enqueue
+// returns), it never deletes a Job of the same name with another UID.
 //
 // By default the deletion is foreground: the Job stays visible, with a
 // deletion timestamp, until the garbage collector has deleted its pods, so

@@ -43,7 +43,11 @@ type LogOptions struct {
 // LogLine is a line of a Job's log.
 type LogLine struct {
 	// Attempt is the attempt that wrote the line, from 1: the position of
-	// its pod among the Job's pods, oldest first.
+	// its pod among the Job's pods that exist, oldest first, when the
+	// sequence first sees it. Within one sequence a pod keeps its number
+	// and no two pods share one; across calls, numbers shift when older
+	// pods are gone (deleted by suspending the Job, or by pod garbage
+	// collection).
 	Attempt int
 	// Pod is the name of that pod.
 	Pod string
@@ -53,9 +57,12 @@ type LogLine struct {
 	Text string
 }
 
-// logPollInterval is how often Logs looks for the next attempt when
-// following.
-const logPollInterval = 200 * time.Millisecond
+// When following, Logs looks for the next attempt after logPollInterval,
+// then less and less often, up to maxLogPollInterval, until it comes.
+const (
+	logPollInterval    = 200 * time.Millisecond
+	maxLogPollInterval = 5 * time.Second
+)
 
 // Logs yields the lines the handle's Job wrote, attempt by attempt, each
 // marked with its attempt and pod:
@@ -90,7 +97,11 @@ func (q *Queue) Logs(ctx context.Context, h Handle, opts LogOptions) iter.Seq2[L
 			yield(LogLine{}, err)
 			return
 		}
-		l := &logStream{q: q, opts: opts, container: workerContainer(&job.Spec.Template.Spec), yield: yield, done: make(map[types.UID]bool)}
+		l := &logStream{
+			q: q, opts: opts, container: workerContainer(&job.Spec.Template.Spec), yield: yield,
+			done: make(map[types.UID]bool), attempt: make(map[types.UID]int),
+		}
+		interval := logPollInterval
 		for {
 			pods, err := q.pods(ctx, job)
 			if err != nil {
@@ -98,15 +109,23 @@ func (q *Queue) Logs(ctx context.Context, h Handle, opts LogOptions) iter.Seq2[L
 				return
 			}
 			jobDone := finished(job)
+			streamed := len(l.done)
 			more, ok := l.attempts(ctx, pods, jobDone)
 			if !ok || !more || !opts.Follow || jobDone {
 				return
 			}
+			// Between attempts (a back-off lasts up to minutes) look less
+			// and less often; after progress, soon again.
+			if len(l.done) > streamed {
+				interval = logPollInterval
+			} else {
+				interval = min(2*interval, maxLogPollInterval)
+			}
 			select {
 			case <-ctx.Done():
-				yield(LogLine{}, fmt.Errorf("kubequeue: logs of job %s: %w", h, context.Cause(ctx)))
+				yield(LogLine{}, fmt.Errorf("kubequeue: logs of job %s: %w", h, ctxErr(ctx)))
 				return
-			case <-time.After(logPollInterval):
+			case <-time.After(interval):
 			}
 			if job, err = q.Get(ctx, h); err != nil {
 				yield(LogLine{}, err)
@@ -140,6 +159,21 @@ type logStream struct {
 	container string
 	yield     func(LogLine, error) bool
 	done      map[types.UID]bool // pods whose lines were yielded or skipped
+	attempt   map[types.UID]int  // the attempt number of each pod seen
+	last      int                // the highest attempt number given
+}
+
+// number returns the attempt number of the i-th of pods (oldest first): its
+// position, fixed when the sequence first sees the pod, and never one
+// given to another pod before.
+func (l *logStream) number(pods []corev1.Pod, i int) int {
+	uid := pods[i].UID
+	if n, ok := l.attempt[uid]; ok {
+		return n
+	}
+	n := max(i+1, l.last+1)
+	l.attempt[uid], l.last = n, n
+	return n
 }
 
 // attempts yields the lines of the pods not done yet, in order of
@@ -149,7 +183,7 @@ type logStream struct {
 func (l *logStream) attempts(ctx context.Context, pods []corev1.Pod, jobDone bool) (more, ok bool) {
 	for i := range pods {
 		pod := &pods[i]
-		attempt := i + 1
+		attempt := l.number(pods, i)
 		if l.done[pod.UID] || (l.opts.Attempt != 0 && attempt != l.opts.Attempt) {
 			continue
 		}
@@ -193,8 +227,8 @@ func (l *logStream) stream(ctx context.Context, pod *corev1.Pod, attempt int) bo
 		return l.yield(LogLine{}, fmt.Errorf("kubequeue: logs of attempt %d of job %s/%s (pod %s): %w", attempt, pod.Namespace, pod.Labels[batchv1.JobNameLabel], pod.Name, err))
 	}
 	rc, err := l.q.client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, po).Stream(ctx)
-	if apierrors.IsNotFound(err) {
-		return true // the pod is gone
+	if apierrors.IsNotFound(err) || (apierrors.IsBadRequest(err) && podDone(pod)) {
+		return true // the pod is gone, or ended without a log to read
 	}
 	if err != nil {
 		fail(err)
@@ -245,7 +279,10 @@ func splitTimestamp(s string) (time.Time, string) {
 func containerStarted(pod *corev1.Pod, container string) bool {
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == container {
-			return cs.State.Running != nil || cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil
+			// A container the runtime never created (ContainerStatusUnknown,
+			// a create error) has a terminated state without an ID.
+			ran := func(t *corev1.ContainerStateTerminated) bool { return t != nil && t.ContainerID != "" }
+			return cs.State.Running != nil || ran(cs.State.Terminated) || ran(cs.LastTerminationState.Terminated)
 		}
 	}
 	return false

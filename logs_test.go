@@ -59,9 +59,11 @@ func lgJob(conditions ...batchv1.JobConditionType) *batchv1.Job {
 }
 
 var (
-	lgTerminated = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}
-	lgRunning    = corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
-	lgWaiting    = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	lgTerminated = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, ContainerID: "containerd://0123"}}
+	// lgNeverCreated is a container the runtime never created (ContainerStatusUnknown).
+	lgNeverCreated = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "ContainerStatusUnknown"}}
+	lgRunning      = corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	lgWaiting      = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
 )
 
 // lgPod returns a pod of the Job created at lgEpoch+age, whose worker
@@ -717,4 +719,31 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 		require.Empty(t, errs)
 		require.Equal(t, []kubequeue.LogLine{lgLine(2, "greet-1-aaaaa"), lgLine(4, "greet-1-bbbbb"), lgLine(5, "greet-1-ccccc")}, lines)
 	})
+}
+
+// TestQueue_Logs_ContainerNeverCreated: a pod whose container the runtime
+// never created has no log; the next attempt's is read, under its own
+// number.
+func TestQueue_Logs_ContainerNeverCreated(t *testing.T) {
+	t.Parallel()
+	client, queue := lgSetup(t, lgJob(batchv1.JobComplete),
+		lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgNeverCreated),
+		lgPod("greet-1-aaaaa", time.Minute, corev1.PodSucceeded, lgTerminated),
+	)
+	lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+	require.Empty(t, errs)
+	require.Len(t, lines, 1)
+	require.Equal(t, 2, lines[0].Attempt)
+	require.Equal(t, "greet-1-aaaaa", lines[0].Pod)
+
+	// The kubelet refusing the log of a pod that ended (400) skips it.
+	client.PrependReactor("get", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if action.GetSubresource() != "log" {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewBadRequest(`container "worker" in pod "greet-1-aaaaa" is terminated`)
+	})
+	lines, errs = lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+	require.Empty(t, errs)
+	require.Empty(t, lines)
 }

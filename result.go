@@ -24,7 +24,8 @@ const MaxResultSize = 4096
 
 // TerminationMessagePath is where the runtime writes a Job's result, or
 // the error perform returned: the container's terminationMessagePath, which
-// kubequeue leaves at Kubernetes' default.
+// kubequeue leaves at Kubernetes' default. A [WithJobMutator] that moves it
+// loses both.
 const TerminationMessagePath = corev1.TerminationMessagePathDefault
 
 // resultKey is the context key of the *resultSlot of a perform call.

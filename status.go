@@ -44,7 +44,8 @@ func (s State) Done() bool { return s == StateSucceeded || s == StateFailed }
 type Status struct {
 	// Handle identifies the Job.
 	Handle Handle `json:"handle"`
-	// State is where the Job stands.
+	// State is where the Job stands; empty when the Job was never seen,
+	// as with an error matching [ErrJobNotFound] or [ErrInvalidHandle].
 	State State `json:"state"`
 	// Created is when the Job was created.
 	Created time.Time `json:"created"`

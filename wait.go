@@ -48,7 +48,11 @@ func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
 // termination messages and results (a Job's pods are read with one request
 // only if the Job finishes before its pods' last state arrives). The pod
 // cache keeps only the pods' status and the Job cache drops environment
-// values, so memory stays small. When a watch expires (410 Gone) or its
+// values (payloads). With more than one handle in a namespace, the first
+// list brings every kubequeue Job (of the handles' worker, when they share
+// one) and their pods that the namespace holds, finished ones included
+// until their TTL ends; to wait for one Job in a namespace with thousands,
+// Wait watches it by name. When a watch expires (410 Gone) or its
 // connection drops, the informer lists again and watches on, so a Job that
 // finished, or was deleted, meanwhile is still reported.
 //

@@ -179,8 +179,9 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 // SetSucceeded makes the handle's Job in client succeed, as the Job
 // controller and the kubelet would: it adds a pod of the Job that exited 0
 // with result, encoded as JSON, as its termination message (none when
-// result is nil), and gives the Job the conditions SuccessCriteriaMet and
-// Complete. [kubequeue.Queue.Wait], WaitAll and Status then report it
+// result is nil; at most [kubequeue.MaxResultSize] bytes), and gives the
+// Job the conditions SuccessCriteriaMet and Complete. A Job that has
+// finished already is an error. [kubequeue.Queue.Wait], WaitAll and Status then report it
 // succeeded, with the result. client is usually a fake clientset; nothing
 // runs the Job.
 func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, result any) error {
@@ -189,6 +190,9 @@ func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.
 		data, err := json.Marshal(result)
 		if err != nil {
 			return fmt.Errorf("kubequeuetest: encode result of job %s: %w", h, err)
+		}
+		if len(data) > kubequeue.MaxResultSize {
+			return fmt.Errorf("%w: job %s: result is %d bytes encoded, more than %d", kubequeue.ErrResultTooLarge, h, len(data), kubequeue.MaxResultSize)
 		}
 		msg = string(data)
 	}
@@ -215,6 +219,11 @@ func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle
 	if err != nil {
 		return fmt.Errorf("kubequeuetest: get job %s: %w", h, err)
 	}
+	for _, c := range job.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return fmt.Errorf("kubequeuetest: job %s has already finished (%s)", h, c.Type)
+		}
+	}
 	container := "worker"
 	for _, c := range job.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
@@ -232,7 +241,7 @@ func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      fmt.Sprintf("%s-%d", job.Name, job.Status.Failed+job.Status.Succeeded+1),
 			Namespace: job.Namespace,
-			Labels:    map[string]string{batchv1.ControllerUidLabel: string(job.UID), batchv1.JobNameLabel: job.Name},
+			Labels:    podLabels(job),
 		},
 		Status: corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: container,
@@ -265,4 +274,16 @@ func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle
 		return fmt.Errorf("kubequeuetest: update status of job %s: %w", h, err)
 	}
 	return nil
+}
+
+// podLabels returns the labels the Job controller gives the Job's pods: the
+// template's, and the Job's name and UID.
+func podLabels(job *batchv1.Job) map[string]string {
+	out := make(map[string]string, len(job.Spec.Template.Labels)+2)
+	for k, v := range job.Spec.Template.Labels {
+		out[k] = v
+	}
+	out[batchv1.ControllerUidLabel] = string(job.UID)
+	out[batchv1.JobNameLabel] = job.Name
+	return out
 }

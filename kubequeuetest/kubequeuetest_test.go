@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -195,7 +196,10 @@ func TestSetSucceeded_SetFailed_Errors(t *testing.T) {
 	require.ErrorContains(t, kubequeuetest.SetSucceeded(t.Context(), client, missing, nil), "kubequeuetest: get job")
 	require.ErrorContains(t, kubequeuetest.SetSucceeded(t.Context(), client, h, make(chan int)), "encode result")
 
+	require.ErrorIs(t, kubequeuetest.SetSucceeded(t.Context(), client, h, strings.Repeat("x", kubequeue.MaxResultSize)), kubequeue.ErrResultTooLarge)
+
 	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, nil))
+	require.ErrorContains(t, kubequeuetest.SetFailed(t.Context(), client, h, "BackoffLimitExceeded", 1, "x"), "already finished")
 	st, err := queue.Status(t.Context(), h)
 	require.NoError(t, err)
 	require.Equal(t, kubequeue.StateSucceeded, st.State)
