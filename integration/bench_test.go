@@ -9,12 +9,9 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 
@@ -185,18 +182,7 @@ func BenchmarkWaitAll(b *testing.B) {
 			var wg sync.WaitGroup
 			for _, h := range handles {
 				wg.Go(func() {
-					jobs := c.BatchV1().Jobs(h.Namespace)
-					sel := fields.OneTermEqualSelector("metadata.name", h.Name).String()
-					lw := &cache.ListWatch{
-						ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-							o.FieldSelector = sel
-							return jobs.List(ctx, o)
-						},
-						WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-							o.FieldSelector = sel
-							return jobs.Watch(ctx, o)
-						},
-					}
+					lw := jobListWatch(c, h.Namespace, h.Name)
 					_, err := watchtools.UntilWithSync(e.ctx, lw, &batchv1.Job{}, nil, func(ev watch.Event) (bool, error) {
 						job, ok := ev.Object.(*batchv1.Job)
 						return ok && finished(job), nil

@@ -347,10 +347,7 @@ func TestQueue_Wait_SurvivesWatchExpiry(t *testing.T) {
 func TestQueue_Cancel_RunningJob(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	m := marker{File: filepath.Join(t.TempDir(), "marker")}
-	h, err := e.queue.Enqueue(e.ctx, sleepWorker, m)
-	require.NoError(t, err)
-	pid := pidOf(t, waitFile(t, m.File, "started"))
+	h, m, pid := startSleeper(t, e)
 	require.Eventually(t, func() bool {
 		st, err := e.queue.Status(e.ctx, h)
 		return err == nil && st.State == kubequeue.StateRunning && st.Active == 1
@@ -368,26 +365,22 @@ func TestQueue_Cancel_RunningJob(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Wait did not return when the job was cancelled")
 	}
-	_, err = e.queue.Get(e.ctx, h)
+	_, err := e.queue.Get(e.ctx, h)
 	require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 	require.Empty(t, jobPods(t, e, h.Name), "foreground deletion removes the pods first")
-	require.Contains(t, waitFile(t, m.File, "stopped"), "stopped: context canceled", "perform saw SIGTERM")
-	require.Eventually(t, func() bool { return processGone(pid) }, 10*time.Second, 20*time.Millisecond, "process %d outlived its job", pid)
+	requireStopped(t, m, pid)
 	require.NoError(t, e.queue.Cancel(e.ctx, h), "a second cancel is a no-op")
 }
 
 func TestQueue_SuspendResume(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	m := marker{File: filepath.Join(t.TempDir(), "marker")}
-	h, err := e.queue.Enqueue(e.ctx, sleepWorker, m)
-	require.NoError(t, err)
-	pid := pidOf(t, waitFile(t, m.File, "started"))
+	h, m, pid := startSleeper(t, e)
 
 	require.NoError(t, e.queue.Suspend(e.ctx, h))
-	require.Contains(t, waitFile(t, m.File, "stopped"), "stopped: context canceled", "suspending stops the running pod")
-	require.Eventually(t, func() bool { return processGone(pid) }, 10*time.Second, 20*time.Millisecond, "process %d outlived its pod", pid)
+	requireStopped(t, m, pid)
 	var st kubequeue.Status
+	var err error
 	require.Eventually(t, func() bool {
 		st, err = e.queue.Status(e.ctx, h)
 		return err == nil && st.State == kubequeue.StateSuspended && st.Active == 0 && len(jobPods(t, e, h.Name)) == 0

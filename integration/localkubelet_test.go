@@ -105,6 +105,24 @@ func processGone(pid int) bool {
 	return syscall.Kill(pid, 0) == syscall.ESRCH
 }
 
+// startSleeper enqueues a sleep worker and waits until its process runs.
+// It returns the Job's handle, the worker's marker and its pid.
+func startSleeper(t *testing.T, e *env) (kubequeue.Handle, marker, int) {
+	t.Helper()
+	m := marker{File: filepath.Join(t.TempDir(), "marker")}
+	h, err := e.queue.Enqueue(e.ctx, sleepWorker, m)
+	require.NoError(t, err)
+	return h, m, pidOf(t, waitFile(t, m.File, "started"))
+}
+
+// requireStopped checks that a sleep worker saw its context cancelled
+// (SIGTERM), and that its process is gone.
+func requireStopped(t *testing.T, m marker, pid int) {
+	t.Helper()
+	require.Contains(t, waitFile(t, m.File, "stopped"), "stopped: context canceled", "perform saw SIGTERM through its context")
+	require.Eventually(t, func() bool { return processGone(pid) }, 10*time.Second, 20*time.Millisecond, "process %d outlived its pod", pid)
+}
+
 func TestLocalKubelet_PodFailurePolicyOnExitCode(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -156,25 +174,21 @@ func TestLocalKubelet_ActiveDeadlineExceeded(t *testing.T) {
 func TestLocalKubelet_ForegroundDeleteStopsTheProcess(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	m := marker{File: filepath.Join(t.TempDir(), "marker")}
-	h, err := e.queue.Enqueue(e.ctx, sleepWorker, m)
-	require.NoError(t, err)
+	h, m, pid := startSleeper(t, e)
 	pod := runningPod(t, e, h.Name)
-	pid := pidOf(t, waitFile(t, m.File, "started"))
 	require.Contains(t, podLogs(t, e, pod.Name, nil), "sleeping until stopped")
 
 	require.NoError(t, client.BatchV1().Jobs(e.ns).Delete(e.ctx, h.Name, metav1.DeleteOptions{
 		PropagationPolicy: ptr.To(metav1.DeletePropagationForeground),
 	}))
 	// Foreground deletion removes the pods first, then the Job.
-	err = wait.PollUntilContextTimeout(e.ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(e.ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		_, err := client.BatchV1().Jobs(e.ns).Get(ctx, h.Name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	require.NoError(t, err, "job %s was not deleted", h.Name)
 	require.Empty(t, jobPods(t, e, h.Name))
-	require.Contains(t, waitFile(t, m.File, "stopped"), "stopped: context canceled", "perform saw SIGTERM through its context")
-	require.Eventually(t, func() bool { return processGone(pid) }, 10*time.Second, 20*time.Millisecond, "process %d outlived its pod", pid)
+	requireStopped(t, m, pid)
 }
 
 func TestLocalKubelet_EnvAndVolumesFromSecretAndConfigMap(t *testing.T) {

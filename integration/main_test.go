@@ -214,20 +214,8 @@ func watchJob(t testing.TB, e *env, name string, timeout time.Duration, cond fun
 	t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, timeout)
 	defer cancel()
-	jobs := client.BatchV1().Jobs(e.ns)
-	selector := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = selector
-			return jobs.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = selector
-			return jobs.Watch(ctx, o)
-		},
-	}
 	var last *batchv1.Job
-	ev, err := watchtools.UntilWithSync(ctx, lw, &batchv1.Job{}, nil, func(ev watch.Event) (bool, error) {
+	ev, err := watchtools.UntilWithSync(ctx, jobListWatch(client, e.ns, name), &batchv1.Job{}, nil, func(ev watch.Event) (bool, error) {
 		job, ok := ev.Object.(*batchv1.Job)
 		if !ok {
 			return false, fmt.Errorf("unexpected %T in watch", ev.Object)
@@ -237,6 +225,22 @@ func watchJob(t testing.TB, e *env, name string, timeout time.Duration, cond fun
 	})
 	require.NoError(t, err, "watching job %s/%s; last seen status: %+v", e.ns, name, statusOf(last))
 	return ev.Object.(*batchv1.Job)
+}
+
+// jobListWatch lists and watches the Job named name in namespace ns.
+func jobListWatch(c kubernetes.Interface, ns, name string) *cache.ListWatch {
+	jobs := c.BatchV1().Jobs(ns)
+	selector := fields.OneTermEqualSelector("metadata.name", name).String()
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = selector
+			return jobs.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return jobs.Watch(ctx, o)
+		},
+	}
 }
 
 // finished reports whether the Job has a true Complete or Failed condition.
