@@ -71,12 +71,25 @@ func ExampleQueue_Build() {
 	//   namespace: shop
 	// spec:
 	//   backoffLimit: 3
+	//   podFailurePolicy:
+	//     rules:
+	//     - action: FailJob
+	//       onExitCodes:
+	//         containerName: worker
+	//         operator: In
+	//         values:
+	//         - 42
+	//     - action: Ignore
+	//       onPodConditions:
+	//       - status: "True"
+	//         type: DisruptionTarget
 	//   template:
 	//     metadata:
 	//       labels:
 	//         app.kubernetes.io/managed-by: kubequeue
 	//         kubequeue.io/worker: send-email
 	//     spec:
+	//       automountServiceAccountToken: false
 	//       containers:
 	//       - env:
 	//         - name: KUBEQUEUE_WORKER
@@ -89,8 +102,17 @@ func ExampleQueue_Build() {
 	//         image: registry.example.com/shop/api:v1.4.2
 	//         name: worker
 	//         resources: {}
+	//         securityContext:
+	//           allowPrivilegeEscalation: false
+	//           capabilities:
+	//             drop:
+	//             - ALL
 	//         terminationMessagePolicy: FallbackToLogsOnError
 	//       restartPolicy: Never
+	//       securityContext:
+	//         runAsNonRoot: true
+	//         seccompProfile:
+	//           type: RuntimeDefault
 	//   ttlSecondsAfterFinished: 0
 	// status: {}
 }

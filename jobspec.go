@@ -20,6 +20,7 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue/internal/names"
 	"github.com/kubequeue/kubequeue/internal/payload"
@@ -97,6 +98,11 @@ type workerConfig struct {
 	priorityClass    string
 	volumes          []corev1.Volume
 	volumeMounts     []corev1.VolumeMount
+	automountToken   *bool
+	podSecurity      *corev1.PodSecurityContext
+	podSecuritySet   bool
+	security         *corev1.SecurityContext
+	securitySet      bool
 	job              jobConfig
 
 	resources corev1.ResourceRequirements
@@ -114,6 +120,7 @@ type jobConfig struct {
 	backoffLimit   *int32
 	activeDeadline *time.Duration
 	ttl            *time.Duration
+	failureRules   []batchv1.PodFailurePolicyRule
 	mutators       []func(*batchv1.Job)
 }
 
@@ -237,6 +244,7 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 		}
 	}
 	validateJobConfig(p, &c.job)
+	validateFailureRules(p, c.restartPolicy, c.job.failureRules)
 	c.jobLabels = kubequeueLabels(c.job.labels, name)
 	c.podLabels = kubequeueLabels(c.job.podLabels, name)
 	return p.err()
@@ -250,6 +258,7 @@ func validateCall(worker string, w *workerConfig, c *callConfig) error {
 		p.addAll("WithJobName", c.name, names.ValidateJobName(c.name))
 	}
 	validateJobConfig(p, &c.job)
+	validateFailureRules(p, w.restartPolicy, c.job.failureRules)
 	// Each map was checked alone; their union must fit the size limit too.
 	if len(c.job.annotations) > 0 && len(w.job.annotations) > 0 {
 		validateAnnotations(p, "WithAnnotations", merged(w.job.annotations, c.job.annotations))
@@ -281,6 +290,35 @@ func validateJobConfig(p *problems, c *jobConfig) {
 	for _, m := range c.mutators {
 		if m == nil {
 			p.add("WithJobMutator", "nil", "must not be nil")
+		}
+	}
+}
+
+// validateFailureRules checks pod failure policy rules for a pod with
+// restart policy restart. The API server checks the rest.
+func validateFailureRules(p *problems, restart corev1.RestartPolicy, rules []batchv1.PodFailurePolicyRule) {
+	if len(rules) > 0 && restart != corev1.RestartPolicyNever {
+		p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", len(rules)), "needs restartPolicy Never, and the worker sets "+string(restart))
+	}
+	for i, r := range rules {
+		where := fmt.Sprintf("rule %d", i)
+		switch r.Action {
+		case batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore, batchv1.PodFailurePolicyActionCount:
+		case batchv1.PodFailurePolicyActionFailIndex:
+			p.add("WithPodFailurePolicyRules action", where+": FailIndex", "needs an Indexed Job, and kubequeue's Jobs are NonIndexed")
+		default:
+			p.add("WithPodFailurePolicyRules action", where+": "+string(r.Action), "must be FailJob, Ignore or Count")
+		}
+		if (r.OnExitCodes == nil) == (len(r.OnPodConditions) == 0) {
+			p.add("WithPodFailurePolicyRules", where, "must set exactly one of onExitCodes and onPodConditions")
+		}
+		if e := r.OnExitCodes; e != nil {
+			if len(e.Values) == 0 {
+				p.add("WithPodFailurePolicyRules onExitCodes", where, "must list at least one exit code")
+			}
+			if e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(e.Values, 0) {
+				p.add("WithPodFailurePolicyRules onExitCodes", where+": In [0]", "must not match exit code 0, which is success")
+			}
 		}
 	}
 }
@@ -477,14 +515,16 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 					Annotations: merged(w.job.podAnnotations, call.job.podAnnotations),
 				},
 				Spec: corev1.PodSpec{
-					RestartPolicy:      w.restartPolicy,
-					ServiceAccountName: w.serviceAccount,
-					ImagePullSecrets:   cloneSlice(w.imagePullSecrets),
-					NodeSelector:       maps.Clone(w.nodeSelector),
-					Tolerations:        deepCopySlice(w.tolerations),
-					Affinity:           w.affinity.DeepCopy(),
-					PriorityClassName:  w.priorityClass,
-					Volumes:            deepCopySlice(w.volumes),
+					RestartPolicy:                w.restartPolicy,
+					ServiceAccountName:           w.serviceAccount,
+					AutomountServiceAccountToken: automountToken(w),
+					SecurityContext:              podSecurityContext(w),
+					ImagePullSecrets:             cloneSlice(w.imagePullSecrets),
+					NodeSelector:                 maps.Clone(w.nodeSelector),
+					Tolerations:                  deepCopySlice(w.tolerations),
+					Affinity:                     w.affinity.DeepCopy(),
+					PriorityClassName:            w.priorityClass,
+					Volumes:                      deepCopySlice(w.volumes),
 					Containers: []corev1.Container{{
 						Name:                     w.containerName,
 						Image:                    w.image,
@@ -494,18 +534,86 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 						EnvFrom:                  deepCopySlice(w.envFrom),
 						VolumeMounts:             deepCopySlice(w.volumeMounts),
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						SecurityContext:          containerSecurityContext(w),
 					}},
 				},
 			},
 		},
 	}
 	w.resources.DeepCopyInto(&job.Spec.Template.Spec.Containers[0].Resources)
+	job.Spec.PodFailurePolicy = podFailurePolicy(w, call)
 	for _, c := range []*jobConfig{&w.job, &call.job} {
 		for _, mutate := range c.mutators {
 			mutate(job)
 		}
 	}
 	return job
+}
+
+// automountToken is the pod's automountServiceAccountToken: the worker's
+// choice, or false unless the worker runs as a service account of its own.
+func automountToken(w *workerConfig) *bool {
+	if w.automountToken != nil {
+		return ptr.To(*w.automountToken)
+	}
+	if w.serviceAccount != "" {
+		return nil // the service account decides; true unless it says otherwise
+	}
+	return ptr.To(false)
+}
+
+// podSecurityContext is the worker's pod security context, or kubequeue's
+// default, which with the container's passes Pod Security "restricted".
+func podSecurityContext(w *workerConfig) *corev1.PodSecurityContext {
+	if w.podSecuritySet {
+		return w.podSecurity.DeepCopy()
+	}
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// containerSecurityContext is the worker's container security context, or
+// kubequeue's default.
+func containerSecurityContext(w *workerConfig) *corev1.SecurityContext {
+	if w.securitySet {
+		return w.security.DeepCopy()
+	}
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+}
+
+// podFailurePolicy is the Job's pod failure policy: the worker's and the
+// call's rules, then kubequeue's: ExitPermanent from the worker container
+// fails the Job, and a disruption is not counted. A pod that restarts on
+// failure can have none.
+func podFailurePolicy(w *workerConfig, call *callConfig) *batchv1.PodFailurePolicy {
+	if w.restartPolicy != corev1.RestartPolicyNever {
+		return nil
+	}
+	rules := make([]batchv1.PodFailurePolicyRule, 0, len(w.job.failureRules)+len(call.job.failureRules)+2)
+	rules = append(rules, deepCopySlice(w.job.failureRules)...)
+	rules = append(rules, deepCopySlice(call.job.failureRules)...)
+	rules = append(rules,
+		batchv1.PodFailurePolicyRule{
+			Action: batchv1.PodFailurePolicyActionFailJob,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: ptr.To(w.containerName),
+				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+				Values:        []int32{ExitPermanent},
+			},
+		},
+		batchv1.PodFailurePolicyRule{
+			Action: batchv1.PodFailurePolicyActionIgnore,
+			OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
+				Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+			}},
+		},
+	)
+	return &batchv1.PodFailurePolicy{Rules: rules}
 }
 
 // withCall returns a copy of base with the call's entries added.

@@ -2171,3 +2171,126 @@ func BenchmarkBuild(b *testing.B) {
 		}
 	})
 }
+
+// jsPermanentRule and jsDisruptionRule are kubequeue's own pod failure policy
+// rules, last in every Job's policy.
+var (
+	jsPermanentRule = batchv1.PodFailurePolicyRule{
+		Action: batchv1.PodFailurePolicyActionFailJob,
+		OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+			ContainerName: ptr.To("worker"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{42},
+		},
+	}
+	jsDisruptionRule = batchv1.PodFailurePolicyRule{
+		Action:          batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+	}
+	jsIgnoreExit3 = batchv1.PodFailurePolicyRule{
+		Action:      batchv1.PodFailurePolicyActionIgnore,
+		OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{3}},
+	}
+	jsFailOn7 = batchv1.PodFailurePolicyRule{
+		Action:      batchv1.PodFailurePolicyActionFailJob,
+		OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{7}},
+	}
+)
+
+func TestQueue_Build_SecureDefaults(t *testing.T) {
+	t.Parallel()
+	restrictedPod := &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	restrictedContainer := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	tests := []struct {
+		name          string
+		opts          []kubequeue.WorkerOption
+		wantPod       *corev1.PodSecurityContext
+		wantContainer *corev1.SecurityContext
+		wantAutomount *bool
+	}{
+		{name: "Defaults", wantPod: restrictedPod, wantContainer: restrictedContainer, wantAutomount: ptr.To(false)},
+		{
+			name:    "ServiceAccountMountsItsToken",
+			opts:    []kubequeue.WorkerOption{kubequeue.WithServiceAccount("reporter")},
+			wantPod: restrictedPod, wantContainer: restrictedContainer, wantAutomount: nil,
+		},
+		{
+			name:    "ServiceAccountWithoutToken",
+			opts:    []kubequeue.WorkerOption{kubequeue.WithServiceAccount("reporter"), kubequeue.WithAutomountServiceAccountToken(false)},
+			wantPod: restrictedPod, wantContainer: restrictedContainer, wantAutomount: ptr.To(false),
+		},
+		{
+			name:    "TokenForTheDefaultAccount",
+			opts:    []kubequeue.WorkerOption{kubequeue.WithAutomountServiceAccountToken(true)},
+			wantPod: restrictedPod, wantContainer: restrictedContainer, wantAutomount: ptr.To(true),
+		},
+		{
+			name: "OwnSecurityContexts",
+			opts: []kubequeue.WorkerOption{
+				kubequeue.WithPodSecurityContext(&corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000), FSGroup: ptr.To[int64](2000)}),
+				kubequeue.WithSecurityContext(&corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}),
+			},
+			wantPod:       &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000), FSGroup: ptr.To[int64](2000)},
+			wantContainer: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)},
+			wantAutomount: ptr.To(false),
+		},
+		{
+			name:          "NoSecurityContexts",
+			opts:          []kubequeue.WorkerOption{kubequeue.WithPodSecurityContext(nil), kubequeue.WithSecurityContext(nil)},
+			wantAutomount: ptr.To(false),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			job := build(t, newGreeter(tt.opts...), greeting{})
+			spec := job.Spec.Template.Spec
+			require.Equal(t, tt.wantPod, spec.SecurityContext)
+			require.Equal(t, tt.wantContainer, spec.Containers[0].SecurityContext)
+			require.Equal(t, tt.wantAutomount, spec.AutomountServiceAccountToken)
+		})
+	}
+
+	// A security context passed to an option is copied.
+	sc := &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+	w := newGreeter(kubequeue.WithSecurityContext(sc))
+	*sc.ReadOnlyRootFilesystem = false
+	require.True(t, *build(t, w, greeting{}).Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem)
+}
+
+func TestQueue_Build_PodFailurePolicy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		worker []kubequeue.WorkerOption
+		call   []kubequeue.EnqueueOption
+		want   *batchv1.PodFailurePolicy
+	}{
+		{name: "Defaults", want: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{jsPermanentRule, jsDisruptionRule}}},
+		{
+			name:   "UserRulesFirst",
+			worker: []kubequeue.WorkerOption{kubequeue.WithPodFailurePolicyRules(jsIgnoreExit3)},
+			call:   []kubequeue.EnqueueOption{kubequeue.WithPodFailurePolicyRules(jsFailOn7)},
+			want:   &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{jsIgnoreExit3, jsFailOn7, jsPermanentRule, jsDisruptionRule}},
+		},
+		{
+			name:   "ContainerNamed",
+			worker: []kubequeue.WorkerOption{kubequeue.WithContainerName("main")},
+			want: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{func() batchv1.PodFailurePolicyRule {
+				r := *jsPermanentRule.DeepCopy()
+				r.OnExitCodes.ContainerName = ptr.To("main")
+				return r
+			}(), jsDisruptionRule}},
+		},
+		{
+			// A pod failure policy needs restartPolicy Never.
+			name:   "OnFailureHasNone",
+			worker: []kubequeue.WorkerOption{kubequeue.WithRestartPolicy(corev1.RestartPolicyOnFailure)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			job := build(t, newGreeter(tt.worker...), greeting{}, tt.call...)
+			require.Equal(t, tt.want, job.Spec.PodFailurePolicy)
+		})
+	}
+}

@@ -178,10 +178,36 @@ func WithRestartPolicy(policy corev1.RestartPolicy) WorkerOption {
 	return workerOption(func(c *workerConfig) { c.restartPolicy = policy })
 }
 
-// WithServiceAccount sets the pod's service account. Default: the
-// namespace's default service account. Repeating it replaces.
+// WithServiceAccount sets the pod's service account, and mounts its token
+// into the container unless [WithAutomountServiceAccountToken](false) says
+// otherwise. Default: the namespace's default service account, whose token
+// is not mounted. Repeating it replaces.
 func WithServiceAccount(name string) WorkerOption {
 	return workerOption(func(c *workerConfig) { c.serviceAccount = name })
+}
+
+// WithAutomountServiceAccountToken sets whether the service account's API
+// token is mounted into the container (automountServiceAccountToken).
+// Default: only with [WithServiceAccount]; a worker that does not call the
+// Kubernetes API needs no token. Repeating it replaces.
+func WithAutomountServiceAccountToken(mount bool) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.automountToken = &mount })
+}
+
+// WithPodSecurityContext replaces the pod's security context. Default:
+// runAsNonRoot true and seccompProfile RuntimeDefault, which with the
+// container's default (see [WithSecurityContext]) passes the Pod Security
+// Standard "restricted". nil removes it. The image must then run as a user
+// other than root: set its USER, or RunAsUser here. Repeating it replaces.
+func WithPodSecurityContext(sc *corev1.PodSecurityContext) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.podSecurity, c.podSecuritySet = sc.DeepCopy(), true })
+}
+
+// WithSecurityContext replaces the container's security context. Default:
+// allowPrivilegeEscalation false and all capabilities dropped. nil removes
+// it. Repeating it replaces.
+func WithSecurityContext(sc *corev1.SecurityContext) WorkerOption {
+	return workerOption(func(c *workerConfig) { c.security, c.securitySet = sc.DeepCopy(), true })
 }
 
 // WithImagePullSecrets adds Secrets used to pull the image. Repeating it adds.
@@ -302,6 +328,22 @@ func WithActiveDeadline(d time.Duration) JobOption {
 // [DefaultTTLAfterFinished]. Must not be negative. Repeating it replaces.
 func WithTTLAfterFinished(d time.Duration) JobOption {
 	return jobOption(func(c *jobConfig) { c.ttl = &d })
+}
+
+// WithPodFailurePolicyRules adds rules to the Job's podFailurePolicy,
+// before kubequeue's own: a pod whose worker container exits with
+// [ExitPermanent] fails the Job at once (FailJob), and a pod disrupted by
+// Kubernetes (condition DisruptionTarget: a node drain, a preemption) is
+// retried without counting against the backoff limit (Ignore). Any other
+// failure counts. The API server checks the rules; a pod failure policy
+// needs restartPolicy Never, so with [WithRestartPolicy](OnFailure) the Job
+// has none and adding rules is an error. Repeating it adds.
+func WithPodFailurePolicyRules(rules ...batchv1.PodFailurePolicyRule) JobOption {
+	return jobOption(func(c *jobConfig) {
+		for _, r := range rules {
+			c.failureRules = append(c.failureRules, *r.DeepCopy())
+		}
+	})
 }
 
 // WithJobMutator adds a function that changes the built Job before it is

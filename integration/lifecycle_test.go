@@ -80,14 +80,11 @@ func TestQueue_Wait_Failed(t *testing.T) {
 			failures: 2,
 		},
 		{
-			name: "PodFailurePolicy",
-			job:  permanentWorker,
-			opts: []kubequeue.EnqueueOption{kubequeue.WithBackoffLimit(5), kubequeue.WithJobMutator(func(j *batchv1.Job) {
-				j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
-					Action:      batchv1.PodFailurePolicyActionFailJob,
-					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{kubequeue.ExitPermanent}},
-				}}}
-			})},
+			// kubequeue's default pod failure policy: exit code 42 fails
+			// the Job at once, however high the backoff limit.
+			name:      "PodFailurePolicy",
+			job:       permanentWorker,
+			opts:      []kubequeue.EnqueueOption{kubequeue.WithBackoffLimit(5)},
 			reason:    batchv1.JobReasonPodFailurePolicy,
 			exitCode:  kubequeue.ExitPermanent,
 			message:   "this payload can never succeed",
