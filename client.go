@@ -2,9 +2,13 @@ package kubequeue
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	batchv1client "k8s.io/client-go/kubernetes/typed/batch/v1"
@@ -40,14 +45,21 @@ func (h Handle) String() string { return h.Namespace + "/" + h.Name }
 // it. It returns the Job's handle once the API server has accepted it.
 //
 // Invalid input is reported before any API call, with the errors of Build.
-// An API error is wrapped with the Job's namespace and name and stays
-// testable with the k8s.io/apimachinery/pkg/api/errors functions, such as
-// IsAlreadyExists or IsForbidden. Enqueue creates one object, so a refused
-// create leaves nothing behind. An error that leaves the outcome unknown (a
-// timeout, a lost connection, a cancelled ctx) may come after the server
-// created the Job: calling Enqueue again then creates a second Job under a
-// new name. Where that matters, name the Job with [WithJobName] so that a
-// retry gets an AlreadyExists error instead.
+// The name is chosen here, never by the API server, so a create can be
+// repeated safely: when the API server cannot be reached or asks to try
+// again (a timeout, 429, a 5xx), Enqueue tries again with back-off (see
+// [WithRetries]); if an earlier try did create the Job and only its answer
+// was lost, the next one finds it by its [AnnotationEnqueueID] and returns
+// its handle, so a retried Enqueue never creates a second Job. With
+// [WithUniqueKey], a Job that already exists for the key is returned as is.
+//
+// Other API errors are returned at once, wrapped with the Job's namespace
+// and name and testable with the k8s.io/apimachinery/pkg/api/errors
+// functions, such as IsAlreadyExists (a [WithJobName] already taken) or
+// IsForbidden. Enqueue creates one object, so a refused create leaves
+// nothing behind. When ctx ends first, the error wraps ctx's; the Job may
+// then exist or not, and calling Enqueue again with the same
+// [WithUniqueKey] settles it.
 func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...EnqueueOption) (Handle, error) {
 	j, err := q.Build(job, payload, opts...)
 	if err != nil {
@@ -56,11 +68,94 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 	if q.client == nil {
 		return Handle{}, ErrNoClient
 	}
-	created, err := q.client.BatchV1().Jobs(j.Namespace).Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
+	if j.Annotations == nil {
+		j.Annotations = make(map[string]string, 1)
+	}
+	j.Annotations[AnnotationEnqueueID] = q.enqueueID()
+	created, err := q.create(ctx, j)
 	if err != nil {
 		return Handle{}, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, err)
 	}
-	return Handle{Namespace: j.Namespace, Name: j.Name, UID: created.UID, Worker: job.Name()}, nil
+	return Handle{Namespace: created.Namespace, Name: created.Name, UID: created.UID, Worker: job.Name()}, nil
+}
+
+// create creates j, trying again after errors that say to, and returns the
+// Job that exists: the one created, or the one an earlier try or, with a
+// unique key, an earlier Enqueue created.
+func (q *Queue) create(ctx context.Context, j *batchv1.Job) (*batchv1.Job, error) {
+	jobs := q.client.BatchV1().Jobs(j.Namespace)
+	delay := retryInitial
+	for try := 1; ; try++ {
+		created, err := jobs.Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
+		if err == nil {
+			return created, nil
+		}
+		if apierrors.IsAlreadyExists(err) {
+			return q.existing(ctx, j, err)
+		}
+		if try >= q.tries || !retryable(ctx, err) {
+			return nil, err
+		}
+		wait := time.Duration(rand.Int64N(int64(delay))) + delay/2 // jitter: 0.5 to 1.5 times
+		if s, ok := apierrors.SuggestsClientDelay(err); ok {
+			wait = max(wait, time.Duration(s)*time.Second)
+		}
+		delay = min(2*delay, retryMax)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// existing returns the Job that took j's name if it is j, created by an
+// earlier try of this Enqueue, or the Job of the same unique key; else
+// alreadyExists, the create's error.
+func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
+	got, err := q.client.BatchV1().Jobs(j.Namespace).Get(ctx, j.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, errors.Join(alreadyExists, fmt.Errorf("get the job that has the name: %w", err))
+	}
+	for _, a := range []string{AnnotationEnqueueID, AnnotationUniqueKey} {
+		if want := j.Annotations[a]; want != "" && got.Annotations[a] == want {
+			return got, nil
+		}
+	}
+	return nil, alreadyExists
+}
+
+// Back-off between create tries: from retryInitial, doubling up to
+// retryMax, each with jitter.
+const (
+	retryInitial = 100 * time.Millisecond
+	retryMax     = 5 * time.Second
+)
+
+// retryable reports whether a create that failed with err may have failed
+// for a passing reason, so that trying again can help.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	switch {
+	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err),
+		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsUnexpectedServerError(err):
+		return true
+	case utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err), utilnet.IsProbableEOF(err), utilnet.IsTimeout(err):
+		return true
+	case errors.Is(err, context.DeadlineExceeded): // the client's own request timeout, not ctx's
+		return true
+	}
+	var status apierrors.APIStatus
+	return errors.As(err, &status) && status.Status().Code >= 500
+}
+
+// enqueueID returns a new random ID for AnnotationEnqueueID.
+func (q *Queue) enqueueID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }
 
 // Client-side rate limits that LoadConfig sets when the configuration sets

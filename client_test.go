@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -72,7 +76,11 @@ func TestQueue_Enqueue(t *testing.T) {
 	require.Equal(t, want.Spec, got.Spec, "Enqueue must create exactly what Build returns")
 	require.Equal(t, want.Name, got.Name)
 	require.Equal(t, want.Labels, got.Labels)
-	require.Equal(t, want.Annotations, got.Annotations)
+	// Enqueue adds an ID by which a repeated create finds its Job.
+	require.Regexp(t, "^[0-9a-f]{32}$", got.Annotations[kubequeue.AnnotationEnqueueID])
+	delete(got.Annotations, kubequeue.AnnotationEnqueueID)
+	require.Empty(t, got.Annotations)
+	require.Empty(t, want.Annotations)
 
 	actions := client.Actions()
 	require.Len(t, actions, 2) // create, list
@@ -90,28 +98,32 @@ func TestQueue_Enqueue_FieldManager(t *testing.T) {
 	require.Equal(t, "billing", create.CreateOptions.FieldManager)
 }
 
-var errTransport = errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+// errTransport is what a dial to an API server that is down returns.
+var errTransport error = &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
 
 func TestQueue_Enqueue_APIErrors(t *testing.T) {
 	t.Parallel()
 	jobs := schema.GroupResource{Group: "batch", Resource: "jobs"}
 	tests := []struct {
-		name  string
-		err   error
-		check func(error) bool
+		name    string
+		err     error
+		check   func(error) bool
+		creates int // with WithRetries(3)
 	}{
-		{"AlreadyExists", apierrors.NewAlreadyExists(jobs, "greet-x"), apierrors.IsAlreadyExists},
-		{"Forbidden", apierrors.NewForbidden(jobs, "", errors.New("rbac says no")), apierrors.IsForbidden},
-		{"Invalid", apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "greet-x", nil), apierrors.IsInvalid},
-		{"Timeout", apierrors.NewServerTimeout(jobs, "create", 1), apierrors.IsServerTimeout},
-		{"TooManyRequests", apierrors.NewTooManyRequests("slow down", 2), apierrors.IsTooManyRequests},
-		{"InternalError", apierrors.NewInternalError(errors.New("etcd")), apierrors.IsInternalError},
-		{"Transport", errTransport, func(err error) bool { return errors.Is(err, errTransport) }},
+		{"Forbidden", apierrors.NewForbidden(jobs, "", errors.New("rbac says no")), apierrors.IsForbidden, 1},
+		{"Invalid", apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "greet-x", nil), apierrors.IsInvalid, 1},
+		{"BadRequest", apierrors.NewBadRequest("no"), apierrors.IsBadRequest, 1},
+		// Errors that say to try again are retried.
+		{"Timeout", apierrors.NewServerTimeout(jobs, "create", 0), apierrors.IsServerTimeout, 3},
+		{"TooManyRequests", apierrors.NewTooManyRequests("slow down", 0), apierrors.IsTooManyRequests, 3},
+		{"InternalError", apierrors.NewInternalError(errors.New("etcd")), apierrors.IsInternalError, 3},
+		{"ServiceUnavailable", apierrors.NewServiceUnavailable("restarting"), apierrors.IsServiceUnavailable, 3},
+		{"Transport", errTransport, func(err error) bool { return errors.Is(err, errTransport) }, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := setup(t)
+			client, queue := setup(t, kubequeue.WithRetries(3))
 			client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
 				return true, nil, tt.err
 			})
@@ -121,37 +133,110 @@ func TestQueue_Enqueue_APIErrors(t *testing.T) {
 			require.True(t, tt.check(err), "error %v lost its API type", err)
 			require.Contains(t, err.Error(), "kubequeue: create job ns1/greet-")
 			require.Zero(t, handle)
-			require.Len(t, client.Actions(), 1, "one create, no retry and no clean-up call")
+			require.Len(t, client.Actions(), tt.creates, "creates, and no clean-up call")
 			require.Empty(t, listJobs(t, client), "a failed Enqueue must leave nothing behind")
 		})
 	}
 }
 
-// TestQueue_Enqueue_AmbiguousFailure pins down what Enqueue documents: a
-// timeout may come after the server stored the Job, and a retry with a
-// generated name then makes a second Job, while a retry with WithJobName
-// gets AlreadyExists.
-func TestQueue_Enqueue_AmbiguousFailure(t *testing.T) {
+// TestQueue_Enqueue_LostResponse: a create whose response is lost after
+// the server stored the Job is tried again, finds the Job by its enqueue ID
+// and returns it: one Job, and its handle.
+func TestQueue_Enqueue_LostResponse(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"", "order-42"} {
+		client, queue := setup(t)
+		lost := 1
+		client.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+			if lost == 0 {
+				return false, nil, nil
+			}
+			lost--
+			job := action.(k8stesting.CreateAction).GetObject().(*batchv1.Job).DeepCopy()
+			job.UID = "uid-of-the-first-try"
+			require.NoError(t, client.Tracker().Create(action.GetResource(), job, job.Namespace))
+			return true, nil, apierrors.NewTimeoutError("response lost", 0)
+		})
+		var opts []kubequeue.EnqueueOption
+		if name != "" {
+			opts = append(opts, kubequeue.WithJobName(name))
+		}
+		h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, opts...)
+		require.NoError(t, err)
+		jobs := listJobs(t, client)
+		require.Len(t, jobs, 1, "the retry must not make a second Job")
+		require.Equal(t, jobs[0].Name, h.Name)
+		require.Equal(t, types.UID("uid-of-the-first-try"), h.UID)
+	}
+
+	// A Job of that name that another Enqueue created is not ours.
+	client, queue := setup(t)
+	_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithJobName("taken"))
+	require.NoError(t, err)
+	_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithJobName("taken"))
+	require.True(t, apierrors.IsAlreadyExists(err), "got %v", err)
+	require.Len(t, listJobs(t, client), 1)
+}
+
+func TestQueue_Enqueue_RetryAfterAndContext(t *testing.T) {
 	t.Parallel()
 	client, queue := setup(t)
-	timeouts := 1
-	client.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
-		if timeouts == 0 {
+	busy := 1
+	client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if busy == 0 {
 			return false, nil, nil
 		}
-		timeouts--
-		job := action.(k8stesting.CreateAction).GetObject().(*batchv1.Job)
-		require.NoError(t, client.Tracker().Create(action.GetResource(), job, job.Namespace))
-		return true, nil, apierrors.NewTimeoutError("response lost", 1)
+		busy--
+		return true, nil, apierrors.NewTooManyRequests("slow down", 1)
 	})
+	start := time.Now()
+	_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), time.Second, "Retry-After: 1 is honoured")
 
-	_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithJobName("order-42"))
-	require.True(t, apierrors.IsTimeout(err), "got %v", err)
-	require.Len(t, listJobs(t, client), 1, "the Job exists although Enqueue failed")
+	// The context bounds the waiting.
+	client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewTooManyRequests("slow down", 60)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err = queue.Enqueue(ctx, newGreeter(), greeting{})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.True(t, apierrors.IsTooManyRequests(err), "the last API error is kept: %v", err)
+}
 
-	_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithJobName("order-42"))
-	require.True(t, apierrors.IsAlreadyExists(err), "a named retry must not make a second Job; got %v", err)
-	require.Len(t, listJobs(t, client), 1)
+func TestQueue_Enqueue_UniqueKey(t *testing.T) {
+	t.Parallel()
+	client, queue := setup(t)
+	w := newGreeter()
+	first, err := queue.Enqueue(t.Context(), w, greeting{Name: "a"}, kubequeue.WithUniqueKey("order-42"))
+	require.NoError(t, err)
+	again, err := queue.Enqueue(t.Context(), w, greeting{Name: "b"}, kubequeue.WithUniqueKey("order-42"))
+	require.NoError(t, err)
+	require.Equal(t, first, again, "the same key returns the existing Job")
+	other, err := queue.Enqueue(t.Context(), w, greeting{Name: "c"}, kubequeue.WithUniqueKey("order-43"))
+	require.NoError(t, err)
+	require.NotEqual(t, first.Name, other.Name)
+
+	jobs := listJobs(t, client)
+	require.Len(t, jobs, 2)
+	for _, j := range jobs {
+		require.Regexp(t, "^[0-9a-f]{64}$", j.Annotations[kubequeue.AnnotationUniqueKey])
+		require.NotContains(t, j.Annotations[kubequeue.AnnotationUniqueKey], "order", "the key itself is not stored")
+	}
+
+	// Another process derives the same name from the same key.
+	_, elsewhere := setup(t, kubequeue.WithRandSource(rand.NewPCG(7, 7)))
+	built, err := elsewhere.Build(w, greeting{}, kubequeue.WithUniqueKey("order-42"))
+	require.NoError(t, err)
+	require.Equal(t, first.Name, built.Name)
+
+	// A Job of that name without the key's hash is not returned.
+	require.NoError(t, client.BatchV1().Jobs(first.Namespace).Delete(t.Context(), first.Name, metav1.DeleteOptions{}))
+	_, err = queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithJobName(first.Name))
+	require.NoError(t, err)
+	_, err = queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithUniqueKey("order-42"))
+	require.True(t, apierrors.IsAlreadyExists(err), "got %v", err)
 }
 
 func TestNew_InvalidOptions(t *testing.T) {

@@ -126,8 +126,10 @@ type jobConfig struct {
 
 // callConfig holds what options passed to Build or Enqueue set.
 type callConfig struct {
-	job  jobConfig
-	name string
+	job          jobConfig
+	name         string
+	uniqueKey    string
+	uniqueKeySet bool
 }
 
 // noCall is the configuration of a call without options. Read only.
@@ -254,6 +256,14 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 // worker w.
 func validateCall(worker string, w *workerConfig, c *callConfig) error {
 	p := &problems{worker: worker, sentinel: ErrInvalidOption}
+	if c.uniqueKeySet {
+		switch {
+		case c.uniqueKey == "" || len(c.uniqueKey) > maxUniqueKeyLen:
+			p.add("WithUniqueKey", truncate(c.uniqueKey), fmt.Sprintf("must be 1 to %d bytes, not %d", maxUniqueKeyLen, len(c.uniqueKey)))
+		case c.name != "":
+			p.add("WithUniqueKey", truncate(c.uniqueKey), "cannot be combined with WithJobName "+c.name+": the key names the Job")
+		}
+	}
 	if c.name != "" {
 		p.addAll("WithJobName", c.name, names.ValidateJobName(c.name))
 	}
@@ -695,7 +705,10 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 		}
 	}
 	name := call.name
-	if name == "" {
+	switch {
+	case call.uniqueKeySet:
+		name = names.FromKey(job.Name(), call.uniqueKey)
+	case name == "":
 		name = q.generateName(job.Name())
 	}
 	namespace := q.namespace
@@ -704,5 +717,23 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 			namespace = *c.namespace
 		}
 	}
-	return newJob(job.Name(), w, call, namespace, name, data), nil
+	built := newJob(job.Name(), w, call, namespace, name, data)
+	if call.uniqueKeySet {
+		if built.Annotations == nil {
+			built.Annotations = make(map[string]string, 1)
+		}
+		built.Annotations[AnnotationUniqueKey] = names.KeyHash(call.uniqueKey)
+	}
+	return built, nil
+}
+
+// maxUniqueKeyLen is the longest key WithUniqueKey takes.
+const maxUniqueKeyLen = 1024
+
+// truncate shortens a long value for an error message.
+func truncate(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return s[:61] + "..."
 }

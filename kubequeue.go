@@ -65,6 +65,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -128,6 +129,16 @@ const (
 	LabelWorker = "kubequeue.io/worker"
 )
 
+// Annotations that kubequeue sets on Jobs.
+const (
+	// AnnotationEnqueueID holds a random ID, one per Enqueue call, by which
+	// a retried create recognizes the Job an earlier attempt created.
+	AnnotationEnqueueID = "kubequeue.io/enqueue-id"
+	// AnnotationUniqueKey holds the hex SHA-256 of the key given to
+	// WithUniqueKey (the key itself is not stored).
+	AnnotationUniqueKey = "kubequeue.io/unique-key"
+)
+
 // managedBy is the value of LabelManagedBy.
 const managedBy = "kubequeue"
 
@@ -143,6 +154,8 @@ type Queue struct {
 	namespace    string
 	fieldManager string
 
+	tries int // create attempts; see WithRetries
+
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
 
@@ -152,6 +165,10 @@ type Queue struct {
 // DefaultNamespace is the namespace of Jobs whose worker, call and queue
 // name none.
 const DefaultNamespace = "default"
+
+// DefaultRetries is how many times Enqueue tries a create by default; see
+// [WithRetries].
+const DefaultRetries = 8
 
 // DefaultFieldManager is the field manager recorded for the Jobs a Queue
 // creates.
@@ -170,6 +187,7 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 		client:       client,
 		namespace:    DefaultNamespace,
 		fieldManager: DefaultFieldManager,
+		tries:        DefaultRetries,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -180,6 +198,9 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 	p.addAll("WithDefaultNamespace", q.namespace, validation.IsDNS1123Label(q.namespace))
 	if q.fieldManager == "" || len(q.fieldManager) > 128 {
 		p.add("WithFieldManager", q.fieldManager, "must be 1 to 128 characters")
+	}
+	if q.tries < 1 || q.tries > 100 {
+		p.add("WithRetries", strconv.Itoa(q.tries), "must be 1 to 100")
 	}
 	q.err = p.err()
 	return q

@@ -373,6 +373,31 @@ func WithPropagation(policy metav1.DeletionPropagation) CancelOption {
 	return cancelOption(func(c *cancelConfig) { c.propagation = policy })
 }
 
+// WithUniqueKey makes the Job unique for its worker and key: its name is
+// derived from both, so enqueueing the same key again, from any process,
+// returns the existing Job's handle, with a nil error, instead of creating a
+// second Job; the second call's payload and options are dropped. The
+// uniqueness lasts as long as the Job exists: until its TTL after finishing
+// ends (see [WithTTLAfterFinished]) or it is cancelled; after that the same
+// key enqueues a new Job. The key (1 to 1024 bytes, such as "order-42") is
+// not stored: the Job's [AnnotationUniqueKey] holds its SHA-256. It cannot
+// be combined with [WithJobName]. Repeating it replaces.
+func WithUniqueKey(key string) EnqueueOption {
+	return enqueueOption(func(c *callConfig) { c.uniqueKey, c.uniqueKeySet = key, true })
+}
+
+// WithRetries sets how many times Enqueue tries to create a Job when the
+// API server cannot be reached or answers with an error that says to try
+// again (a timeout, 429 Too Many Requests, a 5xx), waiting between tries
+// with capped exponential back-off and jitter (from 100 ms to 5 s, or what
+// a Retry-After header asks), within its context. A try whose answer was
+// lost is safe to repeat: Enqueue recognizes the Job an earlier try
+// created ([AnnotationEnqueueID]) and returns it. Default: 8; 1 tries once.
+// Repeating it replaces.
+func WithRetries(tries int) QueueOption {
+	return queueOption(func(q *Queue) { q.tries = tries })
+}
+
 // mergeMaps returns dst with src's entries added; it allocates dst when
 // needed and never aliases src.
 func mergeMaps(dst, src map[string]string) map[string]string {

@@ -3,6 +3,9 @@
 package names
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -41,6 +44,21 @@ func Generate(worker string, next func() uint64) string {
 		r /= uint64(len(alphabet))
 	}
 	return string(b)
+}
+
+// FromKey returns the name Generate would give with a suffix drawn from the
+// SHA-256 of worker and key instead of random numbers: the same worker and
+// key always give the same name, and other keys, in all likelihood, others.
+func FromKey(worker, key string) string {
+	sum := sha256.Sum256([]byte(worker + "\x00" + key))
+	return Generate(worker, func() uint64 { return binary.BigEndian.Uint64(sum[:8]) })
+}
+
+// KeyHash returns the hex SHA-256 of key, which kubequeue records instead of
+// the key itself.
+func KeyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }
 
 // ValidateWorkerName reports why name cannot be a worker name, or nil.
