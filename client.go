@@ -22,6 +22,9 @@ import (
 	batchv1client "k8s.io/client-go/kubernetes/typed/batch/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubequeue/kubequeue/internal/payload"
 )
 
 // Handle identifies an enqueued Job. It is plain data: encode it (as JSON,
@@ -61,7 +64,7 @@ func (h Handle) String() string { return h.Namespace + "/" + h.Name }
 // then exist or not, and calling Enqueue again with the same
 // [WithUniqueKey] settles it.
 func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...EnqueueOption) (Handle, error) {
-	j, err := q.Build(job, payload, opts...)
+	j, secretPayload, err := q.build(job, payload, opts...)
 	if err != nil {
 		return Handle{}, err
 	}
@@ -72,29 +75,106 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 		j.Annotations = make(map[string]string, 1)
 	}
 	j.Annotations[AnnotationEnqueueID] = q.enqueueID()
-	created, err := q.create(ctx, j)
+	var created *batchv1.Job
+	ours := false
+	err = q.retry(ctx, func() error {
+		var err error
+		created, err = q.client.BatchV1().Jobs(j.Namespace).Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			created, ours, err = q.existing(ctx, j, err)
+			return err
+		}
+		ours = err == nil
+		return err
+	})
 	if err != nil {
 		return Handle{}, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, err)
+	}
+	if secretPayload != "" && ours {
+		if err := q.attachPayload(ctx, created, secretPayload); err != nil {
+			return Handle{}, q.undo(ctx, created, err)
+		}
 	}
 	return Handle{Namespace: created.Namespace, Name: created.Name, UID: created.UID, Worker: job.Name()}, nil
 }
 
-// create creates j, trying again after errors that say to, and returns the
-// Job that exists: the one created, or the one an earlier try or, with a
-// unique key, an earlier Enqueue created.
-func (q *Queue) create(ctx context.Context, j *batchv1.Job) (*batchv1.Job, error) {
-	jobs := q.client.BatchV1().Jobs(j.Namespace)
+// attachPayload creates the Secret that holds the payload of job, owned by
+// the Job so that the garbage collector deletes it with the Job, and then
+// resumes the Job, which was created suspended, unless the caller wanted
+// it suspended.
+func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string) error {
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      job.Name,
+			Namespace: job.Namespace,
+			Labels:    map[string]string{LabelManagedBy: managedBy, LabelWorker: job.Labels[LabelWorker]},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID,
+			}},
+		},
+		Immutable: ptr.To(true),
+		Type:      corev1.SecretTypeOpaque,
+		Data:      map[string][]byte{payload.SecretKey: []byte(data)},
+	}
+	secrets := q.client.CoreV1().Secrets(job.Namespace)
+	err := q.retry(ctx, func() error {
+		_, err := secrets.Create(ctx, secret, metav1.CreateOptions{FieldManager: q.fieldManager})
+		if apierrors.IsAlreadyExists(err) { // an earlier try's, whose answer was lost?
+			got, gerr := secrets.Get(ctx, secret.Name, metav1.GetOptions{})
+			if gerr == nil && len(got.OwnerReferences) == 1 && got.OwnerReferences[0].UID == job.UID {
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create payload secret %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	if job.Annotations[AnnotationResume] == "false" {
+		return nil
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q},"spec":{"suspend":false}}`, job.UID)
+	err = q.retry(ctx, func() error {
+		_, err := q.client.BatchV1().Jobs(job.Namespace).Patch(ctx, job.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: q.fieldManager})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("resume job %s/%s once its payload secret exists: %w", job.Namespace, job.Name, err)
+	}
+	return nil
+}
+
+// undo deletes a Job whose payload could not be attached, and with it, by
+// the garbage collector, its Secret, so that nothing half made is left. It
+// returns err with what happened.
+func (q *Queue) undo(ctx context.Context, job *batchv1.Job, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	policy := metav1.DeletePropagationBackground
+	derr := q.client.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{
+		PropagationPolicy: &policy, Preconditions: metav1.NewUIDPreconditions(string(job.UID)),
+	})
+	if derr != nil && !apierrors.IsNotFound(derr) {
+		return fmt.Errorf("kubequeue: enqueue job %s/%s: %w; deleting the suspended job failed too: %w", job.Namespace, job.Name, err, derr)
+	}
+	return fmt.Errorf("kubequeue: enqueue job %s/%s: %w (the job was deleted)", job.Namespace, job.Name, err)
+}
+
+// undoTimeout bounds the clean-up of a failed Enqueue, which runs even when
+// the caller's context has ended.
+const undoTimeout = 10 * time.Second
+
+// retry runs op, and again after errors that say to try again, with
+// capped exponential back-off and jitter, at most q.tries times, within ctx.
+func (q *Queue) retry(ctx context.Context, op func() error) error {
 	delay := retryInitial
 	for try := 1; ; try++ {
-		created, err := jobs.Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
+		err := op()
 		if err == nil {
-			return created, nil
-		}
-		if apierrors.IsAlreadyExists(err) {
-			return q.existing(ctx, j, err)
+			return nil
 		}
 		if try >= q.tries || !retryable(ctx, err) {
-			return nil, err
+			return err
 		}
 		wait := time.Duration(rand.Int64N(int64(delay))) + delay/2 // jitter: 0.5 to 1.5 times
 		if s, ok := apierrors.SuggestsClientDelay(err); ok {
@@ -103,26 +183,27 @@ func (q *Queue) create(ctx context.Context, j *batchv1.Job) (*batchv1.Job, error
 		delay = min(2*delay, retryMax)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
+			return fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
 		case <-time.After(wait):
 		}
 	}
 }
 
 // existing returns the Job that took j's name if it is j, created by an
-// earlier try of this Enqueue, or the Job of the same unique key; else
-// alreadyExists, the create's error.
-func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
-	got, err := q.client.BatchV1().Jobs(j.Namespace).Get(ctx, j.Name, metav1.GetOptions{})
+// earlier try of this Enqueue (ours), or the Job of the same unique key;
+// else alreadyExists, the create's error.
+func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists error) (got *batchv1.Job, ours bool, err error) {
+	got, err = q.client.BatchV1().Jobs(j.Namespace).Get(ctx, j.Name, metav1.GetOptions{})
 	if err != nil {
-		return nil, errors.Join(alreadyExists, fmt.Errorf("get the job that has the name: %w", err))
+		return nil, false, errors.Join(alreadyExists, fmt.Errorf("get the job that has the name: %w", err))
 	}
-	for _, a := range []string{AnnotationEnqueueID, AnnotationUniqueKey} {
-		if want := j.Annotations[a]; want != "" && got.Annotations[a] == want {
-			return got, nil
-		}
+	if id := j.Annotations[AnnotationEnqueueID]; got.Annotations[AnnotationEnqueueID] == id {
+		return got, true, nil
 	}
-	return nil, alreadyExists
+	if key := j.Annotations[AnnotationUniqueKey]; key != "" && got.Annotations[AnnotationUniqueKey] == key {
+		return got, false, nil
+	}
+	return nil, false, alreadyExists
 }
 
 // Back-off between create tries: from retryInitial, doubling up to

@@ -2,6 +2,7 @@ package kubequeue_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/kubequeuetest"
 )
 
 type greeting struct {
@@ -894,5 +896,95 @@ func TestHandle_Invalid(t *testing.T) {
 				require.ErrorIs(t, err, kubequeue.ErrInvalidHandle)
 			})
 		}
+	}
+}
+
+// secretSetup returns a queue on a fake clientset that gives objects UIDs,
+// and a worker whose payloads are sensitive.
+func secretSetup(t *testing.T) (*fake.Clientset, *kubequeue.Queue, *kubequeue.Worker[greeting]) {
+	t.Helper()
+	queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"), kubequeue.WithRetries(2))
+	return client, queue, newGreeter(kubequeue.WithSensitivePayload())
+}
+
+func TestQueue_Enqueue_SensitivePayload(t *testing.T) {
+	t.Parallel()
+	client, queue, w := secretSetup(t)
+	h, err := queue.Enqueue(t.Context(), w, greeting{Name: "s3cr3t-p4ss"})
+	require.NoError(t, err)
+
+	var verbs []string
+	for _, a := range client.Actions() {
+		verbs = append(verbs, a.GetVerb()+" "+a.GetResource().Resource)
+	}
+	require.Equal(t, []string{"create jobs", "create secrets", "patch jobs"}, verbs, "the Job suspended, its Secret, then the Job resumed")
+	created := client.Actions()[0].(k8stesting.CreateAction).GetObject().(*batchv1.Job)
+	require.True(t, *created.Spec.Suspend)
+
+	job, err := client.BatchV1().Jobs("ns").Get(t.Context(), h.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.False(t, *job.Spec.Suspend, "resumed")
+	data, err := json.Marshal(job)
+	require.NoError(t, err)
+	require.NotContains(t, string(data), "s3cr3t-p4ss", "the payload is in no Job")
+
+	secret, err := client.CoreV1().Secrets("ns").Get(t.Context(), h.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, `{"name":"s3cr3t-p4ss"}`, string(secret.Data["payload.json"]))
+	require.Equal(t, []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: h.Name, UID: h.UID}}, secret.OwnerReferences)
+	require.True(t, *secret.Immutable)
+
+	// The test kit reads it back, and performs it, as the container would.
+	got, err := kubequeuetest.Enqueued(t.Context(), client, w)
+	require.NoError(t, err)
+	require.Equal(t, []greeting{{Name: "s3cr3t-p4ss"}}, got)
+	require.NoError(t, kubequeuetest.PerformEnqueued(t.Context(), client, w))
+	require.NoError(t, kubequeuetest.Perform(t.Context(), w, greeting{Name: "x"}))
+}
+
+func TestQueue_Enqueue_SensitivePayloadFailures(t *testing.T) {
+	t.Parallel()
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("rbac says no"))
+	tests := []struct {
+		name     string
+		verb     string
+		resource string
+	}{
+		{"SecretRefused", "create", "secrets"},
+		{"ResumeRefused", "patch", "jobs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, queue, w := secretSetup(t)
+			client.PrependReactor(tt.verb, tt.resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, forbidden
+			})
+			h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
+			require.Zero(t, h)
+			require.True(t, apierrors.IsForbidden(err), "%v", err)
+			require.ErrorContains(t, err, "(the job was deleted)")
+			require.Empty(t, listJobs(t, client), "no Job is left without its payload")
+			var deletes []k8stesting.DeleteAction
+			for _, a := range client.Actions() {
+				if d, ok := a.(k8stesting.DeleteAction); ok {
+					deletes = append(deletes, d)
+				}
+			}
+			require.Len(t, deletes, 1)
+			require.Equal(t, "jobs", deletes[0].GetResource().Resource)
+			require.NotNil(t, deletes[0].GetDeleteOptions().Preconditions.UID, "only the Job this Enqueue created")
+			// The fake has no garbage collector: a Secret, if any was made,
+			// is owned by the deleted Job (see the integration tests).
+		})
+	}
+
+	// A mutator that suspends the Job keeps it suspended.
+	client, queue, w := secretSetup(t)
+	_, err := queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Suspend = ptr.To(true) }))
+	require.NoError(t, err)
+	require.True(t, *listJobs(t, client)[0].Spec.Suspend)
+	for _, a := range client.Actions() {
+		require.NotEqual(t, "patch", a.GetVerb())
 	}
 }

@@ -39,13 +39,20 @@ const (
 	// DefaultContainerName is the name of the Job's container unless
 	// WithContainerName sets another.
 	DefaultContainerName = "worker"
-	// MaxPayloadSize is the largest encoded payload, in bytes: the JSON
-	// encoding as stored in the environment variable, where each '$' takes
-	// six bytes (\u0024). The payload travels in one environment variable,
-	// and Linux refuses to start a process with a single variable above
-	// 128 KiB; 64 KiB leaves room for the rest and keeps Job objects small.
-	MaxPayloadSize = 64 << 10
+	// MaxEnvPayloadSize is the largest encoded payload that travels in the
+	// Job's environment variable (the JSON encoding, where each '$' takes
+	// six bytes, \u0024). Linux refuses to start a process with a single
+	// variable above 128 KiB; 64 KiB leaves room for the rest and keeps Job
+	// objects small. A larger payload travels in a Secret, as a sensitive
+	// one does (see [WithSensitivePayload]).
+	MaxEnvPayloadSize = 64 << 10
+	// MaxPayloadSize is the largest encoded payload: 1 MiB, the most a
+	// Secret holds.
+	MaxPayloadSize = 1 << 20
 )
+
+// payloadVolume is the volume of a payload that travels in a Secret.
+const payloadVolume = "kubequeue-payload"
 
 // ValidationError describes one invalid setting of a worker, or of an option
 // passed to Build or Enqueue. It matches [ErrInvalidWorker] or
@@ -121,6 +128,7 @@ type jobConfig struct {
 	activeDeadline *time.Duration
 	ttl            *time.Duration
 	failureRules   []batchv1.PodFailurePolicyRule
+	sensitive      *bool
 	mutators       []func(*batchv1.Job)
 }
 
@@ -221,6 +229,9 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 	volumes := make(map[string]bool, len(c.volumes))
 	for _, v := range c.volumes {
 		p.addAll("WithVolumes name", v.Name, validation.IsDNS1123Label(v.Name))
+		if v.Name == payloadVolume {
+			p.add("WithVolumes name", v.Name, "is reserved for the payload's Secret")
+		}
 		if volumes[v.Name] {
 			p.add("WithVolumes name", v.Name, "is used by more than one volume")
 		}
@@ -236,6 +247,9 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 		}
 		if !path.IsAbs(m.MountPath) {
 			p.add("WithVolumeMounts mountPath", m.MountPath, "must be an absolute path")
+		}
+		if path.Clean(m.MountPath) == payload.SecretDir {
+			p.add("WithVolumeMounts mountPath", m.MountPath, "is reserved for the payload's Secret")
 		}
 		if mountPaths[m.MountPath] {
 			p.add("WithVolumeMounts mountPath", m.MountPath, "is used by more than one mount")
@@ -480,7 +494,7 @@ func seconds(d time.Duration) int64 {
 // newJob builds the Job for a worker, a call and an encoded payload. It is
 // pure: the name and namespace are chosen by the caller. w and call must
 // have been validated.
-func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, data string) *batchv1.Job {
+func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, data string, inSecret bool) *batchv1.Job {
 	backoffLimit := DefaultBackoffLimit
 	ttl := DefaultTTLAfterFinished
 	var deadline *int64
@@ -499,10 +513,12 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 	ttlSeconds := int32(min(seconds(ttl), math.MaxInt32))
 
 	env := make([]corev1.EnvVar, 0, len(w.env)+2)
-	env = append(env,
-		corev1.EnvVar{Name: payload.EnvWorker, Value: worker},
-		corev1.EnvVar{Name: payload.EnvPayload, Value: data},
-	)
+	env = append(env, corev1.EnvVar{Name: payload.EnvWorker, Value: worker})
+	if inSecret {
+		env = append(env, corev1.EnvVar{Name: payload.EnvPayloadFile, Value: payload.SecretDir + "/" + payload.SecretKey})
+	} else {
+		env = append(env, corev1.EnvVar{Name: payload.EnvPayload, Value: data})
+	}
 	for _, e := range w.env {
 		env = append(env, *e.DeepCopy())
 	}
@@ -552,6 +568,14 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 	}
 	w.resources.DeepCopyInto(&job.Spec.Template.Spec.Containers[0].Resources)
 	job.Spec.PodFailurePolicy = podFailurePolicy(w, call)
+	if inSecret {
+		spec := &job.Spec.Template.Spec
+		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: payloadVolume, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: name, Items: []corev1.KeyToPath{{Key: payload.SecretKey, Path: payload.SecretKey}}},
+		}})
+		c := &spec.Containers[0]
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: payloadVolume, MountPath: payload.SecretDir, ReadOnly: true})
+	}
 	for _, c := range []*jobConfig{&w.job, &call.job} {
 		for _, mutate := range c.mutators {
 			mutate(job)
@@ -678,19 +702,29 @@ func deepCopySlice[E any, P interface {
 // Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType],
 // [ErrPayloadEncode] or [ErrPayloadTooLarge].
 func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job, error) {
+	built, _, err := q.build(job, payload, opts...)
+	return built, err
+}
+
+// build is Build, which also returns the encoded payload when it travels
+// in a Secret (named after the Job), and "" when it is in the Job. Such a
+// Job is suspended, to be resumed once its Secret exists, unless the
+// caller's options suspended it themselves (then the annotation
+// AnnotationResume is "false").
+func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job, string, error) {
 	if q.err != nil {
-		return nil, q.err
+		return nil, "", q.err
 	}
 	if job == nil {
-		return nil, fmt.Errorf("%w: nil job", ErrInvalidWorker)
+		return nil, "", fmt.Errorf("%w: nil job", ErrInvalidWorker)
 	}
 	w, err := job.config()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	data, err := job.encodePayload(payload)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	call := &noCall
 	if len(opts) > 0 { // most calls pass none: nothing to check
@@ -701,7 +735,7 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 			}
 		}
 		if err := validateCall(job.Name(), w, call); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	name := call.name
@@ -717,14 +751,31 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 			namespace = *c.namespace
 		}
 	}
-	built := newJob(job.Name(), w, call, namespace, name, data)
+	inSecret := len(data) > MaxEnvPayloadSize
+	for _, c := range []*jobConfig{&w.job, &call.job} {
+		if c.sensitive != nil && *c.sensitive {
+			inSecret = true
+		}
+	}
+	built := newJob(job.Name(), w, call, namespace, name, data, inSecret)
 	if call.uniqueKeySet {
 		if built.Annotations == nil {
 			built.Annotations = make(map[string]string, 1)
 		}
 		built.Annotations[AnnotationUniqueKey] = names.KeyHash(call.uniqueKey)
 	}
-	return built, nil
+	if !inSecret {
+		return built, "", nil
+	}
+	// Created suspended: Enqueue creates the Secret, owned by the Job, then
+	// lets the Job start, unless a mutator suspended it.
+	resume := built.Spec.Suspend == nil || !*built.Spec.Suspend
+	built.Spec.Suspend = ptr.To(true)
+	if built.Annotations == nil {
+		built.Annotations = make(map[string]string, 1)
+	}
+	built.Annotations[AnnotationResume] = strconv.FormatBool(resume)
+	return built, data, nil
 }
 
 // maxUniqueKeyLen is the longest key WithUniqueKey takes.

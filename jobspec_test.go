@@ -1657,11 +1657,21 @@ func TestQueue_Build_Payload(t *testing.T) {
 		t.Parallel()
 		w := kubequeue.NewWorker(jsWorkerName, func(context.Context, string) error { return nil }, kubequeue.WithImage(jsImage))
 		// A string of n plain characters encodes as n+2 bytes.
-		fits := strings.Repeat("x", kubequeue.MaxPayloadSize-2)
-		job, err := kubequeue.New(nil).Build(w, fits)
+		inEnv := strings.Repeat("x", kubequeue.MaxEnvPayloadSize-2)
+		job, err := kubequeue.New(nil).Build(w, inEnv)
 		require.NoError(t, err)
-		require.Len(t, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"), kubequeue.MaxPayloadSize)
+		require.Len(t, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"), kubequeue.MaxEnvPayloadSize)
+		require.Nil(t, job.Spec.Suspend)
 
+		// One byte more travels in a Secret.
+		job, err = kubequeue.New(nil).Build(w, inEnv+"x")
+		require.NoError(t, err)
+		require.Equal(t, "/var/run/kubequeue/payload/payload.json", jsEnv(t, job, "KUBEQUEUE_PAYLOAD_FILE"))
+		require.True(t, *job.Spec.Suspend, "created suspended until its Secret exists")
+
+		fits := strings.Repeat("x", kubequeue.MaxPayloadSize-2)
+		_, err = kubequeue.New(nil).Build(w, fits)
+		require.NoError(t, err)
 		job, err = kubequeue.New(nil).Build(w, fits+"x")
 		require.Nil(t, job)
 		require.ErrorIs(t, err, kubequeue.ErrPayloadTooLarge)
@@ -1932,7 +1942,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 
 	t.Run("MaxSize", func(t *testing.T) {
 		t.Parallel()
-		jsRoundTrip(strings.Repeat("é", (kubequeue.MaxPayloadSize-2)/2))(t)
+		jsRoundTrip(strings.Repeat("é", (kubequeue.MaxEnvPayloadSize-2)/2))(t)
 	})
 }
 

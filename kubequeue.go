@@ -137,6 +137,10 @@ const (
 	// AnnotationUniqueKey holds the hex SHA-256 of the key given to
 	// WithUniqueKey (the key itself is not stored).
 	AnnotationUniqueKey = "kubequeue.io/unique-key"
+	// AnnotationResume is set on a Job whose payload travels in a Secret:
+	// the Job is created suspended, and "true" says that Enqueue resumes it
+	// once the Secret exists ("false": the caller's options suspended it).
+	AnnotationResume = "kubequeue.io/resume"
 )
 
 // managedBy is the value of LabelManagedBy.

@@ -7,6 +7,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // WorkerOption configures a worker in [NewWorker]. Options are applied in
@@ -344,6 +345,19 @@ func WithPodFailurePolicyRules(rules ...batchv1.PodFailurePolicyRule) JobOption 
 			c.failureRules = append(c.failureRules, *r.DeepCopy())
 		}
 	})
+}
+
+// WithSensitivePayload makes the payload travel in a Secret instead of the
+// Job's environment, so that it appears in no Job or pod spec, and so in
+// no `kubectl get job -o yaml`. Enqueue creates the Job suspended, then the
+// Secret (named after the Job, owned by it, so that the garbage collector
+// deletes it with the Job), then lets the Job start; the Secret is mounted
+// read-only into the container, which reads the payload from there. A
+// payload above [MaxEnvPayloadSize] travels the same way without it.
+// Enqueue then needs the right to create Secrets and patch Jobs (see
+// deploy/rbac.yaml). Repeating it changes nothing.
+func WithSensitivePayload() JobOption {
+	return jobOption(func(c *jobConfig) { c.sensitive = ptr.To(true) })
 }
 
 // WithJobMutator adds a function that changes the built Job before it is

@@ -1,15 +1,18 @@
 package integration
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -99,4 +102,99 @@ func TestQueue_Enqueue_LostResponses(t *testing.T) {
 	}
 	t.Logf("%d enqueues, %d creates sent, %d answers lost, %d Jobs, 0 duplicates, 0 errors",
 		enqueues, lose.creates.Load(), lose.lost.Load(), len(list.Items))
+}
+
+// failSecrets is a round tripper that refuses every create of a Secret
+// with 403 Forbidden, as an API server would for a client whose Role lacks
+// the verb.
+type failSecrets struct{ next http.RoundTripper }
+
+func (f failSecrets) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/secrets") {
+		return f.next.RoundTrip(req)
+	}
+	body := `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"secrets is forbidden: User \"test\" cannot create resource \"secrets\"","reason":"Forbidden","details":{"kind":"secrets"},"code":403}`
+	return &http.Response{
+		StatusCode: http.StatusForbidden,
+		Header:     http.Header{"Content-Type": []string{"application/json"}},
+		Body:       io.NopCloser(strings.NewReader(body)),
+		Request:    req,
+	}, nil
+}
+
+// TestQueue_Enqueue_SecretPayload (R4): a sensitive or large payload
+// travels in a Secret owned by its Job: it is in no Job object, the worker
+// reads it, and the garbage collector deletes it with the Job, after a
+// Cancel as after the TTL; a failed Enqueue leaves neither Job nor Secret.
+func TestQueue_Enqueue_SecretPayload(t *testing.T) {
+	t.Parallel()
+	const secret = "p4ssw0rd-never-in-a-job"
+	secretGone := func(t *testing.T, e *env, name string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			_, err := client.CoreV1().Secrets(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		}, time.Minute, 50*time.Millisecond, "the garbage collector never deleted secret %s", name)
+	}
+
+	t.Run("SensitiveRunsAndIsInNoJob", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: secret}, kubequeue.WithSensitivePayload())
+		require.NoError(t, err)
+		job, err := client.BatchV1().Jobs(e.ns).Get(e.ctx, h.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		data, err := json.Marshal(job)
+		require.NoError(t, err)
+		require.NotContains(t, string(data), secret)
+		st, err := e.queue.Wait(e.ctx, h)
+		require.NoError(t, err)
+		require.Equal(t, kubequeue.StateSucceeded, st.State)
+		require.Contains(t, logTexts(t, e, h, kubequeue.LogOptions{Attempt: 1}), "hello, "+secret, "the worker read the payload from the Secret")
+		pods := jobPods(t, e, h.Name)
+		require.Len(t, pods, 1)
+		data, err = json.Marshal(pods[0])
+		require.NoError(t, err)
+		require.NotContains(t, string(data), secret, "nor in its pod")
+
+		// Cancelled, the Job takes its Secret with it.
+		require.NoError(t, e.queue.Cancel(e.ctx, h))
+		secretGone(t, e, h.Name)
+	})
+
+	t.Run("LargeAndTTL", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		large := strings.Repeat("x", kubequeue.MaxEnvPayloadSize)
+		h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: large}, kubequeue.WithTTLAfterFinished(time.Second))
+		require.NoError(t, err)
+		_, err = client.CoreV1().Secrets(e.ns).Get(e.ctx, h.Name, metav1.GetOptions{})
+		require.NoError(t, err, "a payload above MaxEnvPayloadSize travels in a Secret")
+		st, err := e.queue.Wait(e.ctx, h)
+		require.NoError(t, err)
+		require.Equal(t, kubequeue.StateSucceeded, st.State)
+		// The TTL controller deletes the Job, the garbage collector its
+		// Secret.
+		secretGone(t, e, h.Name)
+	})
+
+	t.Run("FailedEnqueueLeavesNothing", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		cfg := cluster.Config()
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return failSecrets{rt} })
+		c, err := kubernetes.NewForConfig(cfg)
+		require.NoError(t, err)
+		queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns))
+		_, err = queue.Enqueue(e.ctx, greetWorker, greeting{Name: secret}, kubequeue.WithSensitivePayload())
+		require.True(t, apierrors.IsForbidden(err), "%v", err)
+		require.Eventually(t, func() bool {
+			jobs, err := client.BatchV1().Jobs(e.ns).List(e.ctx, metav1.ListOptions{})
+			return err == nil && len(jobs.Items) == 0
+		}, time.Minute, 50*time.Millisecond, "the suspended Job was not deleted")
+		secrets, err := client.CoreV1().Secrets(e.ns).List(e.ctx, metav1.ListOptions{LabelSelector: kubequeue.LabelManagedBy + "=kubequeue"})
+		require.NoError(t, err)
+		require.Empty(t, secrets.Items)
+		require.Empty(t, jobPods(t, e, ""), "no pod ever ran")
+	})
 }

@@ -92,7 +92,11 @@ func Enqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequ
 	}
 	out := make([]T, 0, len(jobs))
 	for i := range jobs {
-		v, err := Payload(&jobs[i], w)
+		job, err := inlinePayload(ctx, client, &jobs[i])
+		if err != nil {
+			return nil, err
+		}
+		v, err := Payload(job, w)
 		if err != nil {
 			return nil, err
 		}
@@ -101,12 +105,45 @@ func Enqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequ
 	return out, nil
 }
 
+// inlinePayload returns job itself, or, when its payload travels in a
+// Secret, a copy with the payload, read from the Secret in client, in its
+// environment, as the runtime reads it from the mounted file.
+func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv1.Job) (*batchv1.Job, error) {
+	env, _ := payload.JobEnv(job)
+	if _, inSecret := env[payload.EnvPayloadFile]; !inSecret {
+		return job, nil
+	}
+	secret, err := client.CoreV1().Secrets(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("kubequeuetest: read the payload secret of job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	return withPayload(job, string(secret.Data[payload.SecretKey])), nil
+}
+
+// withPayload returns a copy of job with data as its payload variable
+// instead of the payload file.
+func withPayload(job *batchv1.Job, data string) *batchv1.Job {
+	job = job.DeepCopy()
+	for i := range job.Spec.Template.Spec.Containers {
+		c := &job.Spec.Template.Spec.Containers[i]
+		for j := range c.Env {
+			if c.Env[j].Name == payload.EnvPayloadFile {
+				c.Env[j] = corev1.EnvVar{Name: payload.EnvPayload, Value: data}
+			}
+		}
+	}
+	return job
+}
+
 // Payload decodes the payload of a Job of w, as the runtime in its container
 // would.
 func Payload[T any](job *batchv1.Job, w *kubequeue.Worker[T]) (T, error) {
 	var zero T
 	env, _ := payload.JobEnv(job)
 	data, ok := env[payload.EnvPayload]
+	if _, inSecret := env[payload.EnvPayloadFile]; inSecret {
+		return zero, fmt.Errorf("kubequeuetest: the payload of job %s/%s travels in a Secret; use Enqueued, which reads it", job.Namespace, job.Name)
+	}
 	if !ok {
 		return zero, fmt.Errorf("kubequeuetest: job %s/%s has no %s variable", job.Namespace, job.Name, payload.EnvPayload)
 	}
@@ -150,10 +187,17 @@ func RequireNotEnqueued[T any](t testing.TB, client kubernetes.Interface, w *kub
 // runtime gave; [kubequeue.ExitCode] tells the exit code the container would
 // have had. To check a result perform records with [kubequeue.SetResult],
 // build the Job and call [kubequeue.PerformJob], which returns it.
-func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], payload T, opts ...kubequeue.EnqueueOption) error {
-	job, err := kubequeue.New(nil).Build(w, payload, opts...)
+func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...kubequeue.EnqueueOption) error {
+	job, err := kubequeue.New(nil).Build(w, p, opts...)
 	if err != nil {
 		return err
+	}
+	if env, _ := payload.JobEnv(job); env[payload.EnvPayloadFile] != "" {
+		data, err := payload.Encode(p) // as Enqueue writes it into the Secret
+		if err != nil {
+			return err
+		}
+		job = withPayload(job, data)
 	}
 	_, err = kubequeue.PerformJob(ctx, job, w)
 	return err
@@ -169,7 +213,11 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 	}
 	var errs []error
 	for i := range jobs {
-		if _, err := kubequeue.PerformJob(ctx, &jobs[i], w); err != nil {
+		job, err := inlinePayload(ctx, client, &jobs[i])
+		if err != nil {
+			return err
+		}
+		if _, err := kubequeue.PerformJob(ctx, job, w); err != nil {
 			errs = append(errs, fmt.Errorf("job %s/%s: %w", jobs[i].Namespace, jobs[i].Name, err))
 		}
 	}
