@@ -117,14 +117,12 @@ func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string
 		Data:      map[string][]byte{payload.SecretKey: []byte(data)},
 	}
 	secrets := q.client.CoreV1().Secrets(job.Namespace)
+	// A Secret of that name that exists already, even one an earlier try
+	// created, is not taken on trust: reading it would need the right to
+	// read every Secret of the namespace. Enqueue fails, and deletes the
+	// Job (and, with it, the Secret, if it was the Job's).
 	err := q.retry(ctx, func() error {
 		_, err := secrets.Create(ctx, secret, metav1.CreateOptions{FieldManager: q.fieldManager})
-		if apierrors.IsAlreadyExists(err) { // an earlier try's, whose answer was lost?
-			got, gerr := secrets.Get(ctx, secret.Name, metav1.GetOptions{})
-			if gerr == nil && len(got.OwnerReferences) == 1 && got.OwnerReferences[0].UID == job.UID {
-				return nil
-			}
-		}
 		return err
 	})
 	if err != nil {

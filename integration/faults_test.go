@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 )
@@ -59,7 +58,6 @@ func TestQueue_Enqueue_LostResponses(t *testing.T) {
 	require.NoError(t, err)
 	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns))
 	// Suspended: the Jobs are what counts, not their pods.
-	suspended := kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Suspend = ptr.To(true) })
 
 	handles := make([]kubequeue.Handle, enqueues)
 	var wg sync.WaitGroup

@@ -20,7 +20,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/leakcheck"
@@ -580,7 +579,6 @@ func requireNoLeak(t *testing.T, before []string) {
 func TestQueue_List(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	suspended := kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Suspend = ptr.To(true) })
 	var created []kubequeue.Handle
 	for i := range 5 {
 		h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: "x"}, suspended,

@@ -42,6 +42,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/controlplane"
@@ -127,6 +128,9 @@ func start() error {
 	}
 	return nil
 }
+
+// suspended creates the Job suspended, for tests of Jobs that need no pod.
+var suspended = kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Suspend = ptr.To(true) })
 
 // env is what a test works with: its own namespace on the shared control
 // plane, and a queue whose default namespace it is.

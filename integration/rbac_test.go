@@ -1,0 +1,189 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubequeue/kubequeue"
+)
+
+// deployRole returns the Role of deploy/rbac.yaml.
+func deployRole(t *testing.T) *rbacv1.Role {
+	t.Helper()
+	data, err := os.ReadFile("../deploy/rbac.yaml")
+	require.NoError(t, err)
+	for doc := range strings.SplitSeq(string(data), "\n---\n") {
+		var role rbacv1.Role
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &role))
+		if role.Kind == "Role" {
+			return &role
+		}
+	}
+	t.Fatal("deploy/rbac.yaml holds no Role")
+	return nil
+}
+
+// serviceAccountClient creates a service account bound to role in the
+// test's namespace and returns a clientset that authenticates as it, with a
+// token from the TokenRequest API.
+func serviceAccountClient(t *testing.T, e *env, role *rbacv1.Role) kubernetes.Interface {
+	t.Helper()
+	_, err := client.CoreV1().ServiceAccounts(e.ns).Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "my-service"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	role = role.DeepCopy()
+	role.Namespace = e.ns
+	_, err = client.RbacV1().Roles(e.ns).Create(e.ctx, role, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = client.RbacV1().RoleBindings(e.ns).Create(e.ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "my-service", Namespace: e.ns}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	token, err := client.CoreV1().ServiceAccounts(e.ns).CreateToken(e.ctx, "my-service", &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	admin := cluster.Config()
+	cfg := &rest.Config{Host: admin.Host, BearerToken: token.Status.Token, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData, CAFile: admin.CAFile}}
+	c, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	return c
+}
+
+// setRole replaces the rules of the test's Role.
+func setRole(t *testing.T, e *env, role *rbacv1.Role) {
+	t.Helper()
+	got, err := client.RbacV1().Roles(e.ns).Get(e.ctx, role.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	got.Rules = role.Rules
+	_, err = client.RbacV1().Roles(e.ns).Update(e.ctx, got, metav1.UpdateOptions{})
+	require.NoError(t, err)
+}
+
+// without returns role without verb on resource (and without a rule left
+// with no verb).
+func without(role *rbacv1.Role, resource, verb string) *rbacv1.Role {
+	role = role.DeepCopy()
+	for i, r := range role.Rules {
+		if slices.Contains(r.Resources, resource) {
+			role.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(r.Verbs), func(v string) bool { return v == verb })
+		}
+	}
+	role.Rules = slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return len(r.Verbs) == 0 })
+	return role
+}
+
+// eventually retries op while it fails with Forbidden, or until it fails
+// with it when wantForbidden: the RBAC authorizer sees a Role's change
+// within moments.
+func eventually(t *testing.T, e *env, wantForbidden bool, op func(ctx context.Context) error) error {
+	t.Helper()
+	var last error
+	_ = wait.PollUntilContextTimeout(e.ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		last = op(ctx)
+		return apierrors.IsForbidden(last) == wantForbidden, nil
+	})
+	return last
+}
+
+// TestRBAC_DeployRole (R6): a service account bound only to the Role of
+// deploy/rbac.yaml can do everything kubequeue does, and without any one of
+// the Role's verbs the operation that needs it fails with a Forbidden error
+// that names the verb and the resource.
+func TestRBAC_DeployRole(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	role := deployRole(t)
+	queue := kubequeue.New(serviceAccountClient(t, e, role), kubequeue.WithDefaultNamespace(e.ns))
+
+	// Everything, with the whole Role.
+	var h kubequeue.Handle
+	err := eventually(t, e, false, func(ctx context.Context) error {
+		var err error
+		h, err = queue.Enqueue(ctx, greetWorker, greeting{Name: "rbac"}, kubequeue.WithSensitivePayload())
+		return err
+	})
+	require.NoError(t, err)
+	_, err = queue.Get(e.ctx, h)
+	require.NoError(t, err)
+	list, err := queue.List(e.ctx, kubequeue.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, list.Items, 1)
+	st, err := queue.Wait(e.ctx, h)
+	require.NoError(t, err)
+	require.Equal(t, kubequeue.StateSucceeded, st.State)
+	st, err = queue.Status(e.ctx, h)
+	require.NoError(t, err)
+	require.Equal(t, kubequeue.StateSucceeded, st.State)
+	var lines []string
+	for line, err := range queue.Logs(e.ctx, h, kubequeue.LogOptions{}) {
+		require.NoError(t, err)
+		lines = append(lines, line.Text)
+	}
+	require.Contains(t, lines, "hello, rbac")
+	require.NoError(t, queue.Suspend(e.ctx, h))
+	require.NoError(t, queue.Cancel(e.ctx, h))
+
+	// Without each verb, the operation that needs it is refused, naming it.
+	done, err := queue.Enqueue(e.ctx, greetWorker, greeting{})
+	require.NoError(t, err)
+	_, err = queue.Wait(e.ctx, done)
+	require.NoError(t, err)
+	ops := []struct {
+		resource, verb string
+		op             func(ctx context.Context) error
+	}{
+		{"jobs", "create", func(ctx context.Context) error { _, err := queue.Enqueue(ctx, greetWorker, greeting{}); return err }},
+		{"jobs", "get", func(ctx context.Context) error { _, err := queue.Status(ctx, done); return err }},
+		{"jobs", "list", func(ctx context.Context) error { _, err := queue.List(ctx, kubequeue.ListOptions{}); return err }},
+		{"jobs", "watch", func(ctx context.Context) error { _, err := queue.Wait(ctx, done); return err }},
+		{"jobs", "patch", func(ctx context.Context) error { return queue.Suspend(ctx, done) }},
+		{"jobs", "delete", func(ctx context.Context) error {
+			h, err := queue.Enqueue(ctx, greetWorker, greeting{}, suspended)
+			if err != nil {
+				return err
+			}
+			return queue.Cancel(ctx, h)
+		}},
+		{"pods", "list", func(ctx context.Context) error { _, err := queue.Status(ctx, done); return err }},
+		{"pods", "watch", func(ctx context.Context) error { _, err := queue.Wait(ctx, done); return err }},
+		{"pods/log", "get", func(ctx context.Context) error {
+			for _, err := range queue.Logs(ctx, done, kubequeue.LogOptions{}) {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"secrets", "create", func(ctx context.Context) error {
+			_, err := queue.Enqueue(ctx, greetWorker, greeting{}, kubequeue.WithSensitivePayload())
+			return err
+		}},
+	}
+	for _, o := range ops {
+		setRole(t, e, without(role, o.resource, o.verb))
+		err := eventually(t, e, true, o.op)
+		require.True(t, apierrors.IsForbidden(err), "without %s %s: %v", o.verb, o.resource, err)
+		require.ErrorContains(t, err, `cannot `+o.verb+` resource "`+o.resource+`"`)
+		t.Logf("without %s %s: %v", o.verb, o.resource, errors.Unwrap(err))
+		setRole(t, e, role)
+		require.NoError(t, eventually(t, e, false, o.op), "with the whole Role again, %s %s", o.verb, o.resource)
+	}
+}
