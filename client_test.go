@@ -979,9 +979,18 @@ func TestQueue_Enqueue_SensitivePayloadFailures(t *testing.T) {
 		})
 	}
 
-	// A mutator that suspends the Job keeps it suspended.
+	// A refused Job create creates no Secret.
 	client, queue, w := secretSetup(t)
-	_, err := queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Suspend = ptr.To(true) }))
+	client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "batch", Resource: "jobs"}, "", errors.New("no"))
+	})
+	_, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
+	require.True(t, apierrors.IsForbidden(err), "%v", err)
+	require.Len(t, client.Actions(), 1, "the create of the Job, nothing more")
+
+	// A mutator that suspends the Job keeps it suspended.
+	client, queue, w = secretSetup(t)
+	_, err = queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Suspend = ptr.To(true) }))
 	require.NoError(t, err)
 	require.True(t, *listJobs(t, client)[0].Spec.Suspend)
 	for _, a := range client.Actions() {

@@ -693,7 +693,11 @@ func deepCopySlice[E any, P interface {
 
 // Build returns the Job that [Queue.Enqueue] would create for job and
 // payload, without any API call. The payload must be of the worker's type T
-// and its JSON encoding at most [MaxPayloadSize] bytes.
+// and its JSON encoding at most [MaxPayloadSize] bytes. A payload that
+// travels in a Secret (above [MaxEnvPayloadSize], or with
+// [WithSensitivePayload]) is not in the Job: the Job mounts the Secret,
+// named after it, and is suspended, with [AnnotationResume]; Enqueue
+// creates the Secret and then resumes it.
 //
 // The Job is named "<worker>-<suffix>" with a random 10-character suffix
 // unless [WithJobName] names it; its namespace is the call's, else the

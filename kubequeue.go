@@ -31,9 +31,17 @@
 // Every Job gets restartPolicy Never, backoffLimit [DefaultBackoffLimit],
 // ttlSecondsAfterFinished [DefaultTTLAfterFinished], the labels
 // [LabelManagedBy]=kubequeue and [LabelWorker]=<worker name> on the Job and
-// its pods, and the payload as JSON in one environment variable (at most
-// [MaxPayloadSize] bytes). Options on the worker change these defaults for
-// every Job; options passed to Enqueue change them for one.
+// its pods, a podFailurePolicy that fails the Job on [ExitPermanent] and
+// does not count disruptions, security contexts that pass the Pod Security
+// Standard "restricted", and the payload as JSON in one environment
+// variable (at most [MaxEnvPayloadSize] bytes), or, when larger or
+// sensitive ([WithSensitivePayload]), in a Secret owned by the Job (at most
+// [MaxPayloadSize]). Options on the worker change these defaults for every
+// Job; options passed to Enqueue change them for one.
+//
+// Enqueue never creates a Job twice: names are chosen by kubequeue, a create
+// whose answer was lost is tried again and finds its Job, and
+// [WithUniqueKey] makes a Job unique for a key.
 //
 // # Lifecycle
 //

@@ -382,7 +382,8 @@ func WithJobName(name string) EnqueueOption {
 // metav1.DeletePropagationForeground (the default) deletes them before the
 // Job, metav1.DeletePropagationBackground deletes the Job at once and the
 // pods after it, and metav1.DeletePropagationOrphan leaves the pods running
-// without their Job. Repeating it replaces.
+// without their Job (and a payload Secret without its owner, so that the
+// garbage collector no longer deletes it). Repeating it replaces.
 func WithPropagation(policy metav1.DeletionPropagation) CancelOption {
 	return cancelOption(func(c *cancelConfig) { c.propagation = policy })
 }

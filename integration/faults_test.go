@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -195,4 +196,91 @@ func TestQueue_Enqueue_SecretPayload(t *testing.T) {
 		require.Empty(t, secrets.Items)
 		require.Empty(t, jobPods(t, e, ""), "no pod ever ran")
 	})
+}
+
+// TestQueue_Enqueue_APIServerRestart (R2) kills kube-apiserver during a
+// burst of 1,000 enqueues and starts it again: every Enqueue that returned
+// nil has exactly one Job, and every one that failed succeeds when tried
+// again with the same unique key, without a duplicate. It is not parallel:
+// the restart would disturb other tests.
+func TestQueue_Enqueue_APIServerRestart(t *testing.T) {
+	const enqueues = 1000
+	e := setup(t)
+	// Two tries only, so that some Enqueues fail while the API server is
+	// down and are tried again below; requests that fail are counted.
+	cfg := cluster.Config()
+	refused := &countErrors{}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { refused.next = rt; return refused })
+	c, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
+	key := func(i int) string { return fmt.Sprintf("order-%d", i) }
+	type result struct {
+		h   kubequeue.Handle
+		err error
+	}
+	results := make([]result, enqueues)
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	started := make(chan struct{})
+	var once sync.Once
+	for range 10 {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < enqueues; i = int(next.Add(1) - 1) {
+				if i == enqueues/5 {
+					once.Do(func() { close(started) })
+				}
+				h, err := queue.Enqueue(e.ctx, greetWorker, greeting{Name: "x"}, suspended, kubequeue.WithUniqueKey(key(i)))
+				results[i] = result{h, err}
+			}
+		})
+	}
+	<-started
+	restartStart := time.Now()
+	err = cluster.RestartAPIServer(e.ctx, time.Second)
+	require.NoError(t, err)
+	restartTook := time.Since(restartStart)
+	wg.Wait()
+
+	failed := 0
+	for i, r := range results {
+		if r.err == nil {
+			continue
+		}
+		failed++
+		h, err := queue.Enqueue(e.ctx, greetWorker, greeting{Name: "x"}, suspended, kubequeue.WithUniqueKey(key(i)))
+		require.NoError(t, err, "retried with its unique key")
+		results[i] = result{h, nil}
+	}
+
+	list, err := client.BatchV1().Jobs(e.ns).List(e.ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, list.Items, enqueues, "one Job per key: no duplicates, none missing")
+	byName := make(map[string]batchv1.Job, len(list.Items))
+	for _, j := range list.Items {
+		byName[j.Name] = j
+	}
+	for i, r := range results {
+		j, ok := byName[r.h.Name]
+		require.True(t, ok, "enqueue %d: its handle names a Job that exists", i)
+		require.Equal(t, j.UID, r.h.UID, "enqueue %d", i)
+	}
+	require.Positive(t, refused.n.Load(), "the restart fell within the burst")
+	t.Logf("%d enqueues across a kube-apiserver kill and restart (down %v in all; %d requests failed): %d returned nil, %d failed and succeeded when retried with their unique key; %d Jobs, 0 duplicates",
+		enqueues, restartTook.Round(time.Millisecond), refused.n.Load(), enqueues-failed, failed, len(list.Items))
+}
+
+// countErrors is a round tripper that counts the requests that got no
+// answer.
+type countErrors struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countErrors) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if err != nil {
+		c.n.Add(1)
+	}
+	return resp, err
 }

@@ -39,9 +39,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -474,6 +476,44 @@ func (cp *ControlPlane) healthClient() *http.Client {
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 	}
+}
+
+// RestartAPIServer kills kube-apiserver at once, as a crash would (SIGKILL,
+// no graceful shutdown), leaves it down for down, starts it again with the
+// same flags and returns once it is ready. Clients see refused connections
+// meanwhile; the other components reconnect. Tests use it to prove that
+// nothing is lost or doubled across an API server restart.
+func (cp *ControlPlane) RestartAPIServer(ctx context.Context, down time.Duration) error {
+	cp.mu.Lock()
+	i := slices.IndexFunc(cp.procs, func(p *process) bool { return p.name == binAPIServer })
+	if i < 0 {
+		cp.mu.Unlock()
+		return errors.New("controlplane: kube-apiserver is not running")
+	}
+	old := cp.procs[i]
+	cp.mu.Unlock()
+
+	_ = signalGroup(old.cmd.Process.Pid, syscall.SIGKILL)
+	<-old.done
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(down):
+	}
+	p, err := startProcess(old.name, old.cmd.Path, old.cmd.Args[1:], cp.dir)
+	if err != nil {
+		return err
+	}
+	cp.mu.Lock()
+	cp.procs[i] = p
+	cp.mu.Unlock()
+	client, err := kubernetes.NewForConfig(cp.admin)
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, "kube-apiserver to be ready again", p, func(ctx context.Context) error {
+		return client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
+	})
 }
 
 // Config returns a copy of the admin's client configuration (group

@@ -236,3 +236,33 @@ func TestGenerate_Lengths(t *testing.T) {
 		})
 	}
 }
+
+// FuzzNames checks that, for every valid worker name, a generated name and
+// a name derived from any key are valid Job names (DNS-1123 labels that fit
+// a label value), start with the worker's name, and that a key always gives
+// the same name.
+func FuzzNames(f *testing.F) {
+	for _, s := range []struct {
+		worker, key string
+		seed        uint64
+	}{
+		{"greet", "order-42", 0}, {"a", "", math.MaxUint64}, {strings.Repeat("w", MaxWorkerNameLen), "é\x00\xff", 1},
+		{"resize-image", strings.Repeat("k", 2048), 1 << 63}, {"Bad_Name", "k", 7}, {"", "", 0},
+	} {
+		f.Add(s.worker, s.key, s.seed)
+	}
+	f.Fuzz(func(t *testing.T, worker, key string, seed uint64) {
+		if len(ValidateWorkerName(worker)) > 0 {
+			return // refused before any name is made
+		}
+		for _, name := range []string{Generate(worker, func() uint64 { return seed }), FromKey(worker, key)} {
+			require.Empty(t, ValidateJobName(name), name)
+			require.Empty(t, validation.IsValidLabelValue(name), name)
+			require.LessOrEqual(t, len(name), MaxJobNameLen)
+			require.True(t, strings.HasPrefix(name, worker+"-"), name)
+			require.Len(t, name, len(worker)+1+SuffixLen)
+		}
+		require.Equal(t, FromKey(worker, key), FromKey(worker, key))
+		require.Len(t, KeyHash(key), 64)
+	})
+}

@@ -140,3 +140,33 @@ func TestJobEnv(t *testing.T) {
 	_, ok = JobEnv(nil)
 	require.False(t, ok)
 }
+
+// FuzzDecode checks that decoding any input into a payload type never
+// panics, and that what decodes encodes again into something that decodes
+// to the same value.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"id":1,"tags":["a"],"note":"x"}`, `{"id":1e400}`, `null`, `{"note":"\ud800"}`, `[`, "", `{"id":-0}`, `{"note":"\u0024(HOME)"}`} {
+		f.Add(s)
+	}
+	type args struct {
+		ID   int64             `json:"id"`
+		Tags []string          `json:"tags"`
+		Note string            `json:"note"`
+		Meta map[string]any    `json:"meta"`
+		Raw  map[string]string `json:"raw"`
+	}
+	f.Fuzz(func(t *testing.T, data string) {
+		v, err := Decode[args](data)
+		if err != nil {
+			return
+		}
+		out, err := Encode(v)
+		if err != nil {
+			require.ErrorIs(t, err, ErrInvalidUTF8, "only invalid UTF-8 that decoding kept may be refused")
+			return
+		}
+		again, err := Decode[args](out)
+		require.NoError(t, err)
+		require.Equal(t, v, again)
+	})
+}
