@@ -2139,12 +2139,25 @@ func BenchmarkBuild(b *testing.B) {
 				Spec: batchv1.JobSpec{
 					BackoffLimit:            &backoff,
 					TTLSecondsAfterFinished: &ttl,
+					PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+						{Action: batchv1.PodFailurePolicyActionFailJob, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+							ContainerName: ptr.To("worker"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{42},
+						}},
+						{Action: batchv1.PodFailurePolicyActionIgnore, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
+							{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
+						}},
+					}},
 					Template: corev1.PodTemplateSpec{
 						ObjectMeta: metav1.ObjectMeta{
 							Labels: map[string]string{kubequeue.LabelManagedBy: "kubequeue", kubequeue.LabelWorker: "send-receipt"},
 						},
 						Spec: corev1.PodSpec{
-							RestartPolicy: corev1.RestartPolicyNever,
+							RestartPolicy:                corev1.RestartPolicyNever,
+							AutomountServiceAccountToken: ptr.To(false),
+							SecurityContext: &corev1.PodSecurityContext{
+								RunAsNonRoot:   ptr.To(true),
+								SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+							},
 							Containers: []corev1.Container{{
 								Name:  "worker",
 								Image: "registry.example.com/shop/api:v1.4.2",
@@ -2158,6 +2171,10 @@ func BenchmarkBuild(b *testing.B) {
 									Limits:   corev1.ResourceList{corev1.ResourceCPU: cpuLim, corev1.ResourceMemory: memLim},
 								},
 								TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+								SecurityContext: &corev1.SecurityContext{
+									AllowPrivilegeEscalation: ptr.To(false),
+									Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+								},
 							}},
 						},
 					},

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/controlplane"
@@ -178,8 +179,15 @@ func TestQueue_Build_ServerAcceptsEveryOption(t *testing.T) {
 		kubequeue.WithBackoffLimit(0),
 		kubequeue.WithActiveDeadline(10*time.Minute),
 		kubequeue.WithTTLAfterFinished(time.Hour),
+		kubequeue.WithAutomountServiceAccountToken(false),
+		kubequeue.WithPodSecurityContext(&corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000), RunAsNonRoot: ptr.To(true)}),
+		kubequeue.WithSecurityContext(&corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}),
+		kubequeue.WithPodFailurePolicyRules(batchv1.PodFailurePolicyRule{
+			Action:      batchv1.PodFailurePolicyActionIgnore,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{3}},
+		}),
 	)
-	job, err := e.queue.Build(worker, greeting{Name: "x"})
+	job, err := e.queue.Build(worker, greeting{Name: "x"}, kubequeue.WithSensitivePayload(), kubequeue.WithUniqueKey("order-42"))
 	require.NoError(t, err)
 
 	// A server-side dry run validates and defaults without storing.
@@ -202,9 +210,17 @@ func TestQueue_Build_ServerAcceptsEveryOption(t *testing.T) {
 	require.Equal(t, job.Spec.BackoffLimit, got.Spec.BackoffLimit)
 	require.Equal(t, job.Spec.ActiveDeadlineSeconds, got.Spec.ActiveDeadlineSeconds)
 	require.Equal(t, job.Spec.TTLSecondsAfterFinished, got.Spec.TTLSecondsAfterFinished)
+	require.Equal(t, job.Spec.PodFailurePolicy, got.Spec.PodFailurePolicy)
+	require.Equal(t, job.Spec.Suspend, got.Spec.Suspend)
+	require.Equal(t, job.Spec.Template.Spec.SecurityContext, got.Spec.Template.Spec.SecurityContext)
+	require.Equal(t, job.Spec.Template.Spec.Containers[0].SecurityContext, got.Spec.Template.Spec.Containers[0].SecurityContext)
+	require.Equal(t, job.Spec.Template.Spec.Containers[0].VolumeMounts, got.Spec.Template.Spec.Containers[0].VolumeMounts)
+	require.Equal(t, job.Annotations, got.Annotations)
 	for k, v := range job.Labels {
 		require.Equal(t, v, got.Labels[k], "label %s", k)
 	}
+	require.True(t, *got.Spec.Suspend, "suspended until Enqueue has created its payload Secret")
+	got.Spec.Suspend = ptr.To(false)
 	requireServerDefaults(t, got)
 }
 

@@ -17,6 +17,9 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
 	"github.com/kubequeue/kubequeue"
 )
 
@@ -28,6 +31,13 @@ var ComputePi = kubequeue.NewWorker[struct{}]("compute-pi", nil,
 	kubequeue.WithCommand("perl", "-Mbignum=bpi", "-wle", "print bpi(1000)"),
 	kubequeue.WithCPU("200m", "300m"),
 	kubequeue.WithMemory("50Mi", "100Mi"),
+	// The perl image runs as root; kubequeue's default runAsNonRoot needs
+	// a user other than root, so run it as nobody.
+	kubequeue.WithPodSecurityContext(&corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		RunAsUser:      ptr.To[int64](65534),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}),
 )
 
 func main() {
