@@ -71,24 +71,20 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 	if q.client == nil {
 		return Handle{}, ErrNoClient
 	}
+	id := newEnqueueID()
 	if j.Annotations == nil {
 		j.Annotations = make(map[string]string, 1)
 	}
-	j.Annotations[AnnotationEnqueueID] = q.enqueueID()
-	var created *batchv1.Job
-	ours := false
-	err = q.retry(ctx, func() error {
-		var err error
-		created, err = q.client.BatchV1().Jobs(j.Namespace).Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			created, ours, err = q.existing(ctx, j, err)
-			return err
-		}
-		ours = err == nil
-		return err
-	})
+	j.Annotations[AnnotationEnqueueID] = id
+	if secretPayload != "" {
+		// Each Enqueue its own Secret: a retried create recognizes it by
+		// name, and a Secret left by an earlier Job of the same unique
+		// key is in no one's way.
+		setPayloadSecret(j, j.Name+"-"+id[:8])
+	}
+	created, ours, err := q.createJob(ctx, j)
 	if err != nil {
-		return Handle{}, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, err)
+		return Handle{}, err
 	}
 	if secretPayload != "" && ours {
 		if err := q.attachPayload(ctx, created, secretPayload); err != nil {
@@ -98,14 +94,81 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 	return Handle{Namespace: created.Namespace, Name: created.Name, UID: created.UID, Worker: job.Name()}, nil
 }
 
+// createJob creates j, trying again after errors that say to. It returns
+// the Job that exists: the one created by this call (ours), or the one of
+// the same unique key that another Enqueue created and started.
+func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (created *batchv1.Job, ours bool, err error) {
+	jobs := q.client.BatchV1().Jobs(j.Namespace)
+	unknown := false // whether a try may have created the Job unseen
+	err = q.retry(ctx, func() error {
+		var err error
+		created, err = jobs.Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			created, ours, err = q.existing(ctx, j, err)
+			return err
+		}
+		if err != nil && retryable(context.WithoutCancel(ctx), err) {
+			unknown = true
+		}
+		ours = err == nil
+		return err
+	})
+	if err == nil {
+		return created, ours, nil
+	}
+	err = fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, err)
+	if !unknown {
+		return nil, false, err
+	}
+	// A try whose answer was lost may have created the Job: find it, so
+	// that it is neither run unknown to the caller nor left suspended
+	// without its payload.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	got, gerr := jobs.Get(ctx, j.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(gerr):
+		return nil, false, err // nothing was created
+	case gerr != nil:
+		return nil, false, fmt.Errorf("%w; the job may exist: enqueue again with the same WithUniqueKey to settle it (%w)", err, gerr)
+	case got.Annotations[AnnotationEnqueueID] != j.Annotations[AnnotationEnqueueID]:
+		return nil, false, err
+	case got.Annotations[AnnotationResume] == "":
+		return got, true, nil // created, and running: the caller's Job
+	default:
+		return nil, false, q.undo(ctx, got, err) // suspended without its payload
+	}
+}
+
+// setPayloadSecret points the payload volume of j at the Secret name.
+func setPayloadSecret(j *batchv1.Job, name string) {
+	for i := range j.Spec.Template.Spec.Volumes {
+		if v := &j.Spec.Template.Spec.Volumes[i]; v.Name == payloadVolume && v.Secret != nil {
+			v.Secret.SecretName = name
+		}
+	}
+}
+
+// payloadSecretName returns the name of the Secret the payload volume of j
+// mounts.
+func payloadSecretName(j *batchv1.Job) string {
+	for _, v := range j.Spec.Template.Spec.Volumes {
+		if v.Name == payloadVolume && v.Secret != nil {
+			return v.Secret.SecretName
+		}
+	}
+	return ""
+}
+
 // attachPayload creates the Secret that holds the payload of job, owned by
 // the Job so that the garbage collector deletes it with the Job, and then
 // resumes the Job, which was created suspended, unless the caller wanted
 // it suspended.
 func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string) error {
+	name := payloadSecretName(job)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      job.Name,
+			Name:      name,
 			Namespace: job.Namespace,
 			Labels:    map[string]string{LabelManagedBy: managedBy, LabelWorker: job.Labels[LabelWorker]},
 			OwnerReferences: []metav1.OwnerReference{{
@@ -117,29 +180,36 @@ func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string
 		Data:      map[string][]byte{payload.SecretKey: []byte(data)},
 	}
 	secrets := q.client.CoreV1().Secrets(job.Namespace)
-	// A Secret of that name that exists already, even one an earlier try
-	// created, is not taken on trust: reading it would need the right to
-	// read every Secret of the namespace. Enqueue fails, and deletes the
-	// Job (and, with it, the Secret, if it was the Job's).
 	err := q.retry(ctx, func() error {
 		_, err := secrets.Create(ctx, secret, metav1.CreateOptions{FieldManager: q.fieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			return nil // its name holds this Enqueue's ID: an earlier try made it
+		}
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create payload secret %s/%s: %w", job.Namespace, job.Name, err)
+		return fmt.Errorf("create payload secret %s/%s: %w", job.Namespace, name, err)
 	}
 	if job.Annotations[AnnotationResume] == "false" {
 		return nil
 	}
+	jobs := q.client.BatchV1().Jobs(job.Namespace)
 	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q},"spec":{"suspend":false}}`, job.UID)
 	err = q.retry(ctx, func() error {
-		_, err := q.client.BatchV1().Jobs(job.Namespace).Patch(ctx, job.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: q.fieldManager})
+		_, err := jobs.Patch(ctx, job.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: q.fieldManager})
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("resume job %s/%s once its payload secret exists: %w", job.Namespace, job.Name, err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	// The resume may have taken effect with its answer lost: then the Job
+	// runs, and must not be undone.
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	if got, gerr := jobs.Get(gctx, job.Name, metav1.GetOptions{}); gerr == nil && got.UID == job.UID && got.Spec.Suspend != nil && !*got.Spec.Suspend {
+		return nil
+	}
+	return fmt.Errorf("resume job %s/%s once its payload secret exists: %w", job.Namespace, job.Name, err)
 }
 
 // undo deletes a Job whose payload could not be attached, and with it, by
@@ -152,7 +222,8 @@ func (q *Queue) undo(ctx context.Context, job *batchv1.Job, err error) error {
 	derr := q.client.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{
 		PropagationPolicy: &policy, Preconditions: metav1.NewUIDPreconditions(string(job.UID)),
 	})
-	if derr != nil && !apierrors.IsNotFound(derr) {
+	// NotFound, or Conflict from the UID precondition: the Job is gone.
+	if derr != nil && !apierrors.IsNotFound(derr) && !apierrors.IsConflict(derr) {
 		return fmt.Errorf("kubequeue: enqueue job %s/%s: %w; deleting the suspended job failed too: %w", job.Namespace, job.Name, err, derr)
 	}
 	return fmt.Errorf("kubequeue: enqueue job %s/%s: %w (the job was deleted)", job.Namespace, job.Name, err)
@@ -171,6 +242,9 @@ func (q *Queue) retry(ctx context.Context, op func() error) error {
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
+		}
 		if try >= q.tries || !retryable(ctx, err) {
 			return err
 		}
@@ -188,20 +262,31 @@ func (q *Queue) retry(ctx context.Context, op func() error) error {
 }
 
 // existing returns the Job that took j's name if it is j, created by an
-// earlier try of this Enqueue (ours), or the Job of the same unique key;
-// else alreadyExists, the create's error.
+// earlier try of this Enqueue (ours), or the Job of the same unique key
+// that another Enqueue created and started; else an error: alreadyExists
+// (the create's) for a Job of another key or none, or one that says the
+// Job of the key is being deleted or not started yet.
 func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists error) (got *batchv1.Job, ours bool, err error) {
 	got, err = q.client.BatchV1().Jobs(j.Namespace).Get(ctx, j.Name, metav1.GetOptions{})
-	if err != nil {
-		return nil, false, errors.Join(alreadyExists, fmt.Errorf("get the job that has the name: %w", err))
+	if apierrors.IsNotFound(err) {
+		return nil, false, apierrors.NewServiceUnavailable("the job that had the name is gone; try again") // retried
 	}
-	if id := j.Annotations[AnnotationEnqueueID]; got.Annotations[AnnotationEnqueueID] == id {
+	if err != nil {
+		return nil, false, fmt.Errorf("get the job that has the name: %w", err)
+	}
+	if got.Annotations[AnnotationEnqueueID] == j.Annotations[AnnotationEnqueueID] {
 		return got, true, nil
 	}
-	if key := j.Annotations[AnnotationUniqueKey]; key != "" && got.Annotations[AnnotationUniqueKey] == key {
-		return got, false, nil
+	if key := j.Annotations[AnnotationUniqueKey]; key == "" || got.Annotations[AnnotationUniqueKey] != key {
+		return nil, false, alreadyExists
 	}
-	return nil, false, alreadyExists
+	switch {
+	case got.DeletionTimestamp != nil:
+		return nil, false, fmt.Errorf("%w: the job of this unique key is being deleted; enqueue again once it is gone", alreadyExists)
+	case got.Annotations[AnnotationResume] == "true" && got.Spec.Suspend != nil && *got.Spec.Suspend:
+		return nil, false, fmt.Errorf("%w: the job of this unique key is not started yet (another Enqueue is creating its payload secret, or failed to); enqueue again later", alreadyExists)
+	}
+	return got, false, nil
 }
 
 // Back-off between create tries: from retryInitial, doubling up to
@@ -219,7 +304,7 @@ func retryable(ctx context.Context, err error) bool {
 	}
 	switch {
 	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err),
-		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsUnexpectedServerError(err):
+		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err):
 		return true
 	case utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err), utilnet.IsProbableEOF(err), utilnet.IsTimeout(err):
 		return true
@@ -230,8 +315,8 @@ func retryable(ctx context.Context, err error) bool {
 	return errors.As(err, &status) && status.Status().Code >= 500
 }
 
-// enqueueID returns a new random ID for AnnotationEnqueueID.
-func (q *Queue) enqueueID() string {
+// newEnqueueID returns a new random ID for AnnotationEnqueueID.
+func newEnqueueID() string {
 	var b [16]byte
 	_, _ = crand.Read(b[:]) // never fails (crypto/rand)
 	return hex.EncodeToString(b[:])

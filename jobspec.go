@@ -52,7 +52,7 @@ const (
 )
 
 // payloadVolume is the volume of a payload that travels in a Secret.
-const payloadVolume = "kubequeue-payload"
+const payloadVolume = payload.SecretVolume
 
 // ValidationError describes one invalid setting of a worker, or of an option
 // passed to Build or Enqueue. It matches [ErrInvalidWorker] or

@@ -128,6 +128,21 @@ func (f failSecrets) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestQueue_Enqueue_SecretPayload(t *testing.T) {
 	t.Parallel()
 	const secret = "p4ssw0rd-never-in-a-job"
+	// secretOf returns the name of the payload Secret of the handle's Job.
+	secretOf := func(t *testing.T, e *env, h kubequeue.Handle) string {
+		t.Helper()
+		job, err := client.BatchV1().Jobs(e.ns).Get(e.ctx, h.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		for _, v := range job.Spec.Template.Spec.Volumes {
+			if v.Secret != nil && strings.HasPrefix(v.Secret.SecretName, h.Name+"-") {
+				_, err := client.CoreV1().Secrets(e.ns).Get(e.ctx, v.Secret.SecretName, metav1.GetOptions{})
+				require.NoError(t, err, "the payload secret exists")
+				return v.Secret.SecretName
+			}
+		}
+		t.Fatalf("job %s mounts no payload secret", h)
+		return ""
+	}
 	secretGone := func(t *testing.T, e *env, name string) {
 		t.Helper()
 		require.Eventually(t, func() bool {
@@ -141,6 +156,7 @@ func TestQueue_Enqueue_SecretPayload(t *testing.T) {
 		e := setup(t)
 		h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: secret}, kubequeue.WithSensitivePayload())
 		require.NoError(t, err)
+		secretName := secretOf(t, e, h)
 		job, err := client.BatchV1().Jobs(e.ns).Get(e.ctx, h.Name, metav1.GetOptions{})
 		require.NoError(t, err)
 		data, err := json.Marshal(job)
@@ -158,7 +174,7 @@ func TestQueue_Enqueue_SecretPayload(t *testing.T) {
 
 		// Cancelled, the Job takes its Secret with it.
 		require.NoError(t, e.queue.Cancel(e.ctx, h))
-		secretGone(t, e, h.Name)
+		secretGone(t, e, secretName)
 	})
 
 	t.Run("LargeAndTTL", func(t *testing.T) {
@@ -167,14 +183,13 @@ func TestQueue_Enqueue_SecretPayload(t *testing.T) {
 		large := strings.Repeat("x", kubequeue.MaxEnvPayloadSize)
 		h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: large}, kubequeue.WithTTLAfterFinished(time.Second))
 		require.NoError(t, err)
-		_, err = client.CoreV1().Secrets(e.ns).Get(e.ctx, h.Name, metav1.GetOptions{})
-		require.NoError(t, err, "a payload above MaxEnvPayloadSize travels in a Secret")
+		secretName := secretOf(t, e, h) // a payload above MaxEnvPayloadSize travels in a Secret
 		st, err := e.queue.Wait(e.ctx, h)
 		require.NoError(t, err)
 		require.Equal(t, kubequeue.StateSucceeded, st.State)
 		// The TTL controller deletes the Job, the garbage collector its
 		// Secret.
-		secretGone(t, e, h.Name)
+		secretGone(t, e, secretName)
 	})
 
 	t.Run("FailedEnqueueLeavesNothing", func(t *testing.T) {

@@ -113,7 +113,13 @@ func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv
 	if _, inSecret := env[payload.EnvPayloadFile]; !inSecret {
 		return job, nil
 	}
-	secret, err := client.CoreV1().Secrets(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
+	name := job.Name
+	for _, v := range job.Spec.Template.Spec.Volumes {
+		if v.Name == payload.SecretVolume && v.Secret != nil {
+			name = v.Secret.SecretName
+		}
+	}
+	secret, err := client.CoreV1().Secrets(job.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("kubequeuetest: read the payload secret of job %s/%s: %w", job.Namespace, job.Name, err)
 	}

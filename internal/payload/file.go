@@ -23,11 +23,12 @@ const (
 	// MaxFileSize is the largest payload file read: 1 MiB, the most a Secret
 	// holds.
 	MaxFileSize = 1 << 20
-	// SecretKey is the key of a payload Secret (named after its Job) that
-	// holds the payload, and the name of its file in SecretDir, where the
-	// Secret is mounted.
+	// SecretKey is the key of a payload Secret that holds the payload, and
+	// the name of its file in SecretDir, where the Secret is mounted.
 	SecretKey = "payload.json"
 	SecretDir = "/var/run/kubequeue/payload"
+	// SecretVolume is the name of the pod volume of the payload Secret.
+	SecretVolume = "kubequeue-payload"
 )
 
 // ContainerPath returns where the process finds the container path p: p
