@@ -59,10 +59,14 @@ func (h Handle) String() string { return h.Namespace + "/" + h.Name }
 // Other API errors are returned at once, wrapped with the Job's namespace
 // and name and testable with the k8s.io/apimachinery/pkg/api/errors
 // functions, such as IsAlreadyExists (a [WithJobName] already taken) or
-// IsForbidden. Enqueue creates one object, so a refused create leaves
-// nothing behind. When ctx ends first, the error wraps ctx's; the Job may
-// then exist or not, and calling Enqueue again with the same
-// [WithUniqueKey] settles it.
+// IsForbidden. A failed Enqueue leaves nothing behind: when the Job was
+// created but its payload Secret or its resume failed, Enqueue deletes the
+// Job (and the garbage collector the Secret); when a create's answer was
+// lost and the retries failed, Enqueue looks the Job up and returns it if
+// it runs. Only when even that lookup fails may a Job exist that Enqueue
+// reported as failed; the error then says so, and calling Enqueue again
+// with the same [WithUniqueKey] settles it. When ctx ends first, the error
+// wraps ctx's.
 func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...EnqueueOption) (Handle, error) {
 	j, secretPayload, err := q.build(job, payload, opts...)
 	if err != nil {

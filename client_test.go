@@ -1007,3 +1007,65 @@ func TestQueue_Enqueue_SensitivePayloadFailures(t *testing.T) {
 		require.NotEqual(t, "patch", a.GetVerb())
 	}
 }
+
+// TestQueue_Enqueue_LostThenFailed: the first create is stored but its
+// answer lost, and every later try fails. Enqueue looks the Job up: a Job
+// that runs is the caller's, and returned; a Job that waits for its payload
+// Secret is deleted, so that nothing is left half made.
+func TestQueue_Enqueue_LostThenFailed(t *testing.T) {
+	t.Parallel()
+	for _, sensitive := range []bool{false, true} {
+		queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"), kubequeue.WithRetries(2))
+		stored := false
+		client.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+			if !stored {
+				stored = true
+				job := action.(k8stesting.CreateAction).GetObject().(*batchv1.Job).DeepCopy()
+				job.UID = "uid-of-the-lost-create"
+				require.NoError(t, client.Tracker().Create(action.GetResource(), job, job.Namespace))
+			}
+			return true, nil, apierrors.NewTimeoutError("answer lost", 0)
+		})
+		var opts []kubequeue.EnqueueOption
+		if sensitive {
+			opts = append(opts, kubequeue.WithSensitivePayload())
+		}
+		h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"}, opts...)
+		if !sensitive {
+			require.NoError(t, err)
+			require.Equal(t, types.UID("uid-of-the-lost-create"), h.UID, "the Job the lost create made")
+			require.Len(t, listJobs(t, client), 1)
+			continue
+		}
+		require.True(t, apierrors.IsTimeout(err), "%v", err)
+		require.ErrorContains(t, err, "(the job was deleted)")
+		require.Empty(t, listJobs(t, client), "no Job is left waiting for a Secret")
+	}
+}
+
+// TestQueue_Enqueue_UniqueKeyNotStarted: a Job of the same unique key that
+// another Enqueue has not started yet (its payload Secret is being made), or
+// that is being deleted, is not returned as a success.
+func TestQueue_Enqueue_UniqueKeyNotStarted(t *testing.T) {
+	t.Parallel()
+	queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"))
+	w := newGreeter(kubequeue.WithSensitivePayload())
+	client.PrependReactor("create", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("no"))
+	})
+	client.PrependReactor("delete", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInternalError(errors.New("undo fails too"))
+	})
+	_, err := queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithUniqueKey("order-42"))
+	require.ErrorContains(t, err, "deleting the suspended job failed too")
+
+	_, err = queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithUniqueKey("order-42"))
+	require.True(t, apierrors.IsAlreadyExists(err), "%v", err)
+	require.ErrorContains(t, err, "not started yet")
+
+	job := listJobs(t, client)[0]
+	job.DeletionTimestamp = ptr.To(metav1.Now())
+	require.NoError(t, client.Tracker().Update(batchv1.SchemeGroupVersion.WithResource("jobs"), &job, "ns"))
+	_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithUniqueKey("order-42"))
+	require.ErrorContains(t, err, "being deleted")
+}

@@ -112,8 +112,9 @@ type workerConfig struct {
 	securitySet      bool
 	job              jobConfig
 
-	resources corev1.ResourceRequirements
-	jobLabels map[string]string // job.labels plus kubequeue's
+	resources  corev1.ResourceRequirements
+	ownCommand bool              // no perform: the container runs a program of its own
+	jobLabels  map[string]string // job.labels plus kubequeue's
 	podLabels map[string]string // job.podLabels plus kubequeue's
 }
 
@@ -173,6 +174,7 @@ func (p *problems) err() error { return errors.Join(p.errs...) }
 func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 	p := &problems{worker: name, sentinel: ErrInvalidWorker}
 	p.addAll("name", name, names.ValidateWorkerName(name))
+	c.ownCommand = !hasPerform
 	if !hasPerform && len(c.command) == 0 {
 		p.add("perform", "nil", "must not be nil unless WithCommand sets the program the Job runs")
 	}
@@ -622,8 +624,9 @@ func containerSecurityContext(w *workerConfig) *corev1.SecurityContext {
 
 // podFailurePolicy is the Job's pod failure policy: the worker's and the
 // call's rules, then kubequeue's: ExitPermanent from the worker container
-// fails the Job, and a disruption is not counted. A pod that restarts on
-// failure can have none.
+// fails the Job (unless the container runs a program of its own, for which
+// 42 may mean something else), and a disruption is not counted. A pod that
+// restarts on failure can have none.
 func podFailurePolicy(w *workerConfig, call *callConfig) *batchv1.PodFailurePolicy {
 	if w.restartPolicy != corev1.RestartPolicyNever {
 		return nil
@@ -631,22 +634,22 @@ func podFailurePolicy(w *workerConfig, call *callConfig) *batchv1.PodFailurePoli
 	rules := make([]batchv1.PodFailurePolicyRule, 0, len(w.job.failureRules)+len(call.job.failureRules)+2)
 	rules = append(rules, deepCopySlice(w.job.failureRules)...)
 	rules = append(rules, deepCopySlice(call.job.failureRules)...)
-	rules = append(rules,
-		batchv1.PodFailurePolicyRule{
+	if !w.ownCommand {
+		rules = append(rules, batchv1.PodFailurePolicyRule{
 			Action: batchv1.PodFailurePolicyActionFailJob,
 			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 				ContainerName: ptr.To(w.containerName),
 				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
 				Values:        []int32{ExitPermanent},
 			},
-		},
-		batchv1.PodFailurePolicyRule{
-			Action: batchv1.PodFailurePolicyActionIgnore,
-			OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
-				Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
-			}},
-		},
-	)
+		})
+	}
+	rules = append(rules, batchv1.PodFailurePolicyRule{
+		Action: batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
+			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+		}},
+	})
 	return &batchv1.PodFailurePolicy{Rules: rules}
 }
 
@@ -695,12 +698,13 @@ func deepCopySlice[E any, P interface {
 // payload, without any API call. The payload must be of the worker's type T
 // and its JSON encoding at most [MaxPayloadSize] bytes. A payload that
 // travels in a Secret (above [MaxEnvPayloadSize], or with
-// [WithSensitivePayload]) is not in the Job: the Job mounts the Secret,
-// named after it, and is suspended, with [AnnotationResume]; Enqueue
-// creates the Secret and then resumes it.
+// [WithSensitivePayload]) is not in the Job: the Job mounts a Secret named
+// after it (Enqueue adds 8 hex digits of its enqueue ID to the name) and is
+// suspended, with [AnnotationResume]; Enqueue creates the Secret and then
+// resumes it.
 //
 // The Job is named "<worker>-<suffix>" with a random 10-character suffix
-// unless [WithJobName] names it; its namespace is the call's, else the
+// (derived from the key with [WithUniqueKey]) unless [WithJobName] names it; its namespace is the call's, else the
 // worker's, else the queue's. The caller owns the result and may change it.
 //
 // Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType],
@@ -762,6 +766,9 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 		}
 	}
 	built := newJob(job.Name(), w, call, namespace, name, data, inSecret)
+	if err := checkMutated(job.Name(), built, name, namespace, inSecret); err != nil {
+		return nil, "", err
+	}
 	if call.uniqueKeySet {
 		if built.Annotations == nil {
 			built.Annotations = make(map[string]string, 1)
@@ -780,6 +787,50 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 	}
 	built.Annotations[AnnotationResume] = strconv.FormatBool(resume)
 	return built, data, nil
+}
+
+// maxFailureRules is the most rules the API server accepts in a pod
+// failure policy.
+const maxFailureRules = 20
+
+// checkMutated checks that what kubequeue relies on in a built Job
+// survived the mutators: its name and namespace, the worker container and
+// its variables, the payload's Secret volume and mount, and the containers
+// the pod failure policy names.
+func checkMutated(worker string, job *batchv1.Job, name, namespace string, inSecret bool) error {
+	p := &problems{worker: worker, sentinel: ErrInvalidOption}
+	if job.Name != name || job.Namespace != namespace {
+		p.add("WithJobMutator", job.Namespace+"/"+job.Name, "must not change the name or namespace ("+namespace+"/"+name+"): use WithJobName or WithNamespace")
+	}
+	spec := &job.Spec.Template.Spec
+	i := slices.IndexFunc(spec.Containers, func(c corev1.Container) bool {
+		return slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == payload.EnvWorker })
+	})
+	if i < 0 {
+		p.add("WithJobMutator", payload.EnvWorker, "must not remove the worker container or its "+payload.EnvWorker+" variable")
+	} else if inSecret {
+		c := &spec.Containers[i]
+		ok := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == payload.EnvPayloadFile }) &&
+			slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == payloadVolume && m.MountPath == payload.SecretDir }) &&
+			slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == payloadVolume && v.Secret != nil && v.Secret.SecretName == name })
+		if !ok {
+			p.add("WithJobMutator", payloadVolume, "must not remove or change the payload's Secret volume, mount or "+payload.EnvPayloadFile+" variable")
+		}
+	}
+	if pfp := job.Spec.PodFailurePolicy; pfp != nil {
+		if len(pfp.Rules) > maxFailureRules {
+			p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", len(pfp.Rules)), fmt.Sprintf("must be at most %d with kubequeue's own", maxFailureRules))
+		}
+		for _, r := range pfp.Rules {
+			if r.OnExitCodes == nil || r.OnExitCodes.ContainerName == nil {
+				continue
+			}
+			if cn := *r.OnExitCodes.ContainerName; !slices.ContainsFunc(spec.Containers, func(c corev1.Container) bool { return c.Name == cn }) {
+				p.add("pod failure policy containerName", cn, "names no container of the pod (did WithJobMutator rename it?)")
+			}
+		}
+	}
+	return p.err()
 }
 
 // maxUniqueKeyLen is the longest key WithUniqueKey takes.

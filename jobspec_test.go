@@ -2308,6 +2308,12 @@ func TestQueue_Build_PodFailurePolicy(t *testing.T) {
 			}(), jsDisruptionRule}},
 		},
 		{
+			// A program of its own may mean something else by 42.
+			name:   "OwnCommand",
+			worker: []kubequeue.WorkerOption{kubequeue.WithCommand("perl", "-e", "exit 42")},
+			want:   &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{jsDisruptionRule}},
+		},
+		{
 			// A pod failure policy needs restartPolicy Never.
 			name:   "OnFailureHasNone",
 			worker: []kubequeue.WorkerOption{kubequeue.WithRestartPolicy(corev1.RestartPolicyOnFailure)},
@@ -2316,7 +2322,11 @@ func TestQueue_Build_PodFailurePolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			job := build(t, newGreeter(tt.worker...), greeting{}, tt.call...)
+			w := newGreeter(tt.worker...)
+			if tt.name == "OwnCommand" {
+				w = kubequeue.NewWorker[greeting]("greet", nil, append([]kubequeue.WorkerOption{kubequeue.WithImage("registry.example.com/app:v1")}, tt.worker...)...)
+			}
+			job := build(t, w, greeting{}, tt.call...)
 			require.Equal(t, tt.want, job.Spec.PodFailurePolicy)
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,12 @@ func TestBadInput(t *testing.T) {
 		{"RuleWithoutCondition", nil, call(kubequeue.WithPodFailurePolicyRules(batchv1.PodFailurePolicyRule{Action: batchv1.PodFailurePolicyActionIgnore})), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules", "rule 0", "exactly one of onExitCodes and onPodConditions"},
 		{"RuleOnSuccess", nil, call(kubequeue.WithPodFailurePolicyRules(exit(batchv1.PodFailurePolicyActionFailJob, 0))), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules onExitCodes", "rule 0: In [0]", "exit code 0"},
 		{"RuleUnknownAction", nil, call(kubequeue.WithPodFailurePolicyRules(exit("Retry", 1))), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules action", "rule 0: Retry", "must be FailJob, Ignore or Count"},
+		// Mutators that break what kubequeue relies on.
+		{"MutatorRenames", nil, call(kubequeue.WithJobName("a"), kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Name = "b" })), kubequeue.ErrInvalidOption, "WithJobMutator", "default/b", "must not change the name"},
+		{"MutatorDropsPayloadVolume", nil, call(kubequeue.WithSensitivePayload(), kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Template.Spec.Volumes = nil })), kubequeue.ErrInvalidOption, "WithJobMutator", "kubequeue-payload", "payload's Secret volume"},
+		{"MutatorDropsWorkerVariable", nil, call(kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Template.Spec.Containers[0].Env = nil })), kubequeue.ErrInvalidOption, "WithJobMutator", "KUBEQUEUE_WORKER", "must not remove the worker container"},
+		{"MutatorRenamesContainer", nil, call(kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Template.Spec.Containers[0].Name = "main" })), kubequeue.ErrInvalidOption, "pod failure policy containerName", "worker", "names no container"},
+		{"TooManyRules", nil, call(kubequeue.WithPodFailurePolicyRules(slices.Repeat([]batchv1.PodFailurePolicyRule{exit(batchv1.PodFailurePolicyActionIgnore, 3)}, 19)...)), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules", "21 rules", "at most 20"},
 		// Payloads.
 		{"PayloadType", nil, enqueueWith(worker(), "a string"), kubequeue.ErrPayloadType, "", "", "takes kubequeue_test.greeting, not string"},
 		{"PayloadChannel", nil, enqueueWith(kubequeue.NewWorker("c", func(context.Context, channel) error { return nil }, img), channel{C: make(chan int)}), kubequeue.ErrPayloadEncode, "", "", "unsupported type: chan int"},

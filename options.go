@@ -174,15 +174,18 @@ func WithMemory(request, limit string) WorkerOption {
 // WithRestartPolicy sets the pod's restart policy: [corev1.RestartPolicyNever]
 // (the default: each retry is a new pod, counted against the backoff limit)
 // or [corev1.RestartPolicyOnFailure] (the container restarts in the same
-// pod). Repeating it replaces.
+// pod). A pod failure policy needs Never, so with OnFailure the Job has
+// none: a [Permanent] error is retried like any other, and disruptions
+// count against the backoff limit. Repeating it replaces.
 func WithRestartPolicy(policy corev1.RestartPolicy) WorkerOption {
 	return workerOption(func(c *workerConfig) { c.restartPolicy = policy })
 }
 
-// WithServiceAccount sets the pod's service account, and mounts its token
-// into the container unless [WithAutomountServiceAccountToken](false) says
-// otherwise. Default: the namespace's default service account, whose token
-// is not mounted. Repeating it replaces.
+// WithServiceAccount sets the pod's service account, and leaves whether its
+// API token is mounted to the service account's automountServiceAccountToken
+// (true unless it says otherwise), or to
+// [WithAutomountServiceAccountToken]. Default: the namespace's default
+// service account, whose token is not mounted. Repeating it replaces.
 func WithServiceAccount(name string) WorkerOption {
 	return workerOption(func(c *workerConfig) { c.serviceAccount = name })
 }
@@ -195,16 +198,21 @@ func WithAutomountServiceAccountToken(mount bool) WorkerOption {
 	return workerOption(func(c *workerConfig) { c.automountToken = &mount })
 }
 
-// WithPodSecurityContext replaces the pod's security context. Default:
-// runAsNonRoot true and seccompProfile RuntimeDefault, which with the
-// container's default (see [WithSecurityContext]) passes the Pod Security
-// Standard "restricted". nil removes it. The image must then run as a user
-// other than root: set its USER, or RunAsUser here. Repeating it replaces.
+// WithPodSecurityContext replaces the pod's security context (it is not
+// merged with kubequeue's). Default: runAsNonRoot true and seccompProfile
+// RuntimeDefault, which with the container's default (see
+// [WithSecurityContext]) passes the Pod Security Standard "restricted". nil
+// removes it. With runAsNonRoot, the image must run as a numeric user other
+// than 0 (USER 65534 in its Dockerfile, not USER app), or RunAsUser must be
+// set here; else the kubelet refuses to start the container and the pod
+// stays pending. Repeating it replaces.
 func WithPodSecurityContext(sc *corev1.PodSecurityContext) WorkerOption {
 	return workerOption(func(c *workerConfig) { c.podSecurity, c.podSecuritySet = sc.DeepCopy(), true })
 }
 
-// WithSecurityContext replaces the container's security context. Default:
+// WithSecurityContext replaces the container's security context (it is not
+// merged with kubequeue's: set AllowPrivilegeEscalation false and drop ALL
+// capabilities again to stay "restricted"). Default:
 // allowPrivilegeEscalation false and all capabilities dropped. nil removes
 // it. Repeating it replaces.
 func WithSecurityContext(sc *corev1.SecurityContext) WorkerOption {
@@ -333,12 +341,17 @@ func WithTTLAfterFinished(d time.Duration) JobOption {
 
 // WithPodFailurePolicyRules adds rules to the Job's podFailurePolicy,
 // before kubequeue's own: a pod whose worker container exits with
-// [ExitPermanent] fails the Job at once (FailJob), and a pod disrupted by
-// Kubernetes (condition DisruptionTarget: a node drain, a preemption) is
-// retried without counting against the backoff limit (Ignore). Any other
-// failure counts. The API server checks the rules; a pod failure policy
-// needs restartPolicy Never, so with [WithRestartPolicy](OnFailure) the Job
-// has none and adding rules is an error. Repeating it adds.
+// [ExitPermanent] fails the Job at once (FailJob; not for a worker whose
+// [WithCommand] runs a program of its own), and a pod disrupted by
+// Kubernetes (condition DisruptionTarget: a node drain, a preemption, an
+// eviction by the kubelet under node pressure) is retried without counting
+// against the backoff limit (Ignore); a deadline ([WithActiveDeadline])
+// bounds such retries. Any other failure counts. With a pod failure policy
+// the Job controller replaces a failed pod only once it has ended
+// (podReplacementPolicy Failed). At most 20 rules in all, kubequeue's
+// included; the API server checks the rest. A pod failure policy needs
+// restartPolicy Never, so with [WithRestartPolicy](OnFailure) the Job has
+// none and adding rules is an error. Repeating it adds.
 func WithPodFailurePolicyRules(rules ...batchv1.PodFailurePolicyRule) JobOption {
 	return jobOption(func(c *jobConfig) {
 		for _, r := range rules {
@@ -350,8 +363,9 @@ func WithPodFailurePolicyRules(rules ...batchv1.PodFailurePolicyRule) JobOption 
 // WithSensitivePayload makes the payload travel in a Secret instead of the
 // Job's environment, so that it appears in no Job or pod spec, and so in
 // no `kubectl get job -o yaml`. Enqueue creates the Job suspended, then the
-// Secret (named after the Job, owned by it, so that the garbage collector
-// deletes it with the Job), then lets the Job start; the Secret is mounted
+// Secret (named after the Job and the Enqueue, "<job>-<8 hex digits>",
+// owned by the Job, so that the garbage collector deletes it with the
+// Job), then lets the Job start; the Secret is mounted
 // read-only into the container, which reads the payload from there. A
 // payload above [MaxEnvPayloadSize] travels the same way without it.
 // Enqueue then needs the right to create Secrets and patch Jobs (see
@@ -394,9 +408,15 @@ func WithPropagation(policy metav1.DeletionPropagation) CancelOption {
 // second Job; the second call's payload and options are dropped. The
 // uniqueness lasts as long as the Job exists: until its TTL after finishing
 // ends (see [WithTTLAfterFinished]) or it is cancelled; after that the same
-// key enqueues a new Job. The key (1 to 1024 bytes, such as "order-42") is
-// not stored: the Job's [AnnotationUniqueKey] holds its SHA-256. It cannot
-// be combined with [WithJobName]. Repeating it replaces.
+// key enqueues a new Job. A Job of the key that another Enqueue has not
+// started yet (its payload Secret is being made) or that is being deleted
+// gives an AlreadyExists error instead; enqueue again later. Uniqueness is
+// per namespace. The key (1 to 1024 bytes, such as "order-42") is not
+// stored: the Job's [AnnotationUniqueKey] holds its SHA-256, and the name
+// holds 10 characters derived from it (about 47 bits: two keys of one
+// worker share a name with a chance of about 1 in 400 among a million live
+// Jobs, and the second then gets AlreadyExists). It cannot be combined with
+// [WithJobName]. Repeating it replaces.
 func WithUniqueKey(key string) EnqueueOption {
 	return enqueueOption(func(c *callConfig) { c.uniqueKey, c.uniqueKeySet = key, true })
 }
@@ -404,11 +424,14 @@ func WithUniqueKey(key string) EnqueueOption {
 // WithRetries sets how many times Enqueue tries to create a Job when the
 // API server cannot be reached or answers with an error that says to try
 // again (a timeout, 429 Too Many Requests, a 5xx), waiting between tries
-// with capped exponential back-off and jitter (from 100 ms to 5 s, or what
-// a Retry-After header asks), within its context. A try whose answer was
-// lost is safe to repeat: Enqueue recognizes the Job an earlier try
-// created ([AnnotationEnqueueID]) and returns it. Default: 8; 1 tries once.
-// Repeating it replaces.
+// with capped exponential back-off and jitter (waits of 50 ms to 7.5 s, or
+// what a Retry-After header asks), within its context. Each request of an
+// Enqueue (the Job, and for a payload in a Secret, the Secret and the
+// resume) has its own tries; client-go itself also retries answers that
+// carry Retry-After. A try whose answer was lost is safe to repeat:
+// Enqueue recognizes the Job an earlier try created
+// ([AnnotationEnqueueID]) and returns it. Default: 8 tries in all; 1 tries
+// once. Repeating it replaces.
 func WithRetries(tries int) QueueOption {
 	return queueOption(func(q *Queue) { q.tries = tries })
 }

@@ -142,7 +142,9 @@ func withPayload(job *batchv1.Job, data string) *batchv1.Job {
 }
 
 // Payload decodes the payload of a Job of w, as the runtime in its container
-// would.
+// would. A payload that travels in a Secret (above
+// kubequeue.MaxEnvPayloadSize, or sensitive) is not in the Job: Payload
+// then returns an error, and [Enqueued] reads it from the Secret.
 func Payload[T any](job *batchv1.Job, w *kubequeue.Worker[T]) (T, error) {
 	var zero T
 	env, _ := payload.JobEnv(job)

@@ -492,20 +492,26 @@ func (cp *ControlPlane) RestartAPIServer(ctx context.Context, down time.Duration
 	}
 	old := cp.procs[i]
 	cp.mu.Unlock()
+	// A ctx that ends while the API server is down does not leave it down.
 
 	_ = signalGroup(old.cmd.Process.Pid, syscall.SIGKILL)
 	<-old.done
 	select {
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-ctx.Done(): // start it again all the same
 	case <-time.After(down):
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	defer cancel()
 	p, err := startProcess(old.name, old.cmd.Path, old.cmd.Args[1:], cp.dir)
 	if err != nil {
 		return err
 	}
 	cp.mu.Lock()
-	cp.procs[i] = p
+	if j := slices.Index(cp.procs, old); j >= 0 {
+		cp.procs[j] = p
+	} else {
+		cp.procs = append(cp.procs, p)
+	}
 	cp.mu.Unlock()
 	client, err := kubernetes.NewForConfig(cp.admin)
 	if err != nil {
