@@ -115,7 +115,7 @@ type workerConfig struct {
 	resources  corev1.ResourceRequirements
 	ownCommand bool              // no perform: the container runs a program of its own
 	jobLabels  map[string]string // job.labels plus kubequeue's
-	podLabels map[string]string // job.podLabels plus kubequeue's
+	podLabels  map[string]string // job.podLabels plus kubequeue's
 }
 
 // jobConfig holds what options accepted by both NewWorker and Enqueue set.
@@ -812,7 +812,9 @@ func checkMutated(worker string, job *batchv1.Job, name, namespace string, inSec
 		c := &spec.Containers[i]
 		ok := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == payload.EnvPayloadFile }) &&
 			slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == payloadVolume && m.MountPath == payload.SecretDir }) &&
-			slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == payloadVolume && v.Secret != nil && v.Secret.SecretName == name })
+			slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
+				return v.Name == payloadVolume && v.Secret != nil && v.Secret.SecretName == name
+			})
 		if !ok {
 			p.add("WithJobMutator", payloadVolume, "must not remove or change the payload's Secret volume, mount or "+payload.EnvPayloadFile+" variable")
 		}
