@@ -111,8 +111,8 @@ func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (created *batchv1
 			created, ours, err = q.existing(ctx, j, err)
 			return err
 		}
-		if err != nil && retryable(context.WithoutCancel(ctx), err) {
-			unknown = true
+		if err != nil && (ctx.Err() != nil || retryable(context.WithoutCancel(ctx), err)) {
+			unknown = true // a request cut short may have been stored
 		}
 		ours = err == nil
 		return err
