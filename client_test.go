@@ -1069,3 +1069,64 @@ func TestQueue_Enqueue_UniqueKeyNotStarted(t *testing.T) {
 	_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithUniqueKey("order-42"))
 	require.ErrorContains(t, err, "being deleted")
 }
+
+// TestQueue_Enqueue_ReviewCases covers the answers that come back wrong or
+// not at all between the Job's create and its resume.
+func TestQueue_Enqueue_ReviewCases(t *testing.T) {
+	t.Parallel()
+	jobsGR := schema.GroupResource{Group: "batch", Resource: "jobs"}
+
+	t.Run("GetAfterAlreadyExistsFails", func(t *testing.T) {
+		t.Parallel()
+		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(2))
+		client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewAlreadyExists(jobsGR, "x")
+		})
+		client.PrependReactor("get", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewServiceUnavailable("busy")
+		})
+		_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{})
+		require.True(t, apierrors.IsServiceUnavailable(err), "%v", err)
+		require.False(t, apierrors.IsAlreadyExists(err), "the Job may be the caller's: not reported as taken")
+	})
+
+	t.Run("ResumeAnswerLost", func(t *testing.T) {
+		t.Parallel()
+		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(2))
+		client.PrependReactor("patch", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+			p := action.(k8stesting.PatchAction)
+			job, err := client.Tracker().Get(p.GetResource(), p.GetNamespace(), p.GetName())
+			require.NoError(t, err)
+			j := job.(*batchv1.Job)
+			j.Spec.Suspend = ptr.To(false)
+			require.NoError(t, client.Tracker().Update(p.GetResource(), j, p.GetNamespace()))
+			return true, nil, apierrors.NewTimeoutError("answer lost", 0)
+		})
+		h, err := queue.Enqueue(t.Context(), newGreeter(kubequeue.WithSensitivePayload()), greeting{})
+		require.NoError(t, err, "the Job was resumed: it runs, and is not undone")
+		job, err := client.BatchV1().Jobs(h.Namespace).Get(t.Context(), h.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		require.False(t, *job.Spec.Suspend)
+	})
+
+	t.Run("SecretAnswerLost", func(t *testing.T) {
+		t.Parallel()
+		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(3))
+		lost := false
+		client.PrependReactor("create", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
+			if lost {
+				return false, nil, nil // the fake answers AlreadyExists
+			}
+			lost = true
+			obj := action.(k8stesting.CreateAction).GetObject()
+			require.NoError(t, client.Tracker().Create(action.GetResource(), obj, action.GetNamespace()))
+			return true, nil, apierrors.NewTimeoutError("answer lost", 0)
+		})
+		h, err := queue.Enqueue(t.Context(), newGreeter(kubequeue.WithSensitivePayload()), greeting{Name: "x"})
+		require.NoError(t, err, "the Secret of this Enqueue's name is its own")
+		got, err := kubequeuetest.Enqueued(t.Context(), client, newGreeter(kubequeue.WithSensitivePayload()))
+		require.NoError(t, err)
+		require.Equal(t, []greeting{{Name: "x"}}, got)
+		require.NotEmpty(t, h.UID)
+	})
+}
