@@ -715,7 +715,7 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 }
 
 // build is Build, which also returns the encoded payload when it travels
-// in a Secret (named after the Job), and "" when it is in the Job. Such a
+// in a Secret, and "" when it is in the Job. Such a
 // Job is suspended, to be resumed once its Secret exists, unless the
 // caller's options suspended it themselves (then the annotation
 // AnnotationResume is "false").
