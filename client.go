@@ -84,7 +84,7 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 		// Each Enqueue its own Secret: a retried create recognizes it by
 		// name, and a Secret left by an earlier Job of the same unique
 		// key is in no one's way.
-		setPayloadSecret(j, j.Name+"-"+id[:8])
+		secretVolume(j).SecretName = j.Name + "-" + id[:8]
 	}
 	created, ours, err := q.createJob(ctx, j)
 	if err != nil {
@@ -144,24 +144,10 @@ func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (created *batchv1
 	}
 }
 
-// setPayloadSecret points the payload volume of j at the Secret name.
-func setPayloadSecret(j *batchv1.Job, name string) {
-	for i := range j.Spec.Template.Spec.Volumes {
-		if v := &j.Spec.Template.Spec.Volumes[i]; v.Name == payloadVolume && v.Secret != nil {
-			v.Secret.SecretName = name
-		}
-	}
-}
-
-// payloadSecretName returns the name of the Secret the payload volume of j
-// mounts.
-func payloadSecretName(j *batchv1.Job) string {
-	for _, v := range j.Spec.Template.Spec.Volumes {
-		if v.Name == payloadVolume && v.Secret != nil {
-			return v.Secret.SecretName
-		}
-	}
-	return ""
+// secretVolume returns the payload Secret volume of a Job whose payload is
+// in a Secret. (Enqueue's parameter payload hides the package of that name.)
+func secretVolume(j *batchv1.Job) *corev1.SecretVolumeSource {
+	return payload.SecretVolumeOf(&j.Spec.Template.Spec)
 }
 
 // attachPayload creates the Secret that holds the payload of job, owned by
@@ -169,7 +155,7 @@ func payloadSecretName(j *batchv1.Job) string {
 // resumes the Job, which was created suspended, unless the caller wanted
 // it suspended.
 func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string) error {
-	name := payloadSecretName(job)
+	name := secretVolume(job).SecretName
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      name,
@@ -273,7 +259,7 @@ func (q *Queue) retry(ctx context.Context, op func() error) error {
 func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists error) (got *batchv1.Job, ours bool, err error) {
 	got, err = q.client.BatchV1().Jobs(j.Namespace).Get(ctx, j.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, false, apierrors.NewServiceUnavailable("the job that had the name is gone; try again") // retried
+		return nil, false, errNameFreed // gone since: create again
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("get the job that has the name: %w", err)
@@ -293,6 +279,10 @@ func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists erro
 	return got, false, nil
 }
 
+// errNameFreed reports that the Job that took a name was deleted before it
+// could be read: the create is tried again.
+var errNameFreed = errors.New("kubequeue: the job that had the name was deleted meanwhile")
+
 // Back-off between create tries: from retryInitial, doubling up to
 // retryMax, each with jitter.
 const (
@@ -307,6 +297,8 @@ func retryable(ctx context.Context, err error) bool {
 		return false
 	}
 	switch {
+	case errors.Is(err, errNameFreed):
+		return true
 	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err),
 		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err):
 		return true

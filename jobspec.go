@@ -262,7 +262,7 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 		}
 	}
 	validateJobConfig(p, &c.job)
-	validateFailureRules(p, c.restartPolicy, c.job.failureRules)
+	validateFailureRules(p, c.restartPolicy, c.job.failureRules, len(c.job.failureRules))
 	c.jobLabels = kubequeueLabels(c.job.labels, name)
 	c.podLabels = kubequeueLabels(c.job.podLabels, name)
 	return p.err()
@@ -284,7 +284,7 @@ func validateCall(worker string, w *workerConfig, c *callConfig) error {
 		p.addAll("WithJobName", c.name, names.ValidateJobName(c.name))
 	}
 	validateJobConfig(p, &c.job)
-	validateFailureRules(p, w.restartPolicy, c.job.failureRules)
+	validateFailureRules(p, w.restartPolicy, c.job.failureRules, len(w.job.failureRules)+len(c.job.failureRules))
 	// Each map was checked alone; their union must fit the size limit too.
 	if len(c.job.annotations) > 0 && len(w.job.annotations) > 0 {
 		validateAnnotations(p, "WithAnnotations", merged(w.job.annotations, c.job.annotations))
@@ -321,10 +321,14 @@ func validateJobConfig(p *problems, c *jobConfig) {
 }
 
 // validateFailureRules checks pod failure policy rules for a pod with
-// restart policy restart. The API server checks the rest.
-func validateFailureRules(p *problems, restart corev1.RestartPolicy, rules []batchv1.PodFailurePolicyRule) {
+// restart policy restart, of total rules in the Job's policy before
+// kubequeue's own. The API server checks the rest.
+func validateFailureRules(p *problems, restart corev1.RestartPolicy, rules []batchv1.PodFailurePolicyRule, total int) {
 	if len(rules) > 0 && restart != corev1.RestartPolicyNever {
 		p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", len(rules)), "needs restartPolicy Never, and the worker sets "+string(restart))
+	}
+	if total+2 > maxFailureRules {
+		p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", total+2), fmt.Sprintf("must be at most %d with kubequeue's own", maxFailureRules))
 	}
 	for i, r := range rules {
 		where := fmt.Sprintf("rule %d", i)
@@ -766,8 +770,10 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 		}
 	}
 	built := newJob(job.Name(), w, call, namespace, name, data, inSecret)
-	if err := checkMutated(job.Name(), built, name, namespace, inSecret); err != nil {
-		return nil, "", err
+	if len(w.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
+		if err := checkMutated(job.Name(), built, name, namespace, inSecret); err != nil {
+			return nil, "", err
+		}
 	}
 	if call.uniqueKeySet {
 		if built.Annotations == nil {
@@ -794,7 +800,7 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 const maxFailureRules = 20
 
 // checkMutated checks that what kubequeue relies on in a built Job
-// survived the mutators: its name and namespace, the worker container and
+// survived its mutators: its name and namespace, the worker container and
 // its variables, the payload's Secret volume and mount, and the containers
 // the pod failure policy names.
 func checkMutated(worker string, job *batchv1.Job, name, namespace string, inSecret bool) error {
@@ -803,26 +809,20 @@ func checkMutated(worker string, job *batchv1.Job, name, namespace string, inSec
 		p.add("WithJobMutator", job.Namespace+"/"+job.Name, "must not change the name or namespace ("+namespace+"/"+name+"): use WithJobName or WithNamespace")
 	}
 	spec := &job.Spec.Template.Spec
-	i := slices.IndexFunc(spec.Containers, func(c corev1.Container) bool {
-		return slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == payload.EnvWorker })
-	})
+	i := payload.WorkerContainer(spec)
 	if i < 0 {
 		p.add("WithJobMutator", payload.EnvWorker, "must not remove the worker container or its "+payload.EnvWorker+" variable")
 	} else if inSecret {
 		c := &spec.Containers[i]
-		ok := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == payload.EnvPayloadFile }) &&
-			slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == payloadVolume && m.MountPath == payload.SecretDir }) &&
-			slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
-				return v.Name == payloadVolume && v.Secret != nil && v.Secret.SecretName == name
-			})
+		vol := payload.SecretVolumeOf(spec)
+		ok := vol != nil && vol.SecretName == name &&
+			slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == payload.EnvPayloadFile }) &&
+			slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == payloadVolume && m.MountPath == payload.SecretDir })
 		if !ok {
 			p.add("WithJobMutator", payloadVolume, "must not remove or change the payload's Secret volume, mount or "+payload.EnvPayloadFile+" variable")
 		}
 	}
 	if pfp := job.Spec.PodFailurePolicy; pfp != nil {
-		if len(pfp.Rules) > maxFailureRules {
-			p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", len(pfp.Rules)), fmt.Sprintf("must be at most %d with kubequeue's own", maxFailureRules))
-		}
 		for _, r := range pfp.Rules {
 			if r.OnExitCodes == nil || r.OnExitCodes.ContainerName == nil {
 				continue

@@ -271,12 +271,8 @@ func running(pods []corev1.Pod, container string) bool {
 // workerContainer returns the name of the container that runs the worker:
 // the one whose environment names it, or else the first.
 func workerContainer(spec *corev1.PodSpec) string {
-	for _, c := range spec.Containers {
-		for _, e := range c.Env {
-			if e.Name == payload.EnvWorker {
-				return c.Name
-			}
-		}
+	if i := payload.WorkerContainer(spec); i >= 0 {
+		return spec.Containers[i].Name
 	}
 	if len(spec.Containers) > 0 {
 		return spec.Containers[0].Name

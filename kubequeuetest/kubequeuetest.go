@@ -10,7 +10,6 @@ package kubequeuetest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -113,13 +112,11 @@ func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv
 	if _, inSecret := env[payload.EnvPayloadFile]; !inSecret {
 		return job, nil
 	}
-	name := job.Name
-	for _, v := range job.Spec.Template.Spec.Volumes {
-		if v.Name == payload.SecretVolume && v.Secret != nil {
-			name = v.Secret.SecretName
-		}
+	vol := payload.SecretVolumeOf(&job.Spec.Template.Spec)
+	if vol == nil {
+		return nil, fmt.Errorf("kubequeuetest: job %s/%s reads its payload from a file but mounts no payload secret", job.Namespace, job.Name)
 	}
-	secret, err := client.CoreV1().Secrets(job.Namespace).Get(ctx, name, metav1.GetOptions{})
+	secret, err := client.CoreV1().Secrets(job.Namespace).Get(ctx, vol.SecretName, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("kubequeuetest: read the payload secret of job %s/%s: %w", job.Namespace, job.Name, err)
 	}
@@ -243,7 +240,7 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, result any) error {
 	var msg string
 	if result != nil {
-		data, err := json.Marshal(result)
+		data, err := payload.Encode(result) // as SetResult encodes it
 		if err != nil {
 			return fmt.Errorf("kubequeuetest: encode result of job %s: %w", h, err)
 		}
@@ -280,13 +277,9 @@ func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle
 			return fmt.Errorf("kubequeuetest: job %s has already finished (%s)", h, c.Type)
 		}
 	}
-	container := "worker"
-	for _, c := range job.Spec.Template.Spec.Containers {
-		for _, e := range c.Env {
-			if e.Name == payload.EnvWorker {
-				container = c.Name
-			}
-		}
+	container := kubequeue.DefaultContainerName
+	if i := payload.WorkerContainer(&job.Spec.Template.Spec); i >= 0 {
+		container = job.Spec.Template.Spec.Containers[i].Name
 	}
 	now := metav1.Now()
 	phase, ended := corev1.PodSucceeded, "Completed"

@@ -25,26 +25,44 @@ const (
 	EnvPrefix = "KUBEQUEUE_"
 )
 
+// WorkerContainer returns the index of the pod's kubequeue container, the
+// first one that sets EnvWorker, or -1 when none does.
+func WorkerContainer(spec *corev1.PodSpec) int {
+	return slices.IndexFunc(spec.Containers, func(c corev1.Container) bool {
+		return slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == EnvWorker })
+	})
+}
+
 // JobEnv returns the plain environment variables of job's kubequeue
-// container, the first one that sets EnvWorker, as its process would see them
-// before the kubelet resolves valueFrom. ok is false when no container does.
+// container (see WorkerContainer), as its process would see them before the
+// kubelet resolves valueFrom. ok is false when no container sets EnvWorker.
 func JobEnv(job *batchv1.Job) (env map[string]string, ok bool) {
 	if job == nil {
 		return nil, false
 	}
-	for _, c := range job.Spec.Template.Spec.Containers {
-		if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == EnvWorker }) {
-			continue
-		}
-		env = make(map[string]string, len(c.Env))
-		for _, e := range c.Env {
-			if e.ValueFrom == nil {
-				env[e.Name] = e.Value
-			}
-		}
-		return env, true
+	i := WorkerContainer(&job.Spec.Template.Spec)
+	if i < 0 {
+		return nil, false
 	}
-	return nil, false
+	c := &job.Spec.Template.Spec.Containers[i]
+	env = make(map[string]string, len(c.Env))
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+	return env, true
+}
+
+// SecretVolumeOf returns the pod's payload Secret volume (SecretVolume), or
+// nil when the payload is not in a Secret.
+func SecretVolumeOf(spec *corev1.PodSpec) *corev1.SecretVolumeSource {
+	for i := range spec.Volumes {
+		if v := &spec.Volumes[i]; v.Name == SecretVolume && v.Secret != nil {
+			return v.Secret
+		}
+	}
+	return nil
 }
 
 // encoder is a reusable JSON encoder and its output buffer.
