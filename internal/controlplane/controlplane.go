@@ -707,25 +707,39 @@ func freePorts(n int) ([]int, error) {
 	if hi-lo < 1000 {
 		lo = 1024
 	}
+	return drawPorts(n, lo, hi, rand.IntN, portFree)
+}
+
+// drawPorts draws n distinct ports in [lo, hi) with intn, keeping those
+// free reports free, and gives up after 1000 draws.
+func drawPorts(n, lo, hi int, intn func(int) int, free func(int) bool) ([]int, error) {
 	seen := make(map[int]bool, n)
 	var ports []int
 	for tries := 0; len(ports) < n; tries++ {
 		if tries > 1000 {
 			return nil, fmt.Errorf("controlplane: no free port found in [%d, %d)", lo, hi)
 		}
-		p := lo + rand.IntN(hi-lo)
+		p := lo + intn(hi-lo)
 		if seen[p] {
 			continue
 		}
 		seen[p] = true
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
+		if free(p) {
+			ports = append(ports, p)
 		}
-		l.Close()
-		ports = append(ports, p)
 	}
 	return ports, nil
+}
+
+// portFree reports whether a listener can bind 127.0.0.1:p now. Another
+// process may take it before the component does; Start retries then.
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // ephemeralLow returns the lowest port of the kernel's ephemeral range, or

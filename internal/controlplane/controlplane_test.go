@@ -477,10 +477,30 @@ func TestFreePorts(t *testing.T) {
 		seen[p] = true
 		require.GreaterOrEqual(t, p, 1024)
 		require.Less(t, p, hi, "port %d is in the ephemeral range from %d", p, hi)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		require.NoError(t, err)
-		require.NoError(t, l.Close())
 	}
+
+	// A port held by a listener is not free. (Whether a drawn port is still
+	// free a moment later depends on the other processes of the machine,
+	// such as a control plane starting in another test package; Start
+	// retries on a conflict.)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	require.False(t, portFree(l.Addr().(*net.TCPAddr).Port))
+}
+
+func TestDrawPorts(t *testing.T) {
+	t.Parallel()
+	// Draws 0, 1, 1, 2, 3, 4 from [100, 110): 101 is busy, 101 repeats.
+	draws := []int{0, 1, 1, 2, 3, 4}
+	next := func(int) int { d := draws[0]; draws = draws[1:]; return d }
+	busy := map[int]bool{101: true}
+	ports, err := drawPorts(3, 100, 110, next, func(p int) bool { return !busy[p] })
+	require.NoError(t, err)
+	require.Equal(t, []int{100, 102, 103}, ports)
+
+	_, err = drawPorts(1, 100, 110, func(n int) int { return 5 }, func(int) bool { return false })
+	require.ErrorContains(t, err, "no free port found in [100, 110)")
 }
 
 func TestTailFile(t *testing.T) {
