@@ -40,14 +40,16 @@ const (
 	// WithContainerName sets another.
 	DefaultContainerName = "worker"
 	// MaxEnvPayloadSize is the largest encoded payload that travels in the
-	// Job's environment variable (the JSON encoding, where each '$' takes
-	// six bytes, \u0024). Linux refuses to start a process with a single
-	// variable above 128 KiB; 64 KiB leaves room for the rest and keeps Job
-	// objects small. A larger payload travels in a Secret, as a sensitive
-	// one does (see [WithSensitivePayload]).
+	// Job's environment variable, counted as written there: the JSON
+	// encoding with each '$' as \u0024, six bytes, so that the kubelet's
+	// $(VAR) expansion cannot change it. Linux refuses to start a process
+	// with a single variable above 128 KiB; 64 KiB leaves room for the
+	// rest and keeps Job objects small. A larger payload travels in a
+	// Secret, as a sensitive one does (see [WithSensitivePayload]).
 	MaxEnvPayloadSize = 64 << 10
 	// MaxPayloadSize is the largest encoded payload: 1 MiB, the most a
-	// Secret holds.
+	// Secret holds, counted as the Secret stores it (the JSON encoding,
+	// '$' as it is).
 	MaxPayloadSize = 1 << 20
 )
 
@@ -110,6 +112,7 @@ type workerConfig struct {
 	podSecuritySet   bool
 	security         *corev1.SecurityContext
 	securitySet      bool
+	strictPayload    bool
 	job              jobConfig
 
 	resources  corev1.ResourceRequirements
@@ -250,8 +253,8 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 		if !path.IsAbs(m.MountPath) {
 			p.add("WithVolumeMounts mountPath", m.MountPath, "must be an absolute path")
 		}
-		if path.Clean(m.MountPath) == payload.SecretDir {
-			p.add("WithVolumeMounts mountPath", m.MountPath, "is reserved for the payload's Secret")
+		if overlapsPayload(m.MountPath) {
+			p.add("WithVolumeMounts mountPath", m.MountPath, "is reserved for the payload's Secret, mounted at "+payload.SecretDir+": a mount there, above it or in it would hide it")
 		}
 		if mountPaths[m.MountPath] {
 			p.add("WithVolumeMounts mountPath", m.MountPath, "is used by more than one mount")
@@ -262,7 +265,10 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 		}
 	}
 	validateJobConfig(p, &c.job)
-	validateFailureRules(p, c.restartPolicy, c.job.failureRules, len(c.job.failureRules))
+	if len(c.job.annotations) > 0 {
+		annotationsSizeProblem(p, c.job.annotations)
+	}
+	validateFailureRules(p, c.restartPolicy, ruleContainer(c, nil), c.job.failureRules, len(c.job.failureRules))
 	c.jobLabels = kubequeueLabels(c.job.labels, name)
 	c.podLabels = kubequeueLabels(c.job.podLabels, name)
 	return p.err()
@@ -284,7 +290,7 @@ func validateCall(worker string, w *workerConfig, c *callConfig) error {
 		p.addAll("WithJobName", c.name, names.ValidateJobName(c.name))
 	}
 	validateJobConfig(p, &c.job)
-	validateFailureRules(p, w.restartPolicy, c.job.failureRules, len(w.job.failureRules)+len(c.job.failureRules))
+	validateFailureRules(p, w.restartPolicy, ruleContainer(w, c), c.job.failureRules, len(w.job.failureRules)+len(c.job.failureRules))
 	// Each map was checked alone; their union must fit the size limit too.
 	if len(c.job.annotations) > 0 && len(w.job.annotations) > 0 {
 		validateAnnotations(p, "WithAnnotations", merged(w.job.annotations, c.job.annotations))
@@ -320,10 +326,35 @@ func validateJobConfig(p *problems, c *jobConfig) {
 	}
 }
 
+// overlapsPayload reports whether a volume mounted at mountPath would hide
+// the payload's Secret, or be hidden by it: mounted at its directory, above
+// it or inside it.
+func overlapsPayload(mountPath string) bool {
+	m := path.Clean(mountPath)
+	return m == payload.SecretDir || strings.HasPrefix(payload.SecretDir, strings.TrimSuffix(m, "/")+"/") || strings.HasPrefix(m, payload.SecretDir+"/")
+}
+
+// ruleContainer returns the name of the worker's container, which a pod
+// failure policy rule's containerName must name, or "" when a mutator,
+// which may add containers, decides (checkMutated checks it then).
+func ruleContainer(w *workerConfig, call *callConfig) string {
+	if len(w.job.mutators) > 0 || call != nil && len(call.job.mutators) > 0 {
+		return ""
+	}
+	return w.containerName
+}
+
+// Limits of a pod failure policy rule that the API server enforces.
+const (
+	maxFailureRuleExitCodes  = 255
+	maxFailureRuleConditions = 20
+)
+
 // validateFailureRules checks pod failure policy rules for a pod with
 // restart policy restart, of total rules in the Job's policy before
-// kubequeue's own. The API server checks the rest.
-func validateFailureRules(p *problems, restart corev1.RestartPolicy, rules []batchv1.PodFailurePolicyRule, total int) {
+// kubequeue's own, as the API server does; a rule's containerName must be
+// container, unless that is "".
+func validateFailureRules(p *problems, restart corev1.RestartPolicy, container string, rules []batchv1.PodFailurePolicyRule, total int) {
 	if len(rules) > 0 && restart != corev1.RestartPolicyNever {
 		p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", len(rules)), "needs restartPolicy Never, and the worker sets "+string(restart))
 	}
@@ -343,13 +374,58 @@ func validateFailureRules(p *problems, restart corev1.RestartPolicy, rules []bat
 			p.add("WithPodFailurePolicyRules", where, "must set exactly one of onExitCodes and onPodConditions")
 		}
 		if e := r.OnExitCodes; e != nil {
-			if len(e.Values) == 0 {
-				p.add("WithPodFailurePolicyRules onExitCodes", where, "must list at least one exit code")
-			}
-			if e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(e.Values, 0) {
-				p.add("WithPodFailurePolicyRules onExitCodes", where+": In [0]", "must not match exit code 0, which is success")
+			validateOnExitCodes(p, where, container, e)
+		}
+		if len(r.OnPodConditions) > maxFailureRuleConditions {
+			p.add("WithPodFailurePolicyRules onPodConditions", fmt.Sprintf("%s: %d patterns", where, len(r.OnPodConditions)), fmt.Sprintf("must be at most %d", maxFailureRuleConditions))
+		}
+		for _, c := range r.OnPodConditions {
+			p.addAll("WithPodFailurePolicyRules onPodConditions type", where+": "+string(c.Type), validation.IsQualifiedName(string(c.Type)))
+			switch c.Status {
+			case corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown:
+			default:
+				p.add("WithPodFailurePolicyRules onPodConditions status", where+": "+string(c.Status), "must be True, False or Unknown")
 			}
 		}
+	}
+}
+
+// validateOnExitCodes checks a rule's onExitCodes requirement as the API
+// server does: a known operator, 1 to 255 values in increasing order
+// without duplicates, no 0 with In, and a containerName that names the
+// worker's container (unless container is "").
+func validateOnExitCodes(p *problems, where, container string, e *batchv1.PodFailurePolicyOnExitCodesRequirement) {
+	const option = "WithPodFailurePolicyRules onExitCodes"
+	switch e.Operator {
+	case batchv1.PodFailurePolicyOnExitCodesOpIn, batchv1.PodFailurePolicyOnExitCodesOpNotIn:
+	case "":
+		p.add(option+" operator", where, "is required: In or NotIn")
+	default:
+		p.add(option+" operator", where+": "+string(e.Operator), "must be In or NotIn")
+	}
+	if e.ContainerName != nil && container != "" && *e.ContainerName != container {
+		p.add(option+" containerName", where+": "+*e.ContainerName, "names no container of the pod; the worker's is "+container)
+	}
+	values := fmt.Sprintf("%s: %s %v", where, e.Operator, e.Values)
+	switch {
+	case len(e.Values) == 0:
+		p.add(option, where, "must list at least one exit code")
+	case len(e.Values) > maxFailureRuleExitCodes:
+		p.add(option, fmt.Sprintf("%s: %d exit codes", where, len(e.Values)), fmt.Sprintf("must list at most %d exit codes", maxFailureRuleExitCodes))
+	}
+	if e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(e.Values, 0) {
+		p.add(option, values, "must not match exit code 0, which is success")
+	}
+	if !slices.IsSorted(e.Values) {
+		p.add(option, values, "must list the exit codes in increasing order")
+	}
+	seen := make(map[int32]bool, len(e.Values))
+	for _, v := range e.Values {
+		if seen[v] {
+			p.add(option, values, fmt.Sprintf("must not list an exit code twice, as %d", v))
+			break
+		}
+		seen[v] = true
 	}
 }
 
@@ -700,8 +776,10 @@ func deepCopySlice[E any, P interface {
 
 // Build returns the Job that [Queue.Enqueue] would create for job and
 // payload, without any API call. The payload must be of the worker's type T
-// and its JSON encoding at most [MaxPayloadSize] bytes. A payload that
-// travels in a Secret (above [MaxEnvPayloadSize], or with
+// and its JSON encoding at most [MaxPayloadSize] bytes, and that encoding
+// must decode back into a T, as the runtime will decode it (checked by
+// decoding it, unless T is built only of plain fields that always do). A
+// payload that travels in a Secret (above [MaxEnvPayloadSize], or with
 // [WithSensitivePayload]) is not in the Job: the Job mounts a Secret named
 // after it (Enqueue adds 8 hex digits of its enqueue ID to the name) and is
 // suspended, with [AnnotationResume]; Enqueue creates the Secret and then
@@ -763,13 +841,20 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 			namespace = *c.namespace
 		}
 	}
-	inSecret := len(data) > MaxEnvPayloadSize
+	inSecret := false
 	for _, c := range []*jobConfig{&w.job, &call.job} {
 		if c.sensitive != nil && *c.sensitive {
 			inSecret = true
 		}
 	}
-	built := newJob(job.Name(), w, call, namespace, name, data, inSecret)
+	// The sizes count what is stored: the escaped form in the environment,
+	// data as it is in a Secret.
+	var env string
+	if !inSecret {
+		env = envValue(data)
+		inSecret = len(env) > MaxEnvPayloadSize
+	}
+	built := newJob(job.Name(), w, call, namespace, name, env, inSecret)
 	if len(w.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
 		if err := checkMutated(job.Name(), built, name, namespace, inSecret); err != nil {
 			return nil, "", err
@@ -781,18 +866,53 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 		}
 		built.Annotations[AnnotationUniqueKey] = names.KeyHash(call.uniqueKey)
 	}
-	if !inSecret {
-		return built, "", nil
+	if inSecret {
+		// Created suspended: Enqueue creates the Secret, owned by the Job,
+		// then lets the Job start, unless a mutator suspended it.
+		resume := built.Spec.Suspend == nil || !*built.Spec.Suspend
+		built.Spec.Suspend = ptr.To(true)
+		if built.Annotations == nil {
+			built.Annotations = make(map[string]string, 1)
+		}
+		built.Annotations[AnnotationResume] = strconv.FormatBool(resume)
+	} else {
+		data = ""
 	}
-	// Created suspended: Enqueue creates the Secret, owned by the Job, then
-	// lets the Job start, unless a mutator suspended it.
-	resume := built.Spec.Suspend == nil || !*built.Spec.Suspend
-	built.Spec.Suspend = ptr.To(true)
-	if built.Annotations == nil {
-		built.Annotations = make(map[string]string, 1)
+	if len(built.Annotations) > 0 {
+		p := &problems{worker: job.Name(), sentinel: ErrInvalidOption}
+		if call == &noCall {
+			p.sentinel = ErrInvalidWorker
+		}
+		if annotationsSizeProblem(p, built.Annotations); len(p.errs) > 0 {
+			return nil, "", p.err()
+		}
 	}
-	built.Annotations[AnnotationResume] = strconv.FormatBool(resume)
 	return built, data, nil
+}
+
+// envValue is the form of the encoded payload data in the environment
+// variable (payload.EnvValue; build's parameter hides the package).
+func envValue(data string) string { return payload.EnvValue(data) }
+
+// enqueueIDSize is what the annotation AnnotationEnqueueID, which Enqueue
+// adds to every Job after Build, takes of the annotations' size limit.
+const enqueueIDSize = len(AnnotationEnqueueID) + 32
+
+// annotationsSizeProblem adds a problem to p when annotations, kubequeue's
+// own with the user's and the enqueue ID that Enqueue adds, exceed the
+// API server's limit on their total size. Their keys and values were
+// checked before.
+func annotationsSizeProblem(p *problems, annotations map[string]string) {
+	size := enqueueIDSize
+	for k, v := range annotations {
+		if k != AnnotationEnqueueID { // set by a mutator: Enqueue replaces it
+			size += len(k) + len(v)
+		}
+	}
+	if size > apivalidation.TotalAnnotationSizeLimitB {
+		p.add("WithAnnotations", fmt.Sprintf("%d bytes", size), fmt.Sprintf("with kubequeue's own (%s, and %s or %s where they apply), the Job's annotations must total at most %d bytes, keys and values, for the API server to accept it",
+			AnnotationEnqueueID, AnnotationUniqueKey, AnnotationResume, apivalidation.TotalAnnotationSizeLimitB))
+	}
 }
 
 // maxFailureRules is the most rules the API server accepts in a pod

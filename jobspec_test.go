@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/kubequeuetest"
 )
 
 // Identifiers in this file start with "js" so that they cannot collide with
@@ -2120,6 +2121,33 @@ func BenchmarkBuild(b *testing.B) {
 			sink = job
 		}
 	})
+	// A payload type with a time.Time, which has methods of its own, is
+	// decoded back at every Build (see NewWorker); one of plain fields is
+	// not.
+	b.Run("kubequeue-decodedback", func(b *testing.B) {
+		type timed struct {
+			benchPayload
+			At time.Time `json:"at"`
+		}
+		w := kubequeue.NewWorker("send-receipt", func(context.Context, timed) error { return nil },
+			kubequeue.WithImage("registry.example.com/shop/api:v1.4.2"),
+			kubequeue.WithNamespace("shop"),
+			kubequeue.WithEnv("LOG_LEVEL", "info"),
+			kubequeue.WithCPU("100m", "500m"),
+			kubequeue.WithMemory("64Mi", "256Mi"),
+			kubequeue.WithLabels(map[string]string{"team": "checkout"}),
+		)
+		p := timed{benchPayload: payload, At: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+		queue := kubequeue.New(nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			job, err := queue.Build(w, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink = job
+		}
+	})
 	b.Run("literal", func(b *testing.B) {
 		cpuReq, cpuLim := resource.MustParse("100m"), resource.MustParse("500m")
 		memReq, memLim := resource.MustParse("64Mi"), resource.MustParse("256Mi")
@@ -2331,3 +2359,125 @@ func TestQueue_Build_PodFailurePolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestQueue_Build_DollarsEscapedOnlyInEnv checks that '$' is written
+// \u0024 only in the environment variable, where the kubelet expands
+// $(NAME) and $$, and that each size limit counts what is stored: the
+// escaped form against MaxEnvPayloadSize, the payload as it is in the
+// Secret against MaxPayloadSize.
+func TestQueue_Build_DollarsEscapedOnlyInEnv(t *testing.T) {
+	t.Parallel()
+	w := kubequeue.NewWorker(jsWorkerName, func(context.Context, string) error { return nil }, kubequeue.WithImage(jsImage))
+
+	// n dollars encode as n+2 bytes, and as 6n+2 in the environment.
+	const mostInEnv = (kubequeue.MaxEnvPayloadSize - 2) / 6
+	job, err := kubequeue.New(nil).Build(w, strings.Repeat("$", mostInEnv))
+	require.NoError(t, err)
+	require.Len(t, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"), 6*mostInEnv+2)
+	require.NotContains(t, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"), "$")
+	job, err = kubequeue.New(nil).Build(w, strings.Repeat("$", mostInEnv+1))
+	require.NoError(t, err)
+	require.Equal(t, "/var/run/kubequeue/payload/payload.json", jsEnv(t, job, "KUBEQUEUE_PAYLOAD_FILE"),
+		"a payload whose escaped form exceeds MaxEnvPayloadSize travels in a Secret")
+
+	// A Secret holds up to MaxPayloadSize bytes of dollars, as they are.
+	most := strings.Repeat("$", kubequeue.MaxPayloadSize-2)
+	_, err = kubequeue.New(nil).Build(w, most)
+	require.NoError(t, err)
+	_, err = kubequeue.New(nil).Build(w, most+"$")
+	require.ErrorIs(t, err, kubequeue.ErrPayloadTooLarge)
+
+	for _, opts := range [][]kubequeue.EnqueueOption{nil, {kubequeue.WithSensitivePayload()}} {
+		text := "costs $$5 and $(HOME) " + strings.Repeat("$", 200_000)
+		if opts != nil {
+			text = "costs $$5 and $(HOME)"
+		}
+		client := fake.NewClientset()
+		_, err := kubequeue.New(client).Enqueue(t.Context(), w, text, opts...)
+		require.NoError(t, err)
+		secrets, err := client.CoreV1().Secrets(kubequeue.DefaultNamespace).List(t.Context(), metav1.ListOptions{})
+		require.NoError(t, err)
+		require.Len(t, secrets.Items, 1)
+		stored := string(secrets.Items[0].Data["payload.json"])
+		require.NotContains(t, stored, `\u0024`, "no kubelet expands a Secret's files")
+		var got string
+		require.NoError(t, json.Unmarshal([]byte(stored), &got))
+		require.Equal(t, text, got)
+		require.NoError(t, kubequeuetest.Perform(t.Context(), kubequeue.NewWorker(jsWorkerName, func(_ context.Context, s string) error {
+			if s != text {
+				return fmt.Errorf("performed with %d bytes, want the %d enqueued", len(s), len(text))
+			}
+			return nil
+		}, kubequeue.WithImage(jsImage)), text, opts...))
+	}
+}
+
+// TestQueue_Build_AtTheLimits checks that what the API server and the
+// runtime accept passes Build: the counterparts of the refusals in
+// TestBadInput.
+func TestQueue_Build_AtTheLimits(t *testing.T) {
+	t.Parallel()
+	const annotationLimit, enqueueID, uniqueKey = 256 << 10, 23 + 32, 23 + 64
+	annotations := func(total int) map[string]string { return map[string]string{"k": strings.Repeat("a", total-1)} }
+	emptyDir := corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+
+	t.Run("Annotations", func(t *testing.T) {
+		t.Parallel()
+		w := jsWorker(t, kubequeue.WithAnnotations(annotations(annotationLimit-enqueueID)))
+		job := build(t, w, jsArgs{})
+		job.Annotations[kubequeue.AnnotationEnqueueID] = strings.Repeat("0", 32) // as Enqueue adds it
+		size := 0
+		for k, v := range job.Annotations {
+			size += len(k) + len(v)
+		}
+		require.Equal(t, annotationLimit, size)
+		build(t, jsWorker(t), jsArgs{}, kubequeue.WithAnnotations(annotations(annotationLimit-enqueueID-uniqueKey)), kubequeue.WithUniqueKey("order-42"))
+	})
+
+	t.Run("Mounts", func(t *testing.T) {
+		t.Parallel()
+		for _, p := range []string{"/var/run/kubequeue-other", "/var/run/kubequeue/payloads", "/var/run/other", "/var/runx", "/data"} {
+			build(t, jsWorker(t, kubequeue.WithVolumes(emptyDir), kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "data", MountPath: p})), jsArgs{})
+		}
+	})
+
+	t.Run("FailurePolicyRules", func(t *testing.T) {
+		t.Parallel()
+		rules := kubequeue.WithPodFailurePolicyRules(
+			batchv1.PodFailurePolicyRule{Action: batchv1.PodFailurePolicyActionCount, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: ptr.To("worker"), Operator: batchv1.PodFailurePolicyOnExitCodesOpNotIn, Values: []int32{0, 1, 2, 42},
+			}},
+			batchv1.PodFailurePolicyRule{Action: batchv1.PodFailurePolicyActionIgnore, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
+				{Type: "example.com/Preempted", Status: corev1.ConditionUnknown},
+			}},
+		)
+		build(t, jsWorker(t, rules), jsArgs{})
+		build(t, jsWorker(t), jsArgs{}, rules)
+		// A mutator may add the container a rule names.
+		build(t, jsWorker(t), jsArgs{}, kubequeue.WithPodFailurePolicyRules(batchv1.PodFailurePolicyRule{
+			Action: batchv1.PodFailurePolicyActionIgnore, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: ptr.To("sidecar"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{3},
+			},
+		}), kubequeue.WithJobMutator(func(j *batchv1.Job) {
+			j.Spec.Template.Spec.Containers = append(j.Spec.Template.Spec.Containers, corev1.Container{Name: "sidecar", Image: jsImage})
+		}))
+	})
+
+	t.Run("Payloads", func(t *testing.T) {
+		t.Parallel()
+		// A valid escape of U+FFFD in a raw message is no replacement.
+		jsRoundTrip(json.RawMessage(`{"text":"\ufffd"}`))(t)
+		jsRoundTrip(jsTricky{Raw: json.RawMessage(`"a\ufffdb"`), Text: `\ufffd`})(t)
+		// An interface field decodes when it is nil; a recursive type
+		// when it is not too deep.
+		jsRoundTrip(jsStringerField{})(t)
+		chain := &jsNode{}
+		for range 100 {
+			chain = &jsNode{Next: chain}
+		}
+		jsRoundTrip(chain)(t)
+		jsRoundTrip(map[string]any{"a": []any{"b", 1.5, true, nil, map[string]any{}}})(t)
+	})
+}
+
+type jsStringerField struct{ S fmt.Stringer }

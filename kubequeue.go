@@ -57,9 +57,10 @@
 //
 // # Runtime
 //
-// [Main] returns at once unless the process was started as a kubequeue Job.
-// In a Job it performs the worker and exits with [ExitSuccess],
-// [ExitRetryable] or [ExitPermanent]; see [ExitCode].
+// [Main] returns at once unless the process was started as a kubequeue Job,
+// once it has checked its workers with [ValidateWorkers]. In a Job it
+// performs the worker and exits with [ExitSuccess], [ExitRetryable] or
+// [ExitPermanent]; see [ExitCode].
 //
 // # Testing
 //
@@ -92,7 +93,8 @@ var (
 	// ErrPayloadType reports a payload whose Go type is not the worker's.
 	ErrPayloadType = errors.New("kubequeue: wrong payload type")
 	// ErrPayloadEncode reports a payload that encoding/json cannot encode,
-	// such as a NaN float or a channel.
+	// such as a NaN float, a channel or a string that is not UTF-8, or
+	// whose encoding would not decode back into the worker's type.
 	ErrPayloadEncode = errors.New("kubequeue: cannot encode payload")
 	// ErrPayloadTooLarge reports a payload whose encoded form is longer
 	// than MaxPayloadSize.

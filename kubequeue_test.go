@@ -2,8 +2,10 @@ package kubequeue_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 )
@@ -32,6 +35,19 @@ func requireNoAPICall(t *testing.T, client *fake.Clientset) {
 	t.Helper()
 	require.Empty(t, client.Actions(), "invalid input must be refused before any API call")
 }
+
+// Payload types for TestBadInput whose methods misbehave.
+type (
+	panicky        struct{}
+	stringerField  struct{ S fmt.Stringer }
+	nested         struct{ Next *nested }
+	oneWay         struct{ N int } // encodes as a string, decodes as an object
+	panicsDecoding struct{}
+)
+
+func (panicky) MarshalJSON() ([]byte, error)       { panic("marshal-boom") }
+func (o oneWay) MarshalJSON() ([]byte, error)      { return json.Marshal(fmt.Sprint(o.N)) }
+func (*panicsDecoding) UnmarshalJSON([]byte) error { panic("unmarshal-boom") }
 
 // TestBadInput feeds invalid input to every entry point. Each gives an
 // error that matches its sentinel and names the setting, the value and the
@@ -62,6 +78,29 @@ func TestBadInput(t *testing.T) {
 	type channel struct{ C chan int }
 	type number struct{ F float64 }
 	long := func(n int) string { return strings.Repeat("a", n) }
+	withCodes := func(op batchv1.PodFailurePolicyOnExitCodesOperator, codes ...int32) kubequeue.JobOption {
+		return kubequeue.WithPodFailurePolicyRules(batchv1.PodFailurePolicyRule{Action: batchv1.PodFailurePolicyActionIgnore, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: op, Values: codes}})
+	}
+	onCondition := func(typ corev1.PodConditionType, status corev1.ConditionStatus) kubequeue.JobOption {
+		return kubequeue.WithPodFailurePolicyRules(batchv1.PodFailurePolicyRule{Action: batchv1.PodFailurePolicyActionIgnore, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: typ, Status: status}}})
+	}
+	mount := func(path string) func(ctx, *kubequeue.Queue) error {
+		return enqueue(kubequeue.WithVolumes(vol("data")), kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "data", MountPath: path}))
+	}
+	// The API server's limit on a Job's annotations, and what kubequeue's
+	// own take of it: kubequeue.io/enqueue-id with 32 hex digits, always;
+	// kubequeue.io/unique-key with 64 with WithUniqueKey; kubequeue.io/resume
+	// "true" for a payload in a Secret.
+	const annotationLimit, enqueueID, uniqueKey, resume = 256 << 10, 23 + 32, 23 + 64, 19 + 4
+	annotations := func(total int) map[string]string { return map[string]string{"k": long(total - 1)} }
+	deep := &nested{}
+	for range 10_002 {
+		deep = &nested{Next: deep}
+	}
+	anyDeep := any([]any{})
+	for range 10_002 {
+		anyDeep = []any{anyDeep}
+	}
 
 	tests := []struct {
 		name     string
@@ -120,6 +159,10 @@ func TestBadInput(t *testing.T) {
 		{"MountRelative", nil, enqueue(kubequeue.WithVolumes(vol("data")), kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "data", MountPath: "data"})), kubequeue.ErrInvalidWorker, "WithVolumeMounts mountPath", "data", "absolute path"},
 		{"MountSubPathEscapes", nil, enqueue(kubequeue.WithVolumes(vol("data")), kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "data", MountPath: "/data", SubPath: "../etc"})), kubequeue.ErrInvalidWorker, "WithVolumeMounts subPath", "../etc", "without '..'"},
 		{"MountReserved", nil, enqueue(kubequeue.WithVolumes(vol("data")), kubequeue.WithVolumeMounts(corev1.VolumeMount{Name: "data", MountPath: "/var/run/kubequeue/payload"})), kubequeue.ErrInvalidWorker, "WithVolumeMounts mountPath", "/var/run/kubequeue/payload", "reserved"},
+		{"MountReservedUnclean", nil, mount("/var/run//kubequeue/payload/"), kubequeue.ErrInvalidWorker, "WithVolumeMounts mountPath", "/var/run//kubequeue/payload/", "reserved"},
+		{"MountAbovePayload", nil, mount("/var/run/kubequeue"), kubequeue.ErrInvalidWorker, "WithVolumeMounts mountPath", "/var/run/kubequeue", "above it"},
+		{"MountAtRoot", nil, mount("/"), kubequeue.ErrInvalidWorker, "WithVolumeMounts mountPath", "/", "above it"},
+		{"MountInPayload", nil, mount("/var/run/kubequeue/payload/payload.json"), kubequeue.ErrInvalidWorker, "WithVolumeMounts mountPath", "/var/run/kubequeue/payload/payload.json", "in it"},
 		// Job settings, on the worker or the call.
 		{"Namespace", nil, call(kubequeue.WithNamespace("Bad NS")), kubequeue.ErrInvalidOption, "WithNamespace", "Bad NS", "RFC 1123"},
 		{"NamespaceOnWorker", nil, enqueue(kubequeue.WithNamespace("a_b")), kubequeue.ErrInvalidWorker, "WithNamespace", "a_b", "RFC 1123"},
@@ -129,6 +172,11 @@ func TestBadInput(t *testing.T) {
 		{"PodLabelJobName", nil, call(kubequeue.WithPodLabels(map[string]string{"batch.kubernetes.io/job-name": "x"})), kubequeue.ErrInvalidOption, "WithPodLabels", "batch.kubernetes.io/job-name=x", "set by the Job controller"},
 		{"AnnotationKey", nil, call(kubequeue.WithAnnotations(map[string]string{"bad key": "x"})), kubequeue.ErrInvalidOption, "WithAnnotations", "bad key", "name part must consist"},
 		{"AnnotationsTooLarge", nil, call(kubequeue.WithAnnotations(map[string]string{"k": long(256 << 10)})), kubequeue.ErrInvalidOption, "WithAnnotations", "<value omitted>", "may not be more than 262144 bytes"},
+		{"AnnotationsAndEnqueueID", nil, enqueue(kubequeue.WithAnnotations(annotations(annotationLimit - enqueueID + 1))), kubequeue.ErrInvalidWorker, "WithAnnotations", fmt.Sprintf("%d bytes", annotationLimit+1), "with kubequeue's own"},
+		{"CallAnnotationsAndEnqueueID", nil, call(kubequeue.WithAnnotations(annotations(annotationLimit - enqueueID + 1))), kubequeue.ErrInvalidOption, "WithAnnotations", fmt.Sprintf("%d bytes", annotationLimit+1), "with kubequeue's own"},
+		{"AnnotationsAndUniqueKey", nil, call(kubequeue.WithAnnotations(annotations(annotationLimit-enqueueID)), kubequeue.WithUniqueKey("order-42")), kubequeue.ErrInvalidOption, "WithAnnotations", fmt.Sprintf("%d bytes", annotationLimit+uniqueKey), "with kubequeue's own"},
+		{"AnnotationsAndResume", nil, call(kubequeue.WithAnnotations(annotations(annotationLimit-enqueueID)), kubequeue.WithSensitivePayload()), kubequeue.ErrInvalidOption, "WithAnnotations", fmt.Sprintf("%d bytes", annotationLimit+resume), "with kubequeue's own"},
+		{"WorkerAnnotationsAndResume", nil, enqueueWith(worker(kubequeue.WithAnnotations(annotations(annotationLimit-enqueueID)), kubequeue.WithSensitivePayload()), greeting{}), kubequeue.ErrInvalidWorker, "WithAnnotations", fmt.Sprintf("%d bytes", annotationLimit+resume), "with kubequeue's own"},
 		{"BackoffNegative", nil, call(kubequeue.WithBackoffLimit(-1)), kubequeue.ErrInvalidOption, "WithBackoffLimit", "-1", "must not be negative"},
 		{"DeadlineZero", nil, call(kubequeue.WithActiveDeadline(0)), kubequeue.ErrInvalidOption, "WithActiveDeadline", "0s", "must be positive"},
 		{"DeadlineNegative", nil, enqueue(kubequeue.WithActiveDeadline(-time.Hour)), kubequeue.ErrInvalidWorker, "WithActiveDeadline", "-1h0m0s", "must be positive"},
@@ -144,6 +192,20 @@ func TestBadInput(t *testing.T) {
 		{"RulesNeedNever", nil, enqueue(kubequeue.WithRestartPolicy(corev1.RestartPolicyOnFailure), kubequeue.WithPodFailurePolicyRules(exit(batchv1.PodFailurePolicyActionIgnore, 3))), kubequeue.ErrInvalidWorker, "WithPodFailurePolicyRules", "1 rules", "needs restartPolicy Never"},
 		{"RuleWithoutCondition", nil, call(kubequeue.WithPodFailurePolicyRules(batchv1.PodFailurePolicyRule{Action: batchv1.PodFailurePolicyActionIgnore})), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules", "rule 0", "exactly one of onExitCodes and onPodConditions"},
 		{"RuleOnSuccess", nil, call(kubequeue.WithPodFailurePolicyRules(exit(batchv1.PodFailurePolicyActionFailJob, 0))), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules onExitCodes", "rule 0: In [0]", "exit code 0"},
+		{"RuleNoOperator", nil, call(withCodes("", 3)), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules onExitCodes operator", "rule 0", "is required: In or NotIn"},
+		{"RuleUnknownOperator", nil, enqueue(withCodes("Equals", 3)), kubequeue.ErrInvalidWorker, "WithPodFailurePolicyRules onExitCodes operator", "rule 0: Equals", "must be In or NotIn"},
+		{"RuleCodesUnsorted", nil, call(withCodes(batchv1.PodFailurePolicyOnExitCodesOpIn, 5, 3)), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules onExitCodes", "rule 0: In [5 3]", "increasing order"},
+		{"RuleCodeTwice", nil, call(withCodes(batchv1.PodFailurePolicyOnExitCodesOpNotIn, 3, 3)), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules onExitCodes", "rule 0: NotIn [3 3]", "twice"},
+		{"RuleTooManyCodes", nil, call(withCodes(batchv1.PodFailurePolicyOnExitCodesOpIn, func() []int32 {
+			codes := make([]int32, 256)
+			for i := range codes {
+				codes[i] = int32(i + 1)
+			}
+			return codes
+		}()...)), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules onExitCodes", "rule 0: 256 exit codes", "at most 255"},
+		{"RuleOtherContainer", nil, enqueue(kubequeue.WithPodFailurePolicyRules(batchv1.PodFailurePolicyRule{Action: batchv1.PodFailurePolicyActionIgnore, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{ContainerName: ptr.To("sidecar"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{3}}})), kubequeue.ErrInvalidWorker, "WithPodFailurePolicyRules onExitCodes containerName", "rule 0: sidecar", "names no container"},
+		{"RuleConditionStatus", nil, call(onCondition(corev1.DisruptionTarget, "Maybe")), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules onPodConditions status", "rule 0: Maybe", "True, False or Unknown"},
+		{"RuleConditionType", nil, call(onCondition("bad type", corev1.ConditionTrue)), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules onPodConditions type", "rule 0: bad type", "name part must consist"},
 		{"RuleUnknownAction", nil, call(kubequeue.WithPodFailurePolicyRules(exit("Retry", 1))), kubequeue.ErrInvalidOption, "WithPodFailurePolicyRules action", "rule 0: Retry", "must be FailJob, Ignore or Count"},
 		// Mutators that break what kubequeue relies on.
 		{"MutatorRenames", nil, call(kubequeue.WithJobName("a"), kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Name = "b" })), kubequeue.ErrInvalidOption, "WithJobMutator", "default/b", "must not change the name"},
@@ -157,6 +219,14 @@ func TestBadInput(t *testing.T) {
 		{"PayloadNaN", nil, enqueueWith(kubequeue.NewWorker("n", func(context.Context, number) error { return nil }, img), number{F: math.NaN()}), kubequeue.ErrPayloadEncode, "", "", "unsupported value: NaN"},
 		{"PayloadInf", nil, enqueueWith(kubequeue.NewWorker("n", func(context.Context, number) error { return nil }, img), number{F: math.Inf(1)}), kubequeue.ErrPayloadEncode, "", "", "unsupported value: +Inf"},
 		{"PayloadInvalidUTF8", nil, enqueueWith(worker(), greeting{Name: "\xff"}), kubequeue.ErrPayloadEncode, "", "", "not valid UTF-8"},
+		{"PayloadRawMessageInvalidUTF8", nil, enqueueWith(kubequeue.NewWorker("r", func(context.Context, json.RawMessage) error { return nil }, img), json.RawMessage("\"caf\xe9\"")), kubequeue.ErrPayloadEncode, "", "", "not valid UTF-8"},
+		{"PayloadMarshalJSONPanics", nil, enqueueWith(kubequeue.NewWorker("p", func(context.Context, panicky) error { return nil }, img), panicky{}), kubequeue.ErrPayloadEncode, "", "", "MarshalJSON or MarshalText method panicked: marshal-boom"},
+		// Payloads that encode but would never decode in the container.
+		{"PayloadInterfaceField", nil, enqueueWith(kubequeue.NewWorker("i", func(context.Context, stringerField) error { return nil }, img), stringerField{S: net.IPv4(10, 0, 0, 1)}), kubequeue.ErrPayloadEncode, "", "", "does not decode back into kubequeue_test.stringerField"},
+		{"PayloadTooDeep", nil, enqueueWith(kubequeue.NewWorker("d", func(context.Context, *nested) error { return nil }, img), deep), kubequeue.ErrPayloadEncode, "", "", "nested deeper than encoding/json decodes"},
+		{"PayloadAnyTooDeep", nil, enqueueWith(kubequeue.NewWorker("a", func(context.Context, any) error { return nil }, img), anyDeep), kubequeue.ErrPayloadEncode, "", "", "nested deeper than encoding/json decodes"},
+		{"PayloadMarshalsWhatItCannotDecode", nil, enqueueWith(kubequeue.NewWorker("o", func(context.Context, oneWay) error { return nil }, img), oneWay{N: 1}), kubequeue.ErrPayloadEncode, "", "", "cannot be decoded into Go type kubequeue_test.oneWay"},
+		{"PayloadUnmarshalJSONPanics", nil, enqueueWith(kubequeue.NewWorker("u", func(context.Context, panicsDecoding) error { return nil }, img), panicsDecoding{}), kubequeue.ErrPayloadEncode, "", "", "UnmarshalJSON or UnmarshalText method panicked"},
 		{"PayloadTooLarge", nil, enqueueWith(worker(), greeting{Name: long(1 << 20)}), kubequeue.ErrPayloadTooLarge, "", "", "more than 1048576"},
 		// Queue options.
 		{"QueueNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("x_y")}, call(), kubequeue.ErrInvalidOption, "WithDefaultNamespace", "x_y", "RFC 1123"},

@@ -374,6 +374,19 @@ func WithSensitivePayload() JobOption {
 	return jobOption(func(c *jobConfig) { c.sensitive = ptr.To(true) })
 }
 
+// WithStrictPayload makes the runtime refuse a payload that has a field
+// the worker's type T does not have, failing the Job with an error
+// matching [ErrPayloadDecode] (and so [ExitPermanent]). By default such a
+// field is ignored, as encoding/json does, so that an enqueuer deployed
+// with a new field can run beside workers that do not know it yet; strict
+// decoding instead catches a payload meant for another type, or a field
+// renamed on one side only. It applies to the payloads of T's structs
+// (json.Decoder.DisallowUnknownFields), not to maps or to types with an
+// UnmarshalJSON method of their own. Repeating it changes nothing.
+func WithStrictPayload() WorkerOption {
+	return workerOption(func(c *workerConfig) { c.strictPayload = true })
+}
+
 // WithJobMutator adds a function that changes the built Job before it is
 // returned by Build or created by Enqueue: the typed escape hatch for any
 // field kubequeue has no option for. Mutators run in order, the worker's

@@ -38,7 +38,7 @@ func TestSetResult(t *testing.T) {
 		{
 			name: "DollarsAndQuotes",
 			set:  func(ctx context.Context) error { return kubequeue.SetResult(ctx, `costs $5, "quoted"`) },
-			want: `"costs \u00245, \"quoted\""`,
+			want: `"costs $5, \"quoted\""`, // no kubelet expands a termination message
 		},
 		{
 			name: "Replaced",

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -70,6 +71,33 @@ func (e *panicError) Unwrap() error {
 
 func stack() []byte { return debug.Stack() }
 
+// callPerform calls perform in a goroutine of its own and returns its
+// error, or, when it panicked, an error matching ErrPanic, or, when it
+// called runtime.Goexit (as t.FailNow, or a log.Fatal replaced in a test,
+// does), an error saying so. Called in the caller's goroutine, a Goexit
+// would end that goroutine: in Main, the main goroutine, leaving the
+// process to hang with its signals caught.
+func callPerform(worker string, perform func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		returned := false
+		defer func() {
+			if returned {
+				return
+			}
+			if r := recover(); r != nil {
+				done <- &panicError{worker: worker, value: r, stack: stack()}
+				return
+			}
+			done <- fmt.Errorf("kubequeue: worker %q: perform called runtime.Goexit instead of returning (t.FailNow and the like do that; only a test's own goroutine may call them)", worker)
+		}()
+		err := perform()
+		returned = true
+		done <- err
+	}()
+	return <-done
+}
+
 // ExitCode returns the exit code of a container whose perform ended with
 // err: [ExitSuccess] for nil; [ExitPermanent] for errors matching
 // [ErrPermanent], [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode]
@@ -89,16 +117,19 @@ func ExitCode(err error) int {
 }
 
 // InJob reports whether this process was started as the container of a
-// kubequeue Job, which it tells by the KUBEQUEUE_WORKER environment variable.
+// kubequeue Job, which it tells by the KUBEQUEUE_WORKER environment
+// variable: set and not empty (no worker has an empty name, so a variable
+// set to "" by mistake, say in a shell or a manifest, does not make a
+// service act as a Job).
 func InJob() bool {
-	_, ok := os.LookupEnv(payload.EnvWorker)
-	return ok
+	return os.Getenv(payload.EnvWorker) != ""
 }
 
 // Main performs the job this process was started for and exits, if it was
-// started as a kubequeue Job; otherwise it returns at once, so that the
-// service's own main goes on. Call it first in main, before flags are parsed,
-// with every worker the binary can perform:
+// started as a kubequeue Job; otherwise it checks workers with
+// [ValidateWorkers] and returns, so that the service's own main goes on.
+// Call it first in main, before flags are parsed, with every worker the
+// binary can perform:
 //
 //	func main() {
 //		kubequeue.Main(ResizeImage, SendEmail)
@@ -107,23 +138,70 @@ func InJob() bool {
 //
 // The context passed to perform is cancelled when the process receives
 // SIGTERM (Kubernetes sends it when the pod is deleted or its deadline
-// passes) or SIGINT. Main exits with the code [Run] returns.
+// passes) or SIGINT; a second signal ends the process at once, as it would
+// without Main (the kubelet sends SIGKILL after the grace period anyway).
+// Main exits with the code [Run] returns.
+//
+// Outside a Job, workers that ValidateWorkers refuses (two of the same
+// name, a nil one, an invalid one) are a mistake in the program that would
+// fail every Job of theirs: Main logs the error with [slog.Default] and
+// exits with [ExitPermanent] rather than let the service start. A program
+// that would rather decide for itself calls ValidateWorkers, and [Run]
+// when [InJob], instead of Main.
 func Main(workers ...Job) {
 	if !InJob() {
+		if err := ValidateWorkers(workers...); err != nil {
+			slog.Default().Error("kubequeue: the workers given to Main are invalid; not starting", "error", err)
+			os.Exit(ExitPermanent)
+		}
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	// Once a signal has cancelled ctx, the next one ends the process as it
+	// would without Main, even while perform ignores ctx.
+	context.AfterFunc(ctx, stop)
 	code := Run(ctx, workers...)
 	stop()
 	os.Exit(code)
+}
+
+// ValidateWorkers returns nil if [Run] can tell workers apart and perform
+// each of them, and otherwise an error matching [ErrInvalidWorker] that
+// names each problem: a nil worker, two different workers of the same
+// name (the same worker given twice is fine), and each worker's own
+// [Worker.Validate] error, joined with [errors.Join]. [Main] calls it at
+// start-up outside a Job; a test of the program's worker list may call it
+// too.
+func ValidateWorkers(workers ...Job) error {
+	var errs []error
+	byName := make(map[string]Job, len(workers))
+	for i, j := range workers {
+		if j == nil || j.Name() == "" && reflect.ValueOf(j).IsNil() {
+			errs = append(errs, fmt.Errorf("%w: worker %d of %d is nil (a package variable used before it was set?)", ErrInvalidWorker, i+1, len(workers)))
+			continue
+		}
+		if other, ok := byName[j.Name()]; ok {
+			if other != j {
+				errs = append(errs, fmt.Errorf("%w: %q: two different workers of that name; the runtime could not tell which one a Job is for", ErrInvalidWorker, j.Name()))
+			}
+			continue
+		}
+		byName[j.Name()] = j
+		if err := j.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Run performs the job this process was started for: it reads the worker
 // name and payload from the environment (the payload from the file
 // KUBEQUEUE_PAYLOAD_FILE names when that is set, such as a key of a mounted
 // Secret, else from KUBEQUEUE_PAYLOAD), finds the worker among workers,
-// decodes the payload into the worker's type and calls perform with ctx,
-// recovering a panic. It logs the outcome with [slog.Default] and returns
+// decodes the payload into the worker's type and calls perform with ctx in
+// a goroutine of its own, recovering a panic and reporting a
+// runtime.Goexit as a failure (so that the process always ends with an
+// exit code). It logs the outcome with [slog.Default] and returns
 // the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
 // [ExitPermanent]. Most programs call [Main] instead.
 func Run(ctx context.Context, workers ...Job) int {
@@ -171,9 +249,9 @@ func perform(ctx context.Context, lookup func(string) (string, bool), workers []
 
 // performWorker finds the worker, reads the payload and performs it.
 func performWorker(ctx context.Context, lookup func(string) (string, bool), workers []Job) error {
-	name, ok := lookup(payload.EnvWorker)
-	if !ok {
-		return fmt.Errorf("%w: %s is not set", ErrNotInJob, payload.EnvWorker)
+	name, _ := lookup(payload.EnvWorker)
+	if name == "" {
+		return fmt.Errorf("%w: %s is not set, or empty", ErrNotInJob, payload.EnvWorker)
 	}
 	var found Job
 	known := make([]string, 0, len(workers))

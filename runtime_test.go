@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +105,12 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		kubequeue.WithImage(rtImage), kubequeue.WithCPU("2", "1"))
 	dupA := rtWorker("dup", func(context.Context, rtArgs) error { return nil })
 	dupB := rtWorker("dup", func(context.Context, rtArgs) error { return nil })
+	goexits := rtWorker("goexits", func(context.Context, rtArgs) error {
+		runtime.Goexit()
+		return nil
+	})
+	strict := kubequeue.NewWorker("strict", func(context.Context, rtArgs) error { return nil },
+		kubequeue.WithImage(rtImage), kubequeue.WithStrictPayload())
 	external := kubequeue.NewWorker[rtArgs]("external", nil,
 		kubequeue.WithImage(rtImage), kubequeue.WithCommand("/bin/report"))
 	require.NoError(t, external.Validate(), "a worker with a command needs no perform function")
@@ -157,6 +165,13 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			wantMsg:  []string{"assignment to entry in nil map"},
 		},
 		{
+			name:     "Goexit",
+			worker:   goexits,
+			runtime:  []kubequeue.Job{goexits},
+			wantCode: kubequeue.ExitRetryable,
+			wantMsg:  []string{`"goexits"`, "runtime.Goexit"},
+		},
+		{
 			name:     "UnknownWorker",
 			worker:   workerA,
 			runtime:  []kubequeue.Job{workerB, workerC},
@@ -179,6 +194,28 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 			wantMsg:  []string{`"succeed"`, "kubequeue_test.rtArgs"},
+		},
+		{
+			name:     "PayloadUnknownFieldIgnored",
+			worker:   succeed,
+			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":7,"added":true}`) },
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitSuccess,
+		},
+		{
+			name:     "PayloadUnknownFieldStrict",
+			worker:   strict,
+			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":7,"added":true}`) },
+			runtime:  []kubequeue.Job{strict},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrPayloadDecode},
+			wantMsg:  []string{`"strict"`, "kubequeue_test.rtArgs", "does not have"},
+		},
+		{
+			name:     "PayloadKnownFieldsStrict",
+			worker:   strict,
+			runtime:  []kubequeue.Job{strict},
+			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "PayloadInvalidJSON",
@@ -247,6 +284,15 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "NoWorkerVariable",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtDeleteEnv(t, job, rtEnvWorker) },
+			runtime:  []kubequeue.Job{succeed},
+			wantCode: kubequeue.ExitPermanent,
+			wantIs:   []error{kubequeue.ErrNotInJob},
+			wantMsg:  []string{rtEnvWorker},
+		},
+		{
+			name:     "EmptyWorkerVariable",
+			worker:   succeed,
+			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvWorker, "") },
 			runtime:  []kubequeue.Job{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
@@ -521,10 +567,26 @@ var (
 	rtHelper = kubequeue.NewWorker("helper", rtPerformHelper, kubequeue.WithImage(rtImage))
 	// rtHelperOther is not given to Main: its Jobs are unknown to the helper.
 	rtHelperOther = kubequeue.NewWorker("helper-other", rtPerformHelper, kubequeue.WithImage(rtImage))
+	// rtHelperTwin has rtHelper's name: the helper started with
+	// KUBEQUEUE_TEST_HELPER=twins gives both to Main.
+	rtHelperTwin = kubequeue.NewWorker("helper", rtPerformHelper, kubequeue.WithImage(rtImage))
+	// rtHelperTime is given to Main too: its payload holds a time.
+	rtHelperTime = kubequeue.NewWorker("helper-time", func(context.Context, rtTimeArgs) error { return nil }, kubequeue.WithImage(rtImage))
 )
 
-func rtPerformHelper(_ context.Context, a rtHelperArgs) error {
+// rtTimeArgs is the payload of rtHelperTime.
+type rtTimeArgs struct {
+	At time.Time `json:"at"`
+}
+
+func rtPerformHelper(ctx context.Context, a rtHelperArgs) error {
 	switch a.Outcome {
+	case "ignore-cancel":
+		fmt.Println("running")
+		<-ctx.Done()
+		fmt.Println("cancelled, still running")
+		time.Sleep(time.Minute)
+		return nil
 	case "succeed":
 		fmt.Println("helper performed")
 		return nil
@@ -534,6 +596,9 @@ func rtPerformHelper(_ context.Context, a rtHelperArgs) error {
 		return kubequeue.Permanent(errors.New("helper failed permanently on purpose"))
 	case "panic":
 		panic("helper panicked on purpose")
+	case "goexit":
+		runtime.Goexit()
+		return nil
 	default:
 		return fmt.Errorf("helper: unknown outcome %q", a.Outcome)
 	}
@@ -541,14 +606,19 @@ func rtPerformHelper(_ context.Context, a rtHelperArgs) error {
 
 // init makes the test binary, started with KUBEQUEUE_TEST_HELPER=1, the
 // process of a Job's container: it calls kubequeue.Main with the helper
-// worker, and exits 3 printing "not in job" if Main returns. It is an init
-// function rather than TestMain so that it does not collide with a TestMain
-// of another test file, and runs before any test.
+// workers, and exits 3 printing "not in job" if Main returns. With
+// KUBEQUEUE_TEST_HELPER=twins it gives Main two workers of the same name.
+// It is an init function rather than TestMain so that it does not collide
+// with a TestMain of another test file, and runs before any test.
 func init() {
-	if os.Getenv(rtEnvHelper) != "1" {
+	switch os.Getenv(rtEnvHelper) {
+	case "1":
+		kubequeue.Main(rtHelper, rtHelperTime)
+	case "twins":
+		kubequeue.Main(rtHelper, rtHelperTime, rtHelperTwin)
+	default:
 		return
 	}
-	kubequeue.Main(rtHelper)
 	fmt.Println("not in job")
 	os.Exit(3)
 }
@@ -584,11 +654,14 @@ func TestMain_Subprocess(t *testing.T) {
 		t.Skip("skipping: runs the test binary as a Job's container in subprocesses; run without -short")
 	}
 
+	const secret = "sk_live_7f3a9"
 	tests := []struct {
 		name       string
+		helper     string        // KUBEQUEUE_TEST_HELPER; "" is "1"
 		worker     kubequeue.Job // the worker the Job is built for; nil: no Job variables at all
 		outcome    string
-		payload    *string // replaces the built payload
+		payload    *string  // replaces the built payload
+		env        []string // added last
 		wantCode   int
 		wantStdout []string
 		wantStderr []string
@@ -632,7 +705,7 @@ func TestMain_Subprocess(t *testing.T) {
 			worker:     rtHelperOther,
 			outcome:    "succeed",
 			wantCode:   kubequeue.ExitPermanent,
-			wantStderr: []string{"kubequeue: job failed", "exit_code=42", "unknown worker", `\"helper-other\"`, "[helper]"},
+			wantStderr: []string{"kubequeue: job failed", "exit_code=42", "unknown worker", `\"helper-other\"`, "[helper helper-time]"},
 		},
 		{
 			name:       "BadPayload",
@@ -647,19 +720,56 @@ func TestMain_Subprocess(t *testing.T) {
 			wantStdout: []string{"not in job"},
 			notStderr:  []string{"kubequeue:"},
 		},
+		{
+			name:       "EmptyWorkerVariableIsNotInJob",
+			env:        []string{rtEnvWorker + "="},
+			wantCode:   3,
+			wantStdout: []string{"not in job"},
+			notStderr:  []string{"kubequeue:"},
+		},
+		{
+			name:       "TwinWorkersRefusedOutsideJob",
+			helper:     "twins",
+			wantCode:   kubequeue.ExitPermanent,
+			wantStderr: []string{"kubequeue: the workers given to Main are invalid", `\"helper\": two different workers of that name`},
+		},
+		{
+			name:       "Goexit",
+			worker:     rtHelper,
+			outcome:    "goexit",
+			wantCode:   kubequeue.ExitRetryable,
+			wantStderr: []string{"kubequeue: job failed", "exit_code=1", "runtime.Goexit"},
+		},
+		{
+			name:       "DecodeErrorQuotesNoPayload",
+			worker:     rtHelperTime,
+			payload:    new(`{"at":"` + secret + `"}`),
+			wantCode:   kubequeue.ExitPermanent,
+			wantStderr: []string{"kubequeue: job failed", "exit_code=42", "rtTimeArgs.at", "time.Time"},
+			notStderr:  []string{secret},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			env := []string{rtEnvHelper + "=1"}
+			helper := tt.helper
+			if helper == "" {
+				helper = "1"
+			}
+			env := []string{rtEnvHelper + "=" + helper}
 			if tt.worker != nil {
-				job := build(t, tt.worker, rtHelperArgs{Outcome: tt.outcome})
+				var p any = rtHelperArgs{Outcome: tt.outcome}
+				if tt.worker == rtHelperTime {
+					p = rtTimeArgs{}
+				}
+				job := build(t, tt.worker, p)
 				if tt.payload != nil {
 					rtSetEnv(t, job, rtEnvPayload, *tt.payload)
 				}
 				env = append(env, rtContainerEnv(t, job)...)
 			}
+			env = append(env, tt.env...)
 
 			code, stdout, stderr := rtRun(t, env, os.Args[0], "-test.run=^$")
 
@@ -897,4 +1007,171 @@ func TestRun_PayloadFile(t *testing.T) {
 			require.Equal(t, tt.wantN, got)
 		})
 	}
+}
+
+// TestRun_DecodeErrorQuotesNoPayload checks every way the error of a
+// payload that does not decode leaves the process (the log line, the
+// termination message, which the enqueuer reads as JobFailedError, and
+// PerformJob's error) for the payload's values. It changes the
+// environment and slog's default logger, so it does not run in parallel.
+func TestRun_DecodeErrorQuotesNoPayload(t *testing.T) {
+	const secret = "sk_live_7f3a9"
+	type args struct {
+		At    time.Time  `json:"at"`
+		Small int8       `json:"small"`
+		Count int        `json:"count,string"`
+		Addr  netip.Addr `json:"addr"`
+	}
+	w := kubequeue.NewWorker("leaky", func(context.Context, args) error { return nil }, kubequeue.WithImage(rtImage))
+	job := build(t, w, args{})
+
+	root := t.TempDir()
+	message := filepath.Join(root, kubequeue.TerminationMessagePath)
+	require.NoError(t, os.MkdirAll(filepath.Dir(message), 0o755))
+	t.Setenv("KUBEQUEUE_LOCAL_ROOT", root)
+	var logged bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+
+	tests := []struct {
+		name    string
+		payload string
+		want    []string
+	}{
+		{"Time", `{"at":"` + secret + `"}`, []string{"args.at", "time.Time", "*time.ParseError"}},
+		{"NumberOverflow", `{"small":7000000001}`, []string{"args.small", "int8"}},
+		{"StringOption", `{"count":"` + secret + `"}`, []string{"args.count", ",string"}},
+		{"Netip", `{"addr":"` + secret + `"}`, []string{"args.addr", "netip.Addr"}},
+		{"Syntax", `{"small":` + secret + `}`, []string{"not valid JSON"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logged.Reset()
+			require.NoError(t, os.WriteFile(message, nil, 0o644)) // the kubelet creates it
+			for _, e := range rtContainerEnv(t, job) {
+				name, value, _ := strings.Cut(e, "=")
+				t.Setenv(name, value)
+			}
+			t.Setenv(rtEnvPayload, tt.payload)
+
+			require.Equal(t, kubequeue.ExitPermanent, kubequeue.Run(t.Context(), w))
+			written, err := os.ReadFile(message)
+			require.NoError(t, err)
+
+			inJob := job.DeepCopy()
+			rtSetEnv(t, inJob, rtEnvPayload, tt.payload)
+			_, performErr := kubequeue.PerformJob(t.Context(), inJob, w)
+			require.ErrorIs(t, performErr, kubequeue.ErrPayloadDecode)
+
+			for what, text := range map[string]string{"termination message": string(written), "log": logged.String(), "PerformJob": performErr.Error()} {
+				require.NotContains(t, text, "sk_live", what)
+				require.NotContains(t, text, "7000000001", what)
+				for _, w := range tt.want {
+					require.Contains(t, text, w, what)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateWorkers(t *testing.T) {
+	t.Parallel()
+	a := rtWorker("a", func(context.Context, rtArgs) error { return nil })
+	b := rtWorker("b", func(context.Context, rtArgs) error { return nil })
+	twinOfA := rtWorker("a", func(context.Context, rtArgs) error { return nil })
+	invalid := kubequeue.NewWorker("c", func(context.Context, rtArgs) error { return nil }) // no image
+	var unset *kubequeue.Worker[rtArgs]
+
+	require.NoError(t, kubequeue.ValidateWorkers())
+	require.NoError(t, kubequeue.ValidateWorkers(a, b))
+	require.NoError(t, kubequeue.ValidateWorkers(a, b, a), "the same worker twice is one worker")
+
+	tests := []struct {
+		name    string
+		workers []kubequeue.Job
+		want    []string
+	}{
+		{"Twins", []kubequeue.Job{a, b, twinOfA}, []string{`"a": two different workers of that name`}},
+		{"Nil", []kubequeue.Job{a, nil}, []string{"worker 2 of 2 is nil"}},
+		{"NilPointer", []kubequeue.Job{unset, b}, []string{"worker 1 of 2 is nil"}},
+		{"Invalid", []kubequeue.Job{a, invalid}, []string{`worker "c": WithImage`}},
+		{"All", []kubequeue.Job{a, twinOfA, nil, invalid}, []string{`"a": two different`, "worker 3 of 4 is nil", "WithImage"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := kubequeue.ValidateWorkers(tt.workers...)
+			require.ErrorIs(t, err, kubequeue.ErrInvalidWorker)
+			for _, w := range tt.want {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+// TestMain_SecondSignal checks that a perform that goes on after SIGTERM
+// cancelled its context does not keep the process from ending: the next
+// signal ends it, as it would without Main.
+func TestMain_SecondSignal(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("skipping: runs the test binary as a Job's container in a subprocess; run without -short")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("skipping: SIGTERM cannot be sent to a process on windows")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(rtEnviron(), rtEnvHelper+"=1"), rtContainerEnv(t, build(t, rtHelper, rtHelperArgs{Outcome: "ignore-cancel"}))...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		for sc := bufio.NewScanner(stdout); sc.Scan(); {
+			lines <- sc.Text()
+		}
+	}()
+	waitFor := func(want string) {
+		for {
+			select {
+			case line, ok := <-lines:
+				require.True(t, ok, "the process ended before printing %q", want)
+				if line == want {
+					return
+				}
+			case <-ctx.Done():
+				require.FailNow(t, "timed out waiting for "+want)
+			}
+		}
+	}
+	waitFor("running")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	waitFor("cancelled, still running")
+	// The next SIGTERM ends it. The handler is removed just after the
+	// context is cancelled, so send until it takes.
+	for ended := false; !ended; {
+		err := cmd.Process.Signal(syscall.SIGTERM)
+		if errors.Is(err, os.ErrProcessDone) {
+			break
+		}
+		require.NoError(t, err)
+		select {
+		case _, ok := <-lines:
+			ended = !ok
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			require.FailNow(t, "the process did not end on a second SIGTERM")
+		}
+	}
+	err = cmd.Wait()
+	require.NoError(t, ctx.Err(), "the process did not end on a second SIGTERM")
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr)
+	status, ok := exitErr.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	require.True(t, status.Signaled(), "ended by the signal, not by an exit: %v", err)
+	require.Equal(t, syscall.SIGTERM, status.Signal())
 }

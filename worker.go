@@ -30,6 +30,10 @@ type Worker[T any] struct {
 	perform func(context.Context, T) error
 	cfg     workerConfig
 	err     error
+
+	// roundTrips tells that every encodable T decodes back (see
+	// payload.RoundTrips), so that Build need not check it.
+	roundTrips bool
 }
 
 var _ Job = (*Worker[struct{}])(nil)
@@ -37,10 +41,16 @@ var _ Job = (*Worker[struct{}])(nil)
 // NewWorker declares a worker named name that performs payloads of type T
 // with perform. T is inferred from perform; it must be encodable as JSON,
 // with strings in valid UTF-8 (a payload that is not is refused rather than
-// altered; send binary data as []byte), and decoding follows
-// encoding/json's rules: numbers in typed fields keep
+// altered; send binary data as []byte), and its encoding must decode back
+// into a T (Build checks it: an interface field holding a value does not).
+// Decoding follows encoding/json's rules: numbers in typed fields keep
 // every digit, while numbers held in an interface (in a map[string]any, say)
-// decode as float64, so prefer struct payloads.
+// decode as float64, so prefer struct payloads; and a field the payload
+// has and T does not is ignored, so that an enqueuer deployed with a new
+// field can run beside workers that do not know it yet, unless
+// [WithStrictPayload] makes it an error. A payload that does not decode
+// fails its Job with [ErrPayloadDecode], in an error that names the field
+// and the Go types but quotes none of the payload's values.
 //
 // The name is stored in every Job the worker creates and is how the runtime
 // finds perform: keep it stable across deploys. It must be a DNS-1123 label
@@ -54,7 +64,7 @@ var _ Job = (*Worker[struct{}])(nil)
 // Options are copied: changing a map or slice passed to an option afterwards
 // does not change the worker.
 func NewWorker[T any](name string, perform func(context.Context, T) error, opts ...WorkerOption) *Worker[T] {
-	w := &Worker[T]{name: name, perform: perform}
+	w := &Worker[T]{name: name, perform: perform, roundTrips: payload.RoundTrips(reflect.TypeFor[T]())}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.applyWorker(&w.cfg)
@@ -93,8 +103,10 @@ func (w *Worker[T]) config() (*workerConfig, error) {
 	return &w.cfg, w.err
 }
 
-// encodePayload checks that v is a T (nil is one when T is an interface type)
-// and encodes it.
+// encodePayload checks that v is a T (nil is one when T is an interface
+// type), encodes it, and checks that the encoding decodes back into a T,
+// unless T is a type for which it always does: a payload the runtime
+// cannot decode is refused here rather than failing its Job.
 func (w *Worker[T]) encodePayload(v any) (string, error) {
 	if _, ok := v.(T); !ok && (v != nil || reflect.TypeFor[T]().Kind() != reflect.Interface) {
 		return "", fmt.Errorf("%w: worker %q takes %v, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
@@ -106,23 +118,32 @@ func (w *Worker[T]) encodePayload(v any) (string, error) {
 	if len(data) > MaxPayloadSize {
 		return "", fmt.Errorf("%w: worker %q: payload is %d bytes encoded, more than %d", ErrPayloadTooLarge, w.name, len(data), MaxPayloadSize)
 	}
+	if !w.roundTrips {
+		if _, err := w.decode(data); err != nil {
+			return "", fmt.Errorf("%w: worker %q: %T encodes as JSON that does not decode back into %v, so its Job could never run: %w", ErrPayloadEncode, w.name, v, reflect.TypeFor[T](), err)
+		}
+	}
 	return data, nil
 }
 
-// performPayload decodes data into a T and performs it, turning a panic into
-// an error matching ErrPanic.
-func (w *Worker[T]) performPayload(ctx context.Context, data string) (err error) {
+// decode decodes a payload as the runtime does: strictly with
+// WithStrictPayload.
+func (w *Worker[T]) decode(data string) (T, error) {
+	if w.cfg.strictPayload {
+		return payload.DecodeStrict[T](data)
+	}
+	return payload.Decode[T](data)
+}
+
+// performPayload decodes data into a T and performs it, turning a panic
+// into an error matching ErrPanic (see callPerform).
+func (w *Worker[T]) performPayload(ctx context.Context, data string) error {
 	if w.perform == nil {
 		return fmt.Errorf("%w: worker %q has no perform function: its Jobs run a command of their own", ErrInvalidWorker, w.name)
 	}
-	v, err := payload.Decode[T](data)
+	v, err := w.decode(data)
 	if err != nil {
-		return fmt.Errorf("%w: worker %q: into %v: %w", ErrPayloadDecode, w.name, reflect.TypeFor[T](), err)
+		return fmt.Errorf("%w: worker %q: %w", ErrPayloadDecode, w.name, err)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = &panicError{worker: w.name, value: r, stack: stack()}
-		}
-	}()
-	return w.perform(ctx, v)
+	return callPerform(w.name, func() error { return w.perform(ctx, v) })
 }

@@ -164,6 +164,13 @@ func TestPayload_Undecodable(t *testing.T) {
 	_, err = kubequeuetest.Payload(job, w)
 	require.ErrorIs(t, err, kubequeue.ErrPayloadDecode)
 
+	// The error names the field, not its value.
+	job.Spec.Template.Spec.Containers[0].Env[1].Value = `{"id":7e999}`
+	_, err = kubequeuetest.Payload(job, w)
+	require.ErrorIs(t, err, kubequeue.ErrPayloadDecode)
+	require.ErrorContains(t, err, "invoice.id")
+	require.NotContains(t, err.Error(), "7e999")
+
 	_, err = kubequeuetest.Payload(&batchv1.Job{}, w)
 	require.ErrorContains(t, err, "has no KUBEQUEUE_PAYLOAD variable")
 }

@@ -7,8 +7,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -82,15 +87,25 @@ var encoders = sync.Pool{New: func() any {
 // payload does not pin its memory.
 const maxPooled = 64 << 10
 
-// Encode returns the JSON encoding of v, fit to be the value of a container's
-// environment variable. Unlike json.Marshal it leaves <, > and & as they
-// are, so the payload reads as written in kubectl's output. It writes every
-// '$' as \u0024: the kubelet expands $(NAME) and $$ in environment values,
-// which would change a payload such as "costs $$5". In JSON a '$' can only
-// stand inside a string, where \u0024 decodes back to '$'.
-func Encode(v any) (string, error) {
+// Encode returns the JSON encoding of v as it is stored in a Secret or a
+// termination message. Unlike json.Marshal it leaves <, > and & as they
+// are, so the payload reads as written in kubectl's output. A string that
+// is not valid UTF-8, which encoding/json would silently replace with
+// U+FFFD, is refused with an error matching ErrInvalidUTF8, and so is a
+// MarshalJSON result (a json.RawMessage, say) that is not valid UTF-8,
+// which the API server would alter. A MarshalJSON or MarshalText method
+// that panics gives an error rather than a panic. See EnvValue for the
+// form that travels in an environment variable.
+func Encode(v any) (data string, err error) {
 	e := encoders.Get().(*encoder)
 	defer func() {
+		if r := recover(); r != nil {
+			// A MarshalJSON or MarshalText method panicked (encoding/json
+			// recovers only its own panics). The encoder is dropped: its
+			// buffer holds a part of the output.
+			err = fmt.Errorf("%w: %v", errMarshalPanic, r)
+			return
+		}
 		if e.buf.Cap() <= maxPooled {
 			e.buf.Reset()
 			encoders.Put(e)
@@ -100,45 +115,81 @@ func Encode(v any) (string, error) {
 		return "", err
 	}
 	out := bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))
-	if replacedInvalidUTF8(out) {
+	// encoding/json copies the output of MarshalJSON as it is, invalid
+	// UTF-8 included; it writes the escape \ufffd for each invalid byte of
+	// a string it encodes itself. Such an escape may also come from a
+	// MarshalJSON result, or be the text of a string (written \\ufffd):
+	// only then are the strings themselves looked at.
+	if !utf8.Valid(out) || bytes.Contains(out, []byte(`\ufffd`)) && hasInvalidUTF8(v) {
 		return "", ErrInvalidUTF8
 	}
-	if bytes.IndexByte(out, '$') >= 0 {
-		out = bytes.ReplaceAll(out, []byte("$"), []byte(`\u0024`))
-	}
 	return string(out), nil
+}
+
+// errMarshalPanic reports a MarshalJSON or MarshalText method that
+// panicked.
+var errMarshalPanic = errors.New("a MarshalJSON or MarshalText method panicked")
+
+// EnvValue returns data, a payload's JSON encoding, fit to be the value of
+// a container's environment variable: every '$' is written \u0024. The
+// kubelet expands $(NAME) and $$ in environment values, which would change
+// a payload such as "costs $$5"; in JSON a '$' can only stand inside a
+// string, where \u0024 decodes back to '$'. Nothing else expands a
+// payload, so only this form is escaped.
+func EnvValue(data string) string {
+	if strings.IndexByte(data, '$') < 0 {
+		return data
+	}
+	return strings.ReplaceAll(data, "$", `\u0024`)
 }
 
 // ErrInvalidUTF8 reports a string in the payload that is not valid UTF-8,
 // which encoding/json would silently replace with U+FFFD.
 var ErrInvalidUTF8 = errors.New("a string is not valid UTF-8 (send binary data as []byte)")
 
-// replacedInvalidUTF8 reports whether encoding/json replaced invalid UTF-8
-// in out: it writes the escape \ufffd for each invalid byte, and never for a
-// valid U+FFFD, which it writes as is. A backslash in the input is written
-// as \\, so an escape is one preceded by an even number of backslashes.
-func replacedInvalidUTF8(out []byte) bool {
-	const esc = `\ufffd`
-	for i := 0; ; {
-		j := bytes.Index(out[i:], []byte(esc))
-		if j < 0 {
-			return false
-		}
-		j += i
-		n := 0
-		for k := j - 1; k >= 0 && out[k] == '\\'; k-- {
-			n++
-		}
-		if n%2 == 0 {
-			return true
-		}
-		i = j + len(esc)
-	}
+// Decode decodes data into a new T with encoding/json's rules: fields of
+// the payload that T does not have are ignored. The error, if any, names
+// T, the field and the Go types involved but quotes nothing of data (see
+// decodeError), and a panic in an UnmarshalJSON or UnmarshalText method is
+// returned as an error.
+func Decode[T any](data string) (T, error) {
+	return decode[T](data, false)
 }
 
-// Decode decodes data into a new T with encoding/json's rules.
-func Decode[T any](data string) (T, error) {
-	var v T
-	err := json.Unmarshal([]byte(data), &v)
-	return v, err
+// DecodeStrict is Decode, except that a field of the payload that T does
+// not have is an error (json.Decoder.DisallowUnknownFields).
+func DecodeStrict[T any](data string) (T, error) {
+	return decode[T](data, true)
+}
+
+func decode[T any](data string, strict bool) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var zero T
+			v, err = zero, &DecodeError{Type: reflect.TypeFor[T](), Reason: fmt.Sprintf("an UnmarshalJSON or UnmarshalText method panicked (with a %T, not shown: it may quote the payload)", r)}
+		}
+	}()
+	if !strict {
+		err = json.Unmarshal([]byte(data), &v)
+	} else {
+		dec := json.NewDecoder(strings.NewReader(data))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&v)
+		switch {
+		case err == io.EOF:
+			err = io.ErrUnexpectedEOF // no value at all, as json.Unmarshal says
+		case err == nil:
+			// json.Unmarshal refuses anything but white space after the
+			// value; so does this.
+			off := int(dec.InputOffset())
+			if rest := strings.TrimLeft(data[off:], " \t\r\n"); rest != "" {
+				err = errTrailingData{offset: int64(len(data) - len(rest))}
+			}
+		}
+	}
+	if err != nil {
+		var zero T
+		return zero, newDecodeError(reflect.TypeFor[T](), data, strict, err)
+	}
+	return v, nil
 }
