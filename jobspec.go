@@ -265,7 +265,7 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 		}
 	}
 	validateJobConfig(p, &c.job)
-	if len(c.job.annotations) > 0 {
+	if len(c.job.annotations) > 0 && apivalidation.ValidateAnnotationsSize(c.job.annotations) == nil { // else reported above
 		annotationsSizeProblem(p, c.job.annotations)
 	}
 	validateFailureRules(p, c.restartPolicy, ruleContainer(c, nil), c.job.failureRules, len(c.job.failureRules))

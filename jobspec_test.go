@@ -2432,6 +2432,10 @@ func TestQueue_Build_AtTheLimits(t *testing.T) {
 		}
 		require.Equal(t, annotationLimit, size)
 		build(t, jsWorker(t), jsArgs{}, kubequeue.WithAnnotations(annotations(annotationLimit-enqueueID-uniqueKey)), kubequeue.WithUniqueKey("order-42"))
+
+		// Annotations too large by themselves are reported once.
+		tooLarge := kubequeue.NewWorker(jsWorkerName, jsPerform, kubequeue.WithImage(jsImage), kubequeue.WithAnnotations(annotations(annotationLimit+1)))
+		require.Len(t, jsValidationErrors(tooLarge.Validate()), 1, "%v", tooLarge.Validate())
 	})
 
 	t.Run("Mounts", func(t *testing.T) {
