@@ -2121,15 +2121,15 @@ func BenchmarkBuild(b *testing.B) {
 			sink = job
 		}
 	})
-	// A payload type with a time.Time, which has methods of its own, is
-	// decoded back at every Build (see NewWorker); one of plain fields is
-	// not.
+	// A payload type with an interface (here a map[string]any) is decoded
+	// back at every Build (see NewWorker); one of plain fields, times and
+	// raw messages is not.
 	b.Run("kubequeue-decodedback", func(b *testing.B) {
-		type timed struct {
+		type tagged struct {
 			benchPayload
-			At time.Time `json:"at"`
+			Meta map[string]any `json:"meta"`
 		}
-		w := kubequeue.NewWorker("send-receipt", func(context.Context, timed) error { return nil },
+		w := kubequeue.NewWorker("send-receipt", func(context.Context, tagged) error { return nil },
 			kubequeue.WithImage("registry.example.com/shop/api:v1.4.2"),
 			kubequeue.WithNamespace("shop"),
 			kubequeue.WithEnv("LOG_LEVEL", "info"),
@@ -2137,7 +2137,7 @@ func BenchmarkBuild(b *testing.B) {
 			kubequeue.WithMemory("64Mi", "256Mi"),
 			kubequeue.WithLabels(map[string]string{"team": "checkout"}),
 		)
-		p := timed{benchPayload: payload, At: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+		p := tagged{benchPayload: payload, Meta: map[string]any{"source": "web"}}
 		queue := kubequeue.New(nil)
 		b.ReportAllocs()
 		for b.Loop() {

@@ -390,6 +390,7 @@ type (
 		rtPlain
 		Extra string
 	}
+	rtTextOnly   struct{ R refusesText }
 	unexported   struct{ A int }
 	rtEmbedPtr   struct{ *unexported }
 	rtEmbedValue struct{ unexported }
@@ -411,8 +412,11 @@ func TestRoundTrips(t *testing.T) {
 		{reflect.TypeFor[any](), false},
 		{reflect.TypeFor[rtAny](), false},
 		{reflect.TypeFor[rtStringer](), false},
-		{reflect.TypeFor[rtTime](), false},
-		{reflect.TypeFor[json.RawMessage](), false},
+		{reflect.TypeFor[rtTime](), true},
+		{reflect.TypeFor[[]*time.Time](), true},
+		{reflect.TypeFor[json.RawMessage](), true},
+		{reflect.TypeFor[map[string]netip.Prefix](), true},
+		{reflect.TypeFor[rtTextOnly](), false},
 		{reflect.TypeFor[rtRecursive](), false},
 		{reflect.TypeFor[rtQuoted](), false},
 		{reflect.TypeFor[rtEmbedPtr](), false},

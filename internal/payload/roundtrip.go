@@ -1,6 +1,23 @@
 package payload
 
-import "reflect"
+import (
+	"encoding/json"
+	"net/netip"
+	"reflect"
+	"time"
+)
+
+// roundTripTypes have methods of their own whose output always decodes
+// back: time.Time's MarshalJSON fails rather than write a year its
+// UnmarshalJSON cannot read, a json.RawMessage is valid JSON once encoded,
+// and netip's MarshalText writes what its UnmarshalText reads.
+var roundTripTypes = map[reflect.Type]bool{
+	reflect.TypeFor[time.Time]():       true,
+	reflect.TypeFor[json.RawMessage](): true,
+	reflect.TypeFor[netip.Addr]():      true,
+	reflect.TypeFor[netip.Prefix]():    true,
+	reflect.TypeFor[netip.AddrPort]():  true,
+}
 
 // maxTypeDepth bounds the nesting of a type that RoundTrips accepts, far
 // below the 10,000 levels of nesting that encoding/json decodes.
@@ -9,9 +26,10 @@ const maxTypeDepth = 100
 // RoundTrips reports whether the JSON encoding of every value of type t
 // that encoding/json can encode is sure to decode back into a t, with or
 // without DisallowUnknownFields: t is built of booleans, numbers, strings,
-// byte slices, and slices, arrays, maps (with string or integer keys),
-// pointers and structs of them, with no interface, no type with a method
-// of its own (MarshalJSON, UnmarshalJSON, MarshalText, UnmarshalText), no
+// byte slices, time.Time, json.RawMessage, netip's addresses, and slices,
+// arrays, maps (with string or integer keys), pointers and structs of
+// them, with no interface, no other type with a method of its own
+// (MarshalJSON, UnmarshalJSON, MarshalText, UnmarshalText), no
 // field with the ",string" option, no embedded pointer to an unexported
 // struct (which decoding cannot set) and no recursion (which allows
 // nesting deeper than decoding accepts). For other types, only decoding
@@ -21,7 +39,11 @@ func RoundTrips(t reflect.Type) bool {
 }
 
 func roundTrips(t reflect.Type, visiting map[reflect.Type]bool, depth int) bool {
-	if depth > maxTypeDepth || visiting[t] || hasMethods(t) {
+	if roundTripTypes[t] {
+		return true
+	}
+	// A pointer's methods are its element's, looked at there.
+	if depth > maxTypeDepth || visiting[t] || t.Kind() != reflect.Pointer && hasMethods(t) {
 		return false
 	}
 	visiting[t] = true
