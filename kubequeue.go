@@ -70,11 +70,13 @@
 package kubequeue
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
@@ -119,6 +121,11 @@ var (
 	// cancelled, or removed when its TTL after finishing expired, or a Job
 	// of the same name with another UID replaced it.
 	ErrJobNotFound = errors.New("kubequeue: job not found")
+	// ErrMaybeEnqueued reports an Enqueue that failed but may have left its
+	// Job: answers were lost and looking the Job up failed too, or storing
+	// its payload failed and so did deleting the Job. The Job may exist,
+	// and run; Enqueue returns its Handle with this error.
+	ErrMaybeEnqueued = errors.New("kubequeue: the job may exist")
 	// ErrJobFailed reports a Job that failed; see JobFailedError.
 	ErrJobFailed = errors.New("kubequeue: job failed")
 	// ErrNoResult reports a Job without a result; see Status.DecodeResult.
@@ -145,9 +152,11 @@ const (
 	// AnnotationUniqueKey holds the hex SHA-256 of the key given to
 	// WithUniqueKey (the key itself is not stored).
 	AnnotationUniqueKey = "kubequeue.io/unique-key"
-	// AnnotationResume is set on a Job whose payload travels in a Secret:
-	// the Job is created suspended, and "true" says that Enqueue resumes it
-	// once the Secret exists ("false": the caller's options suspended it).
+	// AnnotationResume is set on a Job whose payload travels in a Secret
+	// while it waits for the Secret: the Job is created suspended, and
+	// "true" says that Enqueue resumes it once the Secret exists ("false":
+	// the caller's options suspended it). Enqueue removes it when it
+	// resumes the Job, so a Job suspended later does not have it.
 	AnnotationResume = "kubequeue.io/resume"
 )
 
@@ -166,7 +175,8 @@ type Queue struct {
 	namespace    string
 	fieldManager string
 
-	tries int // create attempts; see WithRetries
+	tries int                                        // tries of each request; see WithRetries
+	sleep func(context.Context, time.Duration) error // waits between tries
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
@@ -200,6 +210,7 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 		namespace:    DefaultNamespace,
 		fieldManager: DefaultFieldManager,
 		tries:        DefaultRetries,
+		sleep:        sleepCtx,
 	}
 	for _, opt := range opts {
 		if opt != nil {
