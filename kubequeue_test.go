@@ -211,3 +211,52 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestDocumentedConstants pins the values that the README and the doc
+// comments state, as literals, so that changing one fails until the docs
+// change with it.
+func TestDocumentedConstants(t *testing.T) {
+	t.Parallel()
+	require.EqualValues(t, 65536, kubequeue.MaxEnvPayloadSize, "64 KiB")
+	require.EqualValues(t, 1048576, kubequeue.MaxPayloadSize, "1 MiB")
+	require.EqualValues(t, 4096, kubequeue.MaxResultSize)
+	require.EqualValues(t, 8, kubequeue.DefaultRetries)
+	require.EqualValues(t, 3, kubequeue.DefaultBackoffLimit)
+	require.Equal(t, 86400*time.Second, kubequeue.DefaultTTLAfterFinished, "24 hours")
+	require.EqualValues(t, 52, kubequeue.MaxWorkerNameLen)
+	require.EqualValues(t, 0, kubequeue.ExitSuccess)
+	require.EqualValues(t, 1, kubequeue.ExitRetryable)
+	require.EqualValues(t, 42, kubequeue.ExitPermanent)
+	require.EqualValues(t, 50, kubequeue.DefaultQPS)
+	require.EqualValues(t, 100, kubequeue.DefaultBurst)
+	require.Equal(t, "default", kubequeue.DefaultNamespace)
+	require.Equal(t, "kubequeue", kubequeue.DefaultFieldManager)
+}
+
+// TestNewWorker_OptionsCopied: what was passed to NewWorker cannot change
+// the worker afterwards, neither by the options slice nor by the maps and
+// slices given to options, even to values NewWorker would refuse: Build
+// neither takes them nor checks them again (see also
+// TestNewWorker_ChecksOnce).
+func TestNewWorker_OptionsCopied(t *testing.T) {
+	t.Parallel()
+	selector := map[string]string{"disk": "ssd"}
+	env := []corev1.EnvVar{{Name: "MODE", Value: "batch"}}
+	opts := []kubequeue.WorkerOption{
+		kubequeue.WithImage("registry.example.com/app:v1"),
+		kubequeue.WithNodeSelector(selector),
+		kubequeue.WithEnvVars(env...),
+	}
+	w := kubequeue.NewWorker("greet", greet, opts...)
+	require.NoError(t, w.Validate())
+	opts[0] = kubequeue.WithImage("Not An Image")
+	selector["disk"] = "not a label value!"
+	env[0].Name = "KUBEQUEUE_PAYLOAD"
+
+	job, err := kubequeue.New(nil).Build(w, greeting{})
+	require.NoError(t, err)
+	pod := job.Spec.Template.Spec
+	require.Equal(t, "registry.example.com/app:v1", pod.Containers[0].Image)
+	require.Equal(t, map[string]string{"disk": "ssd"}, pod.NodeSelector)
+	require.Contains(t, pod.Containers[0].Env, corev1.EnvVar{Name: "MODE", Value: "batch"})
+}
