@@ -1555,33 +1555,61 @@ func TestQueue_Enqueue_NeverDeletesStartedJob(t *testing.T) {
 		}
 	})
 
-	// Another Enqueue of the same key finishes the Job while this one's
-	// Secret is refused: the Job runs, and is returned, not deleted. (The
-	// fake runs no API call from a reactor: the other Enqueue's Secret and
-	// resume are written to its store directly.)
+	// Another Enqueue of the same key finishes the Job while this one,
+	// its Secret refused, is deleting it: the Job runs, and is returned,
+	// not deleted. The other Enqueue runs while this one waits to try its
+	// delete again.
 	t.Run("FinishedByAnother", func(t *testing.T) {
 		t.Parallel()
-		s, queue := newAPIServer()
+		s, other := newAPIServer()
+		key := kubequeue.WithUniqueKey("order-42")
 		s.PrependReactor("create", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
-			secret := action.(k8stesting.CreateAction).GetObject().(*corev1.Secret).DeepCopy()
-			secret.Data = map[string][]byte{"payload.json": []byte(`{"name":"other"}`)}
-			require.NoError(t, s.Tracker().Create(corev1.SchemeGroupVersion.WithResource("secrets"), secret, secret.Namespace))
-			job, err := s.Tracker().Get(jobsGVR, secret.Namespace, secret.OwnerReferences[0].Name)
-			require.NoError(t, err)
-			resumed := job.(*batchv1.Job)
-			resumed.Spec.Suspend = ptr.To(false)
-			delete(resumed.Annotations, kubequeue.AnnotationResume)
-			resumed.ResourceVersion = strconv.FormatInt(s.rv.Add(1), 10)
-			require.NoError(t, s.Tracker().Update(jobsGVR, resumed, resumed.Namespace))
-			return true, nil, errSecretsForbidden
+			if string(action.(k8stesting.CreateAction).GetObject().(*corev1.Secret).Data["payload.json"]) == `{"name":"this"}` {
+				return true, nil, errSecretsForbidden // this Enqueue's only
+			}
+			return false, nil, nil
 		})
-		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "this"}, kubequeue.WithUniqueKey("order-42"))
+		failTimes(s.Clientset, "delete", "jobs", 1, errBusy)
+		var otherErr error
+		queue := kubequeue.New(s.Clientset, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(func(ctx context.Context, _ time.Duration) error {
+			_, otherErr = other.Enqueue(ctx, w, greeting{Name: "other"}, key)
+			return nil
+		}))
+		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "this"}, key)
+		require.NoError(t, otherErr)
 		require.NoError(t, err, "the Job of the key runs")
 		requireOneRunningJob(t, s.Clientset, h)
 		got, err := kubequeuetest.Enqueued(t.Context(), s.Clientset, w)
 		require.NoError(t, err)
 		require.Equal(t, []greeting{{Name: "other"}}, got)
 	})
+}
+
+// TestQueue_Enqueue_UniqueKeyOverlap: two Enqueues of a key whose payload
+// travels in a Secret overlap: the second finds the Job waiting for its
+// payload and finishes it with its own; the first then finds the Secret
+// there and starts the Job too. Both return the one Job, which runs with
+// the payload of the call that stored its Secret first.
+func TestQueue_Enqueue_UniqueKeyOverlap(t *testing.T) {
+	t.Parallel()
+	w := newGreeter(kubequeue.WithSensitivePayload())
+	key := kubequeue.WithUniqueKey("order-42")
+	s, second := newAPIServer()
+	failTimes(s.Clientset, "create", "secrets", 1, errDown)
+	var h2 kubequeue.Handle
+	var err2 error
+	first := kubequeue.New(s.Clientset, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(func(ctx context.Context, _ time.Duration) error {
+		h2, err2 = second.Enqueue(ctx, w, greeting{Name: "second"}, key)
+		return nil
+	}))
+	h1, err := first.Enqueue(t.Context(), w, greeting{Name: "first"}, key)
+	require.NoError(t, err)
+	require.NoError(t, err2)
+	require.Equal(t, h1, h2)
+	requireOneRunningJob(t, s.Clientset, h1)
+	got, err := kubequeuetest.Enqueued(t.Context(), s.Clientset, w)
+	require.NoError(t, err)
+	require.Equal(t, []greeting{{Name: "second"}}, got)
 }
 
 // TestQueue_Enqueue_UniqueKeyUserSuspended: a Job of a unique key with its

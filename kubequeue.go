@@ -39,9 +39,12 @@
 // [MaxPayloadSize]). Options on the worker change these defaults for every
 // Job; options passed to Enqueue change them for one.
 //
-// Enqueue never creates a Job twice: names are chosen by kubequeue, a create
-// whose answer was lost is tried again and finds its Job, and
-// [WithUniqueKey] makes a Job unique for a key.
+// One Enqueue never creates two Jobs: names are chosen by kubequeue, and a
+// create whose answer was lost is tried again and finds its Job. An Enqueue
+// that returns an error leaves no Job unless the error matches
+// [ErrMaybeEnqueued] (see [Queue.Enqueue]); [WithUniqueKey] makes a Job
+// unique for a key, so that a caller may enqueue a key again after any
+// error.
 //
 // # Lifecycle
 //
