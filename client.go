@@ -49,26 +49,26 @@ func (h Handle) String() string { return h.Namespace + "/" + h.Name }
 
 // Enqueue builds the Job for job and payload (see [Queue.Build]) and creates
 // it. It returns the Job's handle once the API server has stored the Job
-// and, for a payload in a Secret, the Secret, and has let the Job start.
+// and, for a payload in a Secret, the Secret.
 //
 // Invalid input, and a ctx that has already ended, are reported before any
-// API call. Every request is tried again with back-off (see [WithRetries])
-// after an error that says to try again or leaves it unknown whether the
-// API server acted on it, such as a timeout or a lost connection. The Job's
-// name is chosen here, never by the API server, and a Job that an earlier
-// try created is recognized by its [AnnotationEnqueueID], so one Enqueue
-// never creates two Jobs.
+// API call. Every request is tried again (see [WithRetries]) after an error
+// that says to, or that leaves it unknown whether the API server acted on
+// it, such as a timeout or a lost connection. The Job's name is chosen
+// here, never by the API server, and a Job that an earlier try created is
+// recognized by its [AnnotationEnqueueID], so one Enqueue never creates two
+// Jobs.
 //
 // An error matching [ErrMaybeEnqueued] means that Enqueue may have left a
 // Job: answers were lost and looking the Job up failed too, or storing its
 // payload Secret or resuming it failed and so did deleting it. The Job may
 // then exist and run, or, with a payload in a Secret, wait suspended until
 // an Enqueue of its unique key finishes it or it is cancelled; the returned
-// Handle names it. Any other error
-// means that no Job of this call exists: the API server refused it, or had
-// none when Enqueue looked after a lost answer, or Enqueue deleted it
-// before it could start. [WithUniqueKey] makes a caller's own retry safe:
-// an Enqueue of the same key returns the Job of the key.
+// Handle names it. Any other error means that no Job of this call exists:
+// the API server refused it, or had none when Enqueue looked after a lost
+// answer, or Enqueue deleted it before it could start. [WithUniqueKey]
+// makes a caller's own retry safe: an Enqueue of the same key returns the
+// Job of the key.
 //
 // API errors are wrapped with the Job's namespace and name and remain
 // testable with the k8s.io/apimachinery/pkg/api/errors functions, such as
@@ -107,8 +107,8 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 	if pending(got) {
 		data := secretPayload
 		if data == "" {
-			// The Job of this unique key waits for its payload, which
-			// another Enqueue failed to store: this call's finishes it.
+			// The Job of this unique key waits for a payload that another
+			// Enqueue has not stored: this call's payload finishes it.
 			if data, err = job.encodePayload(payload); err != nil {
 				return Handle{}, err
 			}
@@ -181,10 +181,11 @@ func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (*batchv1.Job, er
 		return nil, fmt.Errorf("%w: create job %s/%s: %w; looking the job up failed too: %w; it may exist and run: enqueue again with the same WithUniqueKey, or look at the returned handle, to settle it",
 			ErrMaybeEnqueued, j.Namespace, j.Name, err, lerr)
 	}
-	if got, serr := sameJob(j, found, err); serr == nil {
-		return got, nil
+	got, serr := sameJob(j, found, fmt.Errorf("%w (the name is another job's)", err))
+	if serr != nil {
+		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, serr)
 	}
-	return nil, fmt.Errorf("kubequeue: create job %s/%s: %w (the name is another job's)", j.Namespace, j.Name, err)
+	return got, nil
 }
 
 // existing returns the Job that took j's name if Enqueue goes on with it
