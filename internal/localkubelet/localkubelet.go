@@ -122,11 +122,15 @@ type Config struct {
 	Taints []corev1.Taint
 	// RestartBackoff is the first delay before a container restarts under
 	// restartPolicy OnFailure or Always; it doubles up to 5 minutes. Default
-	// 10 s, as the kubelet.
+	// (zero or less): [DefaultRestartBackoff].
 	RestartBackoff time.Duration
 	// Logger receives the kubelet's own log. Default: slog's default logger.
 	Logger *slog.Logger
 }
+
+// DefaultRestartBackoff is the first delay before a container restarts when
+// [Config.RestartBackoff] is not set: 10 s, as the kubelet's CrashLoopBackOff.
+const DefaultRestartBackoff = 10 * time.Second
 
 // StopGrace is how long the pods' processes get between SIGTERM and SIGKILL
 // when the kubelet itself stops: short, so that a supervisor that allows a
@@ -157,10 +161,6 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	if err != nil {
 		return fmt.Errorf("localkubelet: client: %w", err)
 	}
-	backoff := cfg.RestartBackoff
-	if backoff <= 0 {
-		backoff = 10 * time.Second
-	}
 	spec, err := nodeSpec(client, cfg)
 	if err != nil {
 		return err
@@ -182,7 +182,7 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 		nodeName:       cfg.NodeName,
 		dir:            cfg.Dir,
 		images:         images{file: cfg.ImagesFile},
-		restartBackoff: backoff,
+		restartBackoff: cfg.restartBackoff(),
 		log:            logger,
 		client:         client,
 		pods:           pods.Lister(),
@@ -318,6 +318,14 @@ func serverTLS(cfg Config) (*tls.Config, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pool,
 	}, nil
+}
+
+// restartBackoff is the first delay before a container restarts.
+func (cfg Config) restartBackoff() time.Duration {
+	if cfg.RestartBackoff <= 0 {
+		return DefaultRestartBackoff
+	}
+	return cfg.RestartBackoff
 }
 
 func (cfg Config) check() error {
