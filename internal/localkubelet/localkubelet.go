@@ -65,9 +65,14 @@
 // fails with reason Unsupported), securityContext (processes run as the
 // kubelet's user), networking (every pod has IP 127.0.0.1 and shares the
 // host's ports), image pulls, exec, attach and port-forward, persistent
-// volumes, and eviction. A kubelet that restarts does not find the
-// processes it ran (they die with it): their pods fail with reason
-// ContainerStatusUnknown rather than run twice.
+// volumes, read-only mounts (a process can write into a readOnly mount, and
+// into the Secret, ConfigMap, downward API and projected volumes that a
+// kubelet always mounts read-only), and node-pressure eviction. (An
+// eviction through the Eviction API is a deletion, which the API server
+// marks with condition DisruptionTarget; the terminal status keeps it.) A
+// kubelet that restarts does not find the processes it ran (they die with
+// it): their pods fail with reason ContainerStatusUnknown rather than run
+// twice.
 package localkubelet
 
 import (
