@@ -52,7 +52,7 @@ func Example() {
 // Perform runs a worker in-process, through the same encoding and decoding
 // as a real Job.
 func ExamplePerform() {
-	err := kubequeuetest.Perform(context.Background(), welcome, Welcome{UserID: "grace"})
+	_, err := kubequeuetest.Perform(context.Background(), welcome, Welcome{UserID: "grace"})
 	fmt.Println(err, kubequeue.ExitCode(err))
 	// Output:
 	// welcoming grace
