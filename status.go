@@ -3,6 +3,7 @@ package kubequeue
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -80,9 +81,35 @@ type Status struct {
 	// Result is what perform recorded with [SetResult], as JSON, once the
 	// Job succeeded and while its pod exists; nil otherwise. Decode it with
 	// [Status.DecodeResult].
-	Result json.RawMessage `json:"result,omitempty"`
+	Result Result `json:"result,omitempty"`
 
 	rawResult string // the succeeded run's termination message
+}
+
+// Result is the result of a Job: what perform recorded with [SetResult],
+// as JSON. It prints as that JSON (with %v, %+v or %s, as in a [Status]
+// printed with %+v) and is encoded in JSON as that JSON, as a
+// [json.RawMessage] is.
+type Result []byte
+
+// String returns the result's JSON.
+func (r Result) String() string { return string(r) }
+
+// MarshalJSON returns the result's JSON, or null for no result.
+func (r Result) MarshalJSON() ([]byte, error) {
+	if r == nil {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+// UnmarshalJSON sets r to a copy of data.
+func (r *Result) UnmarshalJSON(data []byte) error {
+	if r == nil {
+		return errors.New("kubequeue: Result.UnmarshalJSON on a nil pointer")
+	}
+	*r = append((*r)[:0], data...)
+	return nil
 }
 
 // DecodeResult decodes the Job's result (see [SetResult]) into v, which
@@ -234,7 +261,7 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 		if c := lastTerminated(pods, container, false); c != nil && c.Message != "" {
 			st.rawResult = c.Message
 			if json.Valid([]byte(c.Message)) {
-				st.Result = json.RawMessage(c.Message)
+				st.Result = Result(c.Message)
 			}
 		}
 	}

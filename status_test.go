@@ -3,6 +3,7 @@ package kubequeue_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/kubequeuetest"
 )
 
 // t0 is when the Jobs of these tests were created.
@@ -141,7 +143,7 @@ func TestQueue_Status(t *testing.T) {
 			pods: []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, result, 4))},
 			want: kubequeue.Status{
 				State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(5 * time.Second),
-				Result: json.RawMessage(result),
+				Result: kubequeue.Result(result),
 			},
 		},
 		{
@@ -172,7 +174,7 @@ func TestQueue_Status(t *testing.T) {
 			},
 			want: kubequeue.Status{
 				State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(15 * time.Second), Failures: 1,
-				ExitCode: 1, TerminationMessage: "the first attempt failed", Result: json.RawMessage(result),
+				ExitCode: 1, TerminationMessage: "the first attempt failed", Result: kubequeue.Result(result),
 			},
 		},
 		{
@@ -349,7 +351,7 @@ func TestStatus_DecodeResult(t *testing.T) {
 	type sum struct {
 		Sum int `json:"sum"`
 	}
-	st := kubequeue.Status{State: kubequeue.StateSucceeded, Result: json.RawMessage(`{"sum":42}`)}
+	st := kubequeue.Status{State: kubequeue.StateSucceeded, Result: kubequeue.Result(`{"sum":42}`)}
 	var got sum
 	require.NoError(t, st.DecodeResult(&got))
 	require.Equal(t, sum{42}, got)
@@ -368,6 +370,39 @@ func TestStatus_DecodeResult(t *testing.T) {
 	require.ErrorContains(t, err, "is not JSON (8 bytes; cut by the kubelet")
 	require.NotErrorIs(t, err, kubequeue.ErrNoResult)
 	require.ErrorIs(t, kubequeue.Status{State: kubequeue.StateFailed}.DecodeResult(&got), kubequeue.ErrNoResult)
+}
+
+// TestStatus_Print checks that a Status printed with %v or %+v, as in a
+// log line, shows its result as JSON rather than as bytes, and that a
+// Status encoded as JSON and decoded again keeps it.
+func TestStatus_Print(t *testing.T) {
+	t.Parallel()
+	queue, client := kubequeuetest.NewQueue()
+	h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "Ada"})
+	require.NoError(t, err)
+	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, map[string]string{"greeted": "Ada"}))
+	st, err := queue.Status(t.Context(), h)
+	require.NoError(t, err)
+
+	require.Contains(t, fmt.Sprintf("%+v", st), ` Result:{"greeted":"Ada"}`)
+	require.NotContains(t, fmt.Sprintf("%+v", st), "Result:[")
+	require.NotContains(t, fmt.Sprintf("%v", st), "[123 34 ")
+	require.Equal(t, `{"greeted":"Ada"}`, fmt.Sprint(st.Result))
+
+	data, err := json.Marshal(st)
+	require.NoError(t, err)
+	require.Contains(t, string(data), `"result":{"greeted":"Ada"}`)
+	var back kubequeue.Status
+	require.NoError(t, json.Unmarshal(data, &back))
+	var got map[string]string
+	require.NoError(t, back.DecodeResult(&got))
+	require.Equal(t, map[string]string{"greeted": "Ada"}, got)
+
+	st.Result = nil
+	require.Contains(t, fmt.Sprintf("%+v", st), "Result: ")
+	data, err = json.Marshal(st)
+	require.NoError(t, err)
+	require.NotContains(t, string(data), `"result"`)
 }
 
 func TestState_Done(t *testing.T) {
