@@ -84,6 +84,7 @@ type Status struct {
 	Result Result `json:"result,omitempty"`
 
 	rawResult string // the succeeded run's termination message
+	podsErr   error  // why the pods of a finished Job could not be read
 }
 
 // Result is the result of a Job: what perform recorded with [SetResult],
@@ -114,10 +115,15 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 
 // DecodeResult decodes the Job's result (see [SetResult]) into v, which
 // must be a pointer. It returns an error matching [ErrNoResult] when the
-// Job has none: it has not succeeded, perform recorded nothing, or the pod
-// that held it is gone. A termination message that is not JSON (written by
-// a program of its own, or cut short by the kubelet) gives another error.
+// Job has none: it has not succeeded, perform recorded nothing, the pod
+// that held it is gone, or its pods could not be read (the error then
+// wraps the API error, and a later [Queue.Status] may read them). A
+// termination message that is not JSON (written by a program of its own,
+// or cut short by the kubelet) gives another error.
 func (s Status) DecodeResult(v any) error {
+	if len(s.Result) == 0 && s.podsErr != nil {
+		return fmt.Errorf("%w: the pods of job %s, which hold its result, could not be read: %w", ErrNoResult, s.Handle, s.podsErr)
+	}
 	if len(s.Result) == 0 && s.rawResult != "" {
 		return fmt.Errorf("kubequeue: result of job %s is not JSON (%d bytes; cut by the kubelet, or written by another program?)", s.Handle, len(s.rawResult))
 	}

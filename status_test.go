@@ -4,15 +4,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
@@ -424,4 +430,93 @@ func TestHandleFor(t *testing.T) {
 	data, err := json.Marshal(kubequeue.HandleFor(job))
 	require.NoError(t, err)
 	require.JSONEq(t, `{"namespace":"ns","name":"greet-abc","uid":"`+string(testUID)+`","worker":"greet"}`, string(data))
+}
+
+// failPodReads makes the lists of a Job's pods by its UID (the reads of
+// Status, and of a finished Job whose pods WaitAll has not cached; not the
+// lists of WaitAll's informer) fail with err, the first n times, or always
+// when n is negative. It returns the number of such lists made.
+func failPodReads(client *fake.Clientset, n int, err error) *atomic.Int32 {
+	var lists atomic.Int32
+	client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if !strings.Contains(a.(k8stesting.ListAction).GetListRestrictions().Labels.String(), batchv1.ControllerUidLabel) {
+			return false, nil, nil
+		}
+		if i := lists.Add(1); n < 0 || int(i) <= n {
+			return true, nil, err
+		}
+		return false, nil, nil
+	})
+	return &lists
+}
+
+var errUnavailable = apierrors.NewServiceUnavailable("the API server is restarting")
+
+// TestQueue_Status_PodsUnreadable: a transient error reading a finished
+// Job's pods is tried again; when the pods cannot be read, the Job's final
+// state is still reported, without an error, and DecodeResult says why
+// there is no result.
+func TestQueue_Status_PodsUnreadable(t *testing.T) {
+	t.Parallel()
+	succeeded := batchv1.JobStatus{Conditions: []batchv1.JobCondition{successCriteriaMet, complete}, Succeeded: 1, CompletionTime: ptr.To(at(5))}
+	result := exited(0, `{"sum":42}`, 4)
+
+	t.Run("Retried", func(t *testing.T) {
+		t.Parallel()
+		client := fake.NewClientset(testJob(t, succeeded), testPod("greet-abc-x1", 1, corev1.PodSucceeded, result))
+		lists := failPodReads(client, 1, errUnavailable)
+		st, err := kubequeue.New(client).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
+		require.NoError(t, err)
+		require.Equal(t, kubequeue.StateSucceeded, st.State)
+		require.Equal(t, `{"sum":42}`, st.Result.String(), "read on the second try")
+		require.Equal(t, int32(2), lists.Load())
+	})
+
+	for _, tt := range []struct {
+		name  string
+		err   error
+		lists int32
+	}{
+		{"Transient", errUnavailable, 2}, // each of the queue's 2 tries
+		{"Forbidden", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("RBAC")), 1}, // not tried again
+	} {
+		t.Run("Succeeded"+tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := fake.NewClientset(testJob(t, succeeded), testPod("greet-abc-x1", 1, corev1.PodSucceeded, result))
+			lists := failPodReads(client, -1, tt.err)
+			st, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
+			require.NoError(t, err, "the Job succeeded: a caller must not run it again")
+			require.Equal(t, kubequeue.StateSucceeded, st.State)
+			require.Equal(t, at(5).Time, st.Finished)
+			require.Nil(t, st.Result)
+			err = st.DecodeResult(new(any))
+			require.ErrorIs(t, err, kubequeue.ErrNoResult)
+			require.ErrorIs(t, err, tt.err)
+			require.ErrorContains(t, err, "could not be read")
+			require.Equal(t, tt.lists, lists.Load())
+		})
+	}
+
+	t.Run("Failed", func(t *testing.T) {
+		t.Parallel()
+		failed := batchv1.JobStatus{Conditions: []batchv1.JobCondition{backoffTarget, backoffFailed}, Failed: 1}
+		client := fake.NewClientset(testJob(t, failed))
+		failPodReads(client, -1, errUnavailable)
+		st, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, failed)))
+		require.NoError(t, err)
+		require.Equal(t, kubequeue.StateFailed, st.State)
+		require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, st.Reason)
+		require.Zero(t, st.ExitCode, "unknown")
+	})
+
+	t.Run("Running", func(t *testing.T) {
+		t.Parallel()
+		// A Job not finished is not summed up without its pods: the
+		// error is returned.
+		active := batchv1.JobStatus{Active: 1, Ready: ptr.To(int32(0)), StartTime: ptr.To(at(1))}
+		client := fake.NewClientset(testJob(t, active))
+		failPodReads(client, -1, errUnavailable)
+		_, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, active)))
+		require.True(t, apierrors.IsServiceUnavailable(err), "%v", err)
+	})
 }

@@ -353,6 +353,50 @@ func TestQueue_WaitAll_DeletedBetweenListAndWatch(t *testing.T) {
 	require.ErrorContains(t, results[h[1]], "deleted before it finished")
 }
 
+// TestQueue_Wait_PodsUnreadable: a Job that succeeded is a success for
+// Wait even when reading its pods, for its result, fails at first or for
+// good; a caller that re-enqueues on an error would run it again.
+func TestQueue_Wait_PodsUnreadable(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		fails  int // how many reads of the pods fail; -1: all
+		lists  int32
+		result bool
+	}{
+		{"Once", 1, 2, true},
+		{"Always", -1, 2, false}, // the queue's 2 tries
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, queue := setup(t, kubequeue.WithRetries(2))
+			h := enqueue(t, queue, "ns", 1)[0]
+			// The pod is not in the informer's cache (it has no job-name
+			// label), so Wait reads the Job's pods when it finishes.
+			job, err := client.BatchV1().Jobs("ns").Get(t.Context(), h.Name, metav1.GetOptions{})
+			require.NoError(t, err)
+			pod := testPod(h.Name+"-x1", 1, corev1.PodSucceeded, exited(0, `{"sum":42}`, 4))
+			pod.Namespace, pod.Labels = "ns", map[string]string{batchv1.ControllerUidLabel: string(job.UID)}
+			require.NoError(t, client.Tracker().Add(pod))
+			finish(t, client, h, false)
+			lists := failPodReads(client, tt.fails, errUnavailable)
+
+			st, err := queue.Wait(deadline(t, "job %s, succeeded, whose pods cannot be read", h), h)
+			require.NoError(t, err)
+			require.Equal(t, kubequeue.StateSucceeded, st.State)
+			require.Equal(t, tt.lists, lists.Load())
+			var sum struct{ Sum int }
+			if err := st.DecodeResult(&sum); tt.result {
+				require.NoError(t, err)
+				require.Equal(t, 42, sum.Sum)
+			} else {
+				require.ErrorIs(t, err, kubequeue.ErrNoResult)
+				require.ErrorIs(t, err, errUnavailable)
+			}
+		})
+	}
+}
+
 func TestQueue_WaitAll_SameNameOtherUID(t *testing.T) {
 	t.Parallel()
 	queue, client := kubequeuetest.NewQueue()
