@@ -397,6 +397,57 @@ func TestQueue_Wait_PodsUnreadable(t *testing.T) {
 	}
 }
 
+// TestQueue_WaitAll_MutatedLabels: WaitAll finds several Jobs by
+// kubequeue's labels, Wait one Job by its name. A mutator may not change
+// those labels, so that both find every Job Enqueue creates.
+func TestQueue_WaitAll_MutatedLabels(t *testing.T) {
+	t.Parallel()
+	set := func(k, v string) kubequeue.EnqueueOption {
+		return kubequeue.WithJobMutator(func(job *batchv1.Job) { job.Labels[k] = v })
+	}
+	setPod := func(k, v string) kubequeue.EnqueueOption {
+		return kubequeue.WithJobMutator(func(job *batchv1.Job) { job.Spec.Template.Labels[k] = v })
+	}
+	for _, tt := range []struct {
+		name  string
+		opt   kubequeue.EnqueueOption
+		value string
+	}{
+		{"Worker", set(kubequeue.LabelWorker, "other"), kubequeue.LabelWorker + "=other"},
+		{"ManagedBy", kubequeue.WithJobMutator(func(job *batchv1.Job) { delete(job.Labels, kubequeue.LabelManagedBy) }), kubequeue.LabelManagedBy + "="},
+		{"PodWorker", setPod(kubequeue.LabelWorker, "other"), kubequeue.LabelWorker + "=other"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, queue := setup(t)
+			_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, tt.opt)
+			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
+			require.ErrorContains(t, err, tt.value)
+			require.ErrorContains(t, err, "WaitAll and List select")
+			require.Empty(t, client.Actions())
+		})
+	}
+
+	t.Run("OtherLabels", func(t *testing.T) {
+		t.Parallel()
+		// Labels of its own a mutator may change: Wait by name and
+		// WaitAll by label find the Job alike.
+		client, queue := setup(t)
+		h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithNamespace("ns"), set("team", "a"), setPod("team", "a"))
+		require.NoError(t, err)
+		other := enqueue(t, queue, "ns", 1)[0]
+		finish(t, client, h, false)
+		finish(t, client, other, false)
+		st, err := queue.Wait(deadline(t, "job %s, finished, by name", h), h)
+		require.NoError(t, err)
+		require.Equal(t, kubequeue.StateSucceeded, st.State)
+		for st, err := range queue.WaitAll(deadline(t, "jobs %s and %s, finished, by label", h, other), h, other) {
+			require.NoError(t, err, "job %s", st.Handle)
+			require.Equal(t, kubequeue.StateSucceeded, st.State)
+		}
+	})
+}
+
 func TestQueue_WaitAll_SameNameOtherUID(t *testing.T) {
 	t.Parallel()
 	queue, client := kubequeuetest.NewQueue()
