@@ -616,6 +616,14 @@ func (h Handle) matches(job *batchv1.Job) error {
 // attempt has failed or the Job has succeeded, its pods, for the state, the
 // exit code, the termination message and the result. It returns an error
 // matching [ErrJobNotFound] if the Job does not exist.
+//
+// Reading the pods is tried again after errors that say to (see
+// [WithRetries]). If the pods of a Job that has finished still cannot be
+// read, Status reports the Job's final state without an error, since the
+// Job did succeed or fail: the exit code and termination message are then
+// unknown, and [Status.DecodeResult] returns an error matching
+// [ErrNoResult] that wraps the one reading the pods gave. For a Job not
+// finished, that error is returned.
 func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 	job, err := q.Get(ctx, h)
 	if err != nil {
@@ -625,16 +633,26 @@ func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 }
 
 // statusWithPods summarizes job, reading its pods when they hold something
-// the summary needs (see needsPods).
+// the summary needs (see needsPods), as Status says.
 func (q *Queue) statusWithPods(ctx context.Context, job *batchv1.Job) (Status, error) {
-	var pods []corev1.Pod
-	if needsPods(job) {
-		var err error
-		if pods, err = q.pods(ctx, job); err != nil {
-			return jobStatus(job, nil), err
-		}
+	if !needsPods(job) {
+		return jobStatus(job, nil), nil
 	}
-	return jobStatus(job, pods), nil
+	var pods []corev1.Pod
+	err := q.retry(ctx, func() error {
+		var err error
+		pods, err = q.pods(ctx, job)
+		return err
+	})
+	if err == nil {
+		return jobStatus(job, pods), nil
+	}
+	st := jobStatus(job, nil)
+	if !st.State.Done() {
+		return st, err
+	}
+	st.podsErr = err // the Job finished all the same
+	return st, nil
 }
 
 // pods returns the Job's pods, in the order of attempts.

@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubequeue/kubequeue"
 )
@@ -259,4 +260,47 @@ func TestNewWorker_OptionsCopied(t *testing.T) {
 	require.Equal(t, "registry.example.com/app:v1", pod.Containers[0].Image)
 	require.Equal(t, map[string]string{"disk": "ssd"}, pod.NodeSelector)
 	require.Contains(t, pod.Containers[0].Env, corev1.EnvVar{Name: "MODE", Value: "batch"})
+}
+
+// TestQueue_Build_WhatEnqueueAdds pins what the README says sets the Job
+// Enqueue creates apart from the one Build returns: the enqueue ID
+// annotation and, for a payload in a Secret, 8 hex digits of that ID
+// appended to the Secret's name.
+func TestQueue_Build_WhatEnqueueAdds(t *testing.T) {
+	t.Parallel()
+	for _, sensitive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Sensitive=%v", sensitive), func(t *testing.T) {
+			t.Parallel()
+			var opts []kubequeue.EnqueueOption
+			if sensitive {
+				opts = append(opts, kubequeue.WithSensitivePayload())
+			}
+			client, queue := setup(t)
+			_, builder := setup(t)
+			built, err := builder.Build(newGreeter(), greeting{Name: "Ada"}, opts...)
+			require.NoError(t, err)
+			_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "Ada"}, opts...)
+			require.NoError(t, err)
+
+			created := client.Actions()[0].(k8stesting.CreateAction).GetObject().(*batchv1.Job).DeepCopy()
+			id := created.Annotations[kubequeue.AnnotationEnqueueID]
+			require.Regexp(t, "^[0-9a-f]{32}$", id)
+			delete(created.Annotations, kubequeue.AnnotationEnqueueID)
+			if len(created.Annotations) == 0 {
+				created.Annotations = nil
+			}
+			if sensitive {
+				var secret *corev1.SecretVolumeSource
+				for _, v := range created.Spec.Template.Spec.Volumes {
+					if v.Secret != nil {
+						secret = v.Secret
+					}
+				}
+				require.NotNil(t, secret)
+				require.Equal(t, built.Name+"-"+id[:8], secret.SecretName)
+				secret.SecretName = built.Name
+			}
+			require.Equal(t, built, created)
+		})
+	}
 }

@@ -377,9 +377,13 @@ func WithSensitivePayload() JobOption {
 // WithJobMutator adds a function that changes the built Job before it is
 // returned by Build or created by Enqueue: the typed escape hatch for any
 // field kubequeue has no option for. Mutators run in order, the worker's
-// before the call's, after kubequeue has built and checked the Job; what
-// they change is not checked again before the API server sees it. Repeating
-// it adds.
+// before the call's, after kubequeue has built and checked the Job. Build
+// and Enqueue refuse, with [ErrInvalidOption], a Job whose name or
+// namespace, whose labels [LabelManagedBy] and [LabelWorker] (on the Job or
+// its pod template: WaitAll and List select by them), whose worker
+// container or payload Secret volume a mutator changed; anything else they
+// change is not checked again before the API server sees it. Repeating it
+// adds.
 func WithJobMutator(mutate func(*batchv1.Job)) JobOption {
 	return jobOption(func(c *jobConfig) { c.mutators = append(c.mutators, mutate) })
 }
