@@ -3,11 +3,14 @@ package kubequeue
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -45,28 +48,32 @@ type Handle struct {
 func (h Handle) String() string { return h.Namespace + "/" + h.Name }
 
 // Enqueue builds the Job for job and payload (see [Queue.Build]) and creates
-// it. It returns the Job's handle once the API server has accepted it.
+// it. It returns the Job's handle once the API server has stored the Job
+// and, for a payload in a Secret, the Secret.
 //
-// Invalid input is reported before any API call, with the errors of Build.
-// The name is chosen here, never by the API server, so a create can be
-// repeated safely: when the API server cannot be reached or asks to try
-// again (a timeout, 429, a 5xx), Enqueue tries again with back-off (see
-// [WithRetries]); if an earlier try did create the Job and only its answer
-// was lost, the next one finds it by its [AnnotationEnqueueID] and returns
-// its handle, so a retried Enqueue never creates a second Job. With
-// [WithUniqueKey], a Job that already exists for the key is returned as is.
+// Invalid input, and a ctx that has already ended, are reported before any
+// API call. Every request is tried again (see [WithRetries]) after an error
+// that says to, or that leaves it unknown whether the API server acted on
+// it, such as a timeout or a lost connection. The Job's name is chosen
+// here, never by the API server, and a Job that an earlier try created is
+// recognized by its [AnnotationEnqueueID], so one Enqueue never creates two
+// Jobs.
 //
-// Other API errors are returned at once, wrapped with the Job's namespace
-// and name and testable with the k8s.io/apimachinery/pkg/api/errors
-// functions, such as IsAlreadyExists (a [WithJobName] already taken) or
-// IsForbidden. A failed Enqueue leaves nothing behind: when the Job was
-// created but its payload Secret or its resume failed, Enqueue deletes the
-// Job (and the garbage collector the Secret); when a create's answer was
-// lost and the retries failed, Enqueue looks the Job up and returns it if
-// it runs. Only when even that lookup fails may a Job exist that Enqueue
-// reported as failed; the error then says so, and calling Enqueue again
-// with the same [WithUniqueKey] settles it. When ctx ends first, the error
-// wraps ctx's.
+// An error matching [ErrMaybeEnqueued] means that Enqueue may have left a
+// Job: answers were lost and looking the Job up failed too, or storing its
+// payload Secret or resuming it failed and so did deleting it. The Job may
+// then exist and run, or, with a payload in a Secret, wait suspended until
+// an Enqueue of its unique key finishes it or it is cancelled; the returned
+// Handle names it. Any other error means that no Job of this call exists:
+// the API server refused it, or had none when Enqueue looked after a lost
+// answer, or Enqueue deleted it before it could start. [WithUniqueKey]
+// makes a caller's own retry safe: an Enqueue of the same key returns the
+// Job of the key.
+//
+// API errors are wrapped with the Job's namespace and name and remain
+// testable with the k8s.io/apimachinery/pkg/api/errors functions, such as
+// IsAlreadyExists (a [WithJobName] already taken) or IsForbidden. When ctx
+// ends first, the error wraps ctx's.
 func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...EnqueueOption) (Handle, error) {
 	j, secretPayload, err := q.build(job, payload, opts...)
 	if err != nil {
@@ -74,6 +81,9 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 	}
 	if q.client == nil {
 		return Handle{}, ErrNoClient
+	}
+	if ctx.Err() != nil {
+		return Handle{}, fmt.Errorf("kubequeue: enqueue job %s/%s: %w", j.Namespace, j.Name, ctxErr(ctx))
 	}
 	id := newEnqueueID()
 	if j.Annotations == nil {
@@ -86,79 +96,163 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 		// key is in no one's way.
 		secretVolume(j).SecretName = j.Name + "-" + id[:8]
 	}
-	created, ours, err := q.createJob(ctx, j)
+	h := Handle{Namespace: j.Namespace, Name: j.Name, Worker: job.Name()}
+	got, err := q.createJob(ctx, j)
 	if err != nil {
+		if errors.Is(err, ErrMaybeEnqueued) {
+			return h, err
+		}
 		return Handle{}, err
 	}
-	if secretPayload != "" && ours {
-		if err := q.attachPayload(ctx, created, secretPayload); err != nil {
-			return Handle{}, q.undo(ctx, created, err)
+	if pending(got) {
+		data := secretPayload
+		if data == "" {
+			// The Job of this unique key waits for a payload that another
+			// Enqueue has not stored: this call's payload finishes it.
+			if data, err = job.encodePayload(payload); err != nil {
+				return Handle{}, err
+			}
+		}
+		if got, err = q.finish(ctx, got, data); err != nil {
+			if errors.Is(err, ErrMaybeEnqueued) {
+				h.UID = got.UID
+				return h, err
+			}
+			return Handle{}, err
 		}
 	}
-	return Handle{Namespace: created.Namespace, Name: created.Name, UID: created.UID, Worker: job.Name()}, nil
+	h.UID = got.UID
+	return h, nil
 }
 
-// createJob creates j, trying again after errors that say to. It returns
-// the Job that exists: the one created by this call (ours), or the one of
-// the same unique key that another Enqueue created and started.
-func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (created *batchv1.Job, ours bool, err error) {
+// pending reports whether job waits for its payload Secret: Enqueue
+// created it suspended, with AnnotationResume, and has not yet stored the
+// Secret and removed the annotation.
+func pending(job *batchv1.Job) bool {
+	_, ok := job.Annotations[AnnotationResume]
+	return ok
+}
+
+// createJob creates j, trying again after errors that say to or that leave
+// the outcome unknown. It returns the Job Enqueue goes on with: j as a try
+// created it, or the Job of the same unique key (see sameJob). When a try's
+// outcome stayed unknown and no later try settled it, it looks the Job up.
+func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (*batchv1.Job, error) {
 	jobs := q.client.BatchV1().Jobs(j.Namespace)
 	unknown := false // whether a try may have created the Job unseen
-	err = q.retry(ctx, func() error {
-		var err error
-		created, err = jobs.Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
-		if apierrors.IsAlreadyExists(err) {
-			created, ours, err = q.existing(ctx, j, err)
+	var got *batchv1.Job
+	err := q.retry(ctx, func() error {
+		created, err := jobs.Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
+		switch {
+		case err == nil:
+			got = created
+			return nil
+		case apierrors.IsAlreadyExists(err):
+			got, err = q.existing(ctx, j, err)
 			return err
 		}
-		if err != nil && (ctx.Err() != nil || retryable(context.WithoutCancel(ctx), err)) {
-			unknown = true // a request cut short may have been stored
+		if maybe, _ := outcome(err); maybe {
+			unknown = true
 		}
-		ours = err == nil
 		return err
 	})
 	if err == nil {
-		return created, ours, nil
+		return got, nil
 	}
-	err = fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, err)
 	if !unknown {
-		return nil, false, err
+		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, err)
 	}
 	// A try whose answer was lost may have created the Job: find it, so
-	// that it is neither run unknown to the caller nor left suspended
-	// without its payload.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	// that it is neither run unknown to the caller nor left waiting for
+	// its payload. This runs even when ctx has ended, within its own
+	// bound.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	defer cancel()
-	got, gerr := jobs.Get(ctx, j.Name, metav1.GetOptions{})
+	var found *batchv1.Job
+	lerr := q.retry(lctx, func() error {
+		var err error
+		found, err = jobs.Get(lctx, j.Name, metav1.GetOptions{})
+		return err
+	})
 	switch {
-	case apierrors.IsNotFound(gerr):
-		return nil, false, err // nothing was created
-	case gerr != nil:
-		return nil, false, fmt.Errorf("%w; the job may exist: enqueue again with the same WithUniqueKey to settle it (%w)", err, gerr)
-	case got.Annotations[AnnotationEnqueueID] != j.Annotations[AnnotationEnqueueID]:
-		return nil, false, err
-	case got.Annotations[AnnotationResume] == "":
-		return got, true, nil // created, and running: the caller's Job
-	default:
-		return nil, false, q.undo(ctx, got, err) // suspended without its payload
+	case apierrors.IsNotFound(lerr):
+		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w (the job does not exist)", j.Namespace, j.Name, err)
+	case lerr != nil:
+		return nil, fmt.Errorf("%w: create job %s/%s: %w; looking the job up failed too: %w; it may exist and run: enqueue again with the same WithUniqueKey, or look at the returned handle, to settle it",
+			ErrMaybeEnqueued, j.Namespace, j.Name, err, lerr)
 	}
+	got, serr := sameJob(j, found, fmt.Errorf("%w (the name is another job's)", err))
+	if serr != nil {
+		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, serr)
+	}
+	return got, nil
+}
+
+// existing returns the Job that took j's name if Enqueue goes on with it
+// (see sameJob), else an error: alreadyExists, or one that says why.
+func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
+	got, err := q.client.BatchV1().Jobs(j.Namespace).Get(ctx, j.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, errNameFreed // gone since: create again
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get the job that has the name: %w", err)
+	}
+	return sameJob(j, got, alreadyExists)
+}
+
+// sameJob returns got, the Job that has j's name, if it is j, created by
+// an earlier try of this Enqueue, or the Job of the same unique key, which
+// Enqueue returns (finishing it first if it is pending). Else it returns
+// alreadyExists, for a Job of another key or of none, or an error that
+// says the Job of the key is being deleted.
+func sameJob(j, got *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
+	if got.Annotations[AnnotationEnqueueID] == j.Annotations[AnnotationEnqueueID] {
+		return got, nil
+	}
+	if key := j.Annotations[AnnotationUniqueKey]; key == "" || got.Annotations[AnnotationUniqueKey] != key {
+		return nil, alreadyExists
+	}
+	if got.DeletionTimestamp != nil {
+		return nil, fmt.Errorf("%w: the job of this unique key is being deleted; enqueue again once it is gone", alreadyExists)
+	}
+	return got, nil
 }
 
 // secretVolume returns the payload Secret volume of a Job whose payload is
-// in a Secret. (Enqueue's parameter payload hides the package of that name.)
+// in a Secret, or nil. (Enqueue's parameter payload hides the package of
+// that name.)
 func secretVolume(j *batchv1.Job) *corev1.SecretVolumeSource {
 	return payload.SecretVolumeOf(&j.Spec.Template.Spec)
 }
 
-// attachPayload creates the Secret that holds the payload of job, owned by
-// the Job so that the garbage collector deletes it with the Job, and then
-// resumes the Job, which was created suspended, unless the caller wanted
-// it suspended.
-func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string) error {
-	name := secretVolume(job).SecretName
+// finish completes job, which is pending: it stores data in the payload
+// Secret the Job mounts, owned by the Job, then removes AnnotationResume
+// and, unless the caller's options suspended the Job, resumes it. If that
+// fails, it deletes the Job, which has not started (see undo). It returns
+// the Job as it now is.
+func (q *Queue) finish(ctx context.Context, job *batchv1.Job, data string) (*batchv1.Job, error) {
+	done, err := q.attachPayload(ctx, job, data)
+	switch {
+	case err == nil:
+		return done, nil
+	case errors.Is(err, errJobGone):
+		return nil, fmt.Errorf("kubequeue: enqueue job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	return q.undo(ctx, job, err)
+}
+
+// attachPayload creates job's payload Secret with data, then lets the Job
+// start (see finish). A Secret of that name that exists already is this
+// Job's: its name holds the enqueue ID of the Enqueue that created the Job.
+func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string) (*batchv1.Job, error) {
+	vol := secretVolume(job)
+	if vol == nil {
+		return nil, fmt.Errorf("job %s/%s has the annotation %s but mounts no payload secret", job.Namespace, job.Name, AnnotationResume)
+	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      name,
+			Name:      vol.SecretName,
 			Namespace: job.Namespace,
 			Labels:    map[string]string{LabelManagedBy: managedBy, LabelWorker: job.Labels[LabelWorker]},
 			OwnerReferences: []metav1.OwnerReference{{
@@ -173,69 +267,136 @@ func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string
 	err := q.retry(ctx, func() error {
 		_, err := secrets.Create(ctx, secret, metav1.CreateOptions{FieldManager: q.fieldManager})
 		if apierrors.IsAlreadyExists(err) {
-			return nil // its name holds this Enqueue's ID: an earlier try made it
+			return nil
 		}
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create payload secret %s/%s: %w", job.Namespace, name, err)
+		return nil, fmt.Errorf("create payload secret %s/%s: %w", job.Namespace, vol.SecretName, err)
 	}
-	if job.Annotations[AnnotationResume] == "false" {
-		return nil
+	// One patch removes the annotation and resumes the Job, so that a Job
+	// suspended later can be told from one that waits for its payload. A
+	// merge patch that carries the UID fails if the Job was replaced.
+	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q,"annotations":{%q:null}}}`, job.UID, AnnotationResume)
+	if job.Annotations[AnnotationResume] != "false" {
+		patch = fmt.Appendf(nil, `{"metadata":{"uid":%q,"annotations":{%q:null}},"spec":{"suspend":false}}`, job.UID, AnnotationResume)
 	}
 	jobs := q.client.BatchV1().Jobs(job.Namespace)
-	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q},"spec":{"suspend":false}}`, job.UID)
+	var done *batchv1.Job
 	err = q.retry(ctx, func() error {
-		_, err := jobs.Patch(ctx, job.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: q.fieldManager})
+		var err error
+		done, err = jobs.Patch(ctx, job.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: q.fieldManager})
 		return err
 	})
-	if err == nil {
-		return nil
+	switch {
+	case err == nil:
+		return done, nil
+	case apierrors.IsNotFound(err), uidChanged(err):
+		return nil, fmt.Errorf("%w: start job once its payload secret exists: %w", errJobGone, err)
 	}
-	// The resume may have taken effect with its answer lost: then the Job
-	// runs, and must not be undone.
-	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-	defer cancel()
-	if got, gerr := jobs.Get(gctx, job.Name, metav1.GetOptions{}); gerr == nil && got.UID == job.UID && got.Spec.Suspend != nil && !*got.Spec.Suspend {
-		return nil
-	}
-	return fmt.Errorf("resume job %s/%s once its payload secret exists: %w", job.Namespace, job.Name, err)
+	return nil, fmt.Errorf("start job %s/%s once its payload secret exists: %w", job.Namespace, job.Name, err)
 }
 
-// undo deletes a Job whose payload could not be attached, and with it, by
-// the garbage collector, its Secret, so that nothing half made is left. It
-// returns err with what happened.
-func (q *Queue) undo(ctx context.Context, job *batchv1.Job, err error) error {
+// errJobGone reports a pending Job that was deleted before Enqueue could
+// start it.
+var errJobGone = errors.New("the job was deleted before it started")
+
+// undo deletes job, which is pending and has not started, and with it, by
+// the garbage collector, its Secret, so that nothing half made is left; it
+// returns an error that wraps cause and says what happened. The delete is
+// conditional on the Job being as last seen (UID and resourceVersion): a
+// Job that was changed meanwhile is looked at again, and one that is no
+// longer pending (its resume took effect although its answer was lost, or
+// another Enqueue of its unique key finished it) may run and is never
+// deleted: undo returns it, with a nil error. When the delete fails within
+// its tries and undoTimeout, the error matches ErrMaybeEnqueued.
+func (q *Queue) undo(ctx context.Context, job *batchv1.Job, cause error) (*batchv1.Job, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	defer cancel()
+	jobs := q.client.BatchV1().Jobs(job.Namespace)
 	policy := metav1.DeletePropagationBackground
-	derr := q.client.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{
-		PropagationPolicy: &policy, Preconditions: metav1.NewUIDPreconditions(string(job.UID)),
-	})
-	// NotFound, or Conflict from the UID precondition: the Job is gone.
-	if derr != nil && !apierrors.IsNotFound(derr) && !apierrors.IsConflict(derr) {
-		return fmt.Errorf("kubequeue: enqueue job %s/%s: %w; deleting the suspended job failed too: %w", job.Namespace, job.Name, err, derr)
+	seen := job
+	var started *batchv1.Job
+	gone := false
+	// look reads the Job again; it sets gone or started when there is
+	// nothing left to delete.
+	look := func() error {
+		got, err := jobs.Get(ctx, seen.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			gone = true
+		case err != nil:
+			return err
+		case got.UID != seen.UID || got.DeletionTimestamp != nil:
+			gone = true // replaced, or going
+		case !pending(got):
+			started = got
+		default:
+			seen = got
+		}
+		return nil
 	}
-	return fmt.Errorf("kubequeue: enqueue job %s/%s: %w (the job was deleted)", job.Namespace, job.Name, err)
+	// Without a resourceVersion the delete cannot be conditional on it:
+	// look first.
+	stale := job.ResourceVersion == ""
+	err := q.retry(ctx, func() error {
+		if stale {
+			if err := look(); err != nil || gone || started != nil {
+				return err
+			}
+			stale = false
+		}
+		pre := metav1.NewUIDPreconditions(string(seen.UID))
+		if seen.ResourceVersion != "" {
+			pre.ResourceVersion = ptr.To(seen.ResourceVersion)
+		}
+		err := jobs.Delete(ctx, seen.Name, metav1.DeleteOptions{PropagationPolicy: &policy, Preconditions: pre})
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+			gone = true
+			return nil
+		case apierrors.IsConflict(err):
+			stale = true // changed since seen, or replaced
+			return errChanged
+		}
+		return err
+	})
+	switch {
+	case started != nil:
+		return started, nil
+	case gone:
+		return nil, fmt.Errorf("kubequeue: enqueue job %s/%s: %w (the job was deleted)", job.Namespace, job.Name, cause)
+	}
+	return job, fmt.Errorf("%w: enqueue job %s/%s: %w; deleting the job, which has not started unless its resume took effect, failed too: %w; enqueue again with the same WithUniqueKey to finish it, or cancel the returned handle",
+		ErrMaybeEnqueued, job.Namespace, job.Name, cause, err)
 }
 
-// undoTimeout bounds the clean-up of a failed Enqueue, which runs even when
-// the caller's context has ended.
+// undoTimeout bounds the look-up after a lost answer and the clean-up of a
+// failed Enqueue, which run even when the caller's context has ended.
 const undoTimeout = 10 * time.Second
 
-// retry runs op, and again after errors that say to try again, with
-// capped exponential back-off and jitter, at most q.tries times, within ctx.
+// retry runs op, and again after errors that say to try again or leave the
+// outcome unknown (see outcome), with capped exponential back-off and
+// jitter, at most q.tries times, within ctx. It makes no try once ctx has
+// ended.
 func (q *Queue) retry(ctx context.Context, op func() error) error {
 	delay := retryInitial
+	var err error
 	for try := 1; ; try++ {
-		err := op()
+		if ctx.Err() != nil {
+			if err == nil {
+				return ctxErr(ctx)
+			}
+			return fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
+		}
+		err = op()
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
 		}
-		if try >= q.tries || !retryable(ctx, err) {
+		if _, transient := outcome(err); try >= q.tries || !transient {
 			return err
 		}
 		wait := time.Duration(rand.Int64N(int64(delay))) + delay/2 // jitter: 0.5 to 1.5 times
@@ -243,72 +404,92 @@ func (q *Queue) retry(ctx context.Context, op func() error) error {
 			wait = max(wait, time.Duration(s)*time.Second)
 		}
 		delay = min(2*delay, retryMax)
-		select {
-		case <-ctx.Done():
+		if q.sleep(ctx, wait) != nil {
 			return fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
-		case <-time.After(wait):
 		}
 	}
 }
 
-// existing returns the Job that took j's name if it is j, created by an
-// earlier try of this Enqueue (ours), or the Job of the same unique key
-// that another Enqueue created and started; else an error: alreadyExists
-// (the create's) for a Job of another key or none, or one that says the
-// Job of the key is being deleted or not started yet.
-func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists error) (got *batchv1.Job, ours bool, err error) {
-	got, err = q.client.BatchV1().Jobs(j.Namespace).Get(ctx, j.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, false, errNameFreed // gone since: create again
+// sleepCtx waits for d, or until ctx ends, and then returns ctx's error.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("get the job that has the name: %w", err)
-	}
-	if got.Annotations[AnnotationEnqueueID] == j.Annotations[AnnotationEnqueueID] {
-		return got, true, nil
-	}
-	if key := j.Annotations[AnnotationUniqueKey]; key == "" || got.Annotations[AnnotationUniqueKey] != key {
-		return nil, false, alreadyExists
-	}
-	switch {
-	case got.DeletionTimestamp != nil:
-		return nil, false, fmt.Errorf("%w: the job of this unique key is being deleted; enqueue again once it is gone", alreadyExists)
-	case got.Annotations[AnnotationResume] == "true" && got.Spec.Suspend != nil && *got.Spec.Suspend:
-		return nil, false, fmt.Errorf("%w: the job of this unique key is not started yet (another Enqueue is creating its payload secret, or failed to); enqueue again later", alreadyExists)
-	}
-	return got, false, nil
 }
 
-// errNameFreed reports that the Job that took a name was deleted before it
-// could be read: the create is tried again.
-var errNameFreed = errors.New("kubequeue: the job that had the name was deleted meanwhile")
+// Errors by which a try asks retry for another.
+var (
+	// errNameFreed reports that the Job that took a name was deleted
+	// before it could be read: the create is tried again.
+	errNameFreed = errors.New("kubequeue: the job that had the name was deleted meanwhile")
+	// errChanged reports that a Job changed between a look and a delete
+	// conditional on it: the delete is tried again.
+	errChanged = errors.New("kubequeue: the job changed meanwhile")
+)
 
-// Back-off between create tries: from retryInitial, doubling up to
-// retryMax, each with jitter.
+// Back-off between tries: from retryInitial, doubling up to retryMax, each
+// with jitter.
 const (
 	retryInitial = 100 * time.Millisecond
 	retryMax     = 5 * time.Second
 )
 
-// retryable reports whether a create that failed with err may have failed
-// for a passing reason, so that trying again can help.
-func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	switch {
-	case errors.Is(err, errNameFreed):
-		return true
-	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err),
-		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err):
-		return true
-	case utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err), utilnet.IsProbableEOF(err), utilnet.IsTimeout(err):
-		return true
-	case errors.Is(err, context.DeadlineExceeded): // the client's own request timeout, not ctx's
-		return true
+// outcome classifies a request that failed with err: maybe reports whether
+// the API server may have acted on it, and transient whether another try
+// can succeed. An answer of the API server tells both; an error from before
+// the request could be sent (a refused dial, a failed DNS lookup or TLS
+// handshake, a request that could not be built) means it was not acted on;
+// any other error (a lost connection, a broken pipe, EOF, a reset, a
+// timeout, the caller's context ending) may have come after the request
+// was written, so its outcome is unknown, and it is tried again.
+func outcome(err error) (maybe, transient bool) {
+	if errors.Is(err, errNameFreed) || errors.Is(err, errChanged) {
+		return false, true
 	}
 	var status apierrors.APIStatus
-	return errors.As(err, &status) && status.Status().Code >= 500
+	if errors.As(err, &status) {
+		code := status.Status().Code
+		switch {
+		case apierrors.IsTooManyRequests(err):
+			return false, true // refused before it was handled
+		case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsInternalError(err),
+			apierrors.IsServiceUnavailable(err), code >= 500:
+			return true, true
+		case code != 0 || status.Status().Reason != metav1.StatusReasonUnknown:
+			return false, false // a definite answer
+		}
+		return true, true
+	}
+	var (
+		verify    *tls.CertificateVerificationError
+		authority x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		header    tls.RecordHeaderError
+		construct *rest.RequestConstructionError
+		op        *net.OpError
+		dns       *net.DNSError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &authority), errors.As(err, &hostname), errors.As(err, &invalid),
+		errors.As(err, &header), errors.As(err, &construct):
+		return false, false // cannot be sent, and never will
+	case errors.As(err, &op) && op.Op == "dial", errors.As(err, &dns), utilnet.IsConnectionRefused(err):
+		return false, true // not sent: the API server may come back
+	}
+	return true, true
+}
+
+// retryable reports whether a request that failed with err may succeed
+// when tried again, while ctx lasts.
+func retryable(ctx context.Context, err error) bool {
+	_, transient := outcome(err)
+	return transient && ctx.Err() == nil
 }
 
 // newEnqueueID returns a new random ID for AnnotationEnqueueID.
@@ -435,6 +616,14 @@ func (h Handle) matches(job *batchv1.Job) error {
 // attempt has failed or the Job has succeeded, its pods, for the state, the
 // exit code, the termination message and the result. It returns an error
 // matching [ErrJobNotFound] if the Job does not exist.
+//
+// Reading the pods is tried again after errors that say to (see
+// [WithRetries]). If the pods of a Job that has finished still cannot be
+// read, Status reports the Job's final state without an error, since the
+// Job did succeed or fail: the exit code and termination message are then
+// unknown, and [Status.DecodeResult] returns an error matching
+// [ErrNoResult] that wraps the one reading the pods gave. For a Job not
+// finished, that error is returned.
 func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 	job, err := q.Get(ctx, h)
 	if err != nil {
@@ -444,16 +633,26 @@ func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 }
 
 // statusWithPods summarizes job, reading its pods when they hold something
-// the summary needs (see needsPods).
+// the summary needs (see needsPods), as Status says.
 func (q *Queue) statusWithPods(ctx context.Context, job *batchv1.Job) (Status, error) {
-	var pods []corev1.Pod
-	if needsPods(job) {
-		var err error
-		if pods, err = q.pods(ctx, job); err != nil {
-			return jobStatus(job, nil), err
-		}
+	if !needsPods(job) {
+		return jobStatus(job, nil), nil
 	}
-	return jobStatus(job, pods), nil
+	var pods []corev1.Pod
+	err := q.retry(ctx, func() error {
+		var err error
+		pods, err = q.pods(ctx, job)
+		return err
+	})
+	if err == nil {
+		return jobStatus(job, pods), nil
+	}
+	st := jobStatus(job, nil)
+	if !st.State.Done() {
+		return st, err
+	}
+	st.podsErr = err // the Job finished all the same
+	return st, nil
 }
 
 // pods returns the Job's pods, in the order of attempts.

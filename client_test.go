@@ -2,19 +2,30 @@ package kubequeue_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -24,12 +35,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/payload"
 	"github.com/kubequeue/kubequeue/kubequeuetest"
 )
 
@@ -103,47 +116,172 @@ func TestQueue_Enqueue_FieldManager(t *testing.T) {
 // errTransport is what a dial to an API server that is down returns.
 var errTransport error = &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
 
-func TestQueue_Enqueue_APIErrors(t *testing.T) {
-	t.Parallel()
+// failure is an error a request can fail with, and how Enqueue must take it.
+type failure struct {
+	name      string
+	err       error
+	maybe     bool // the server may have acted on the request: Enqueue looks the Job up
+	transient bool // the request is tried again
+}
+
+// postErr wraps err as net/http's client reports a failed POST.
+func postErr(err error) error {
+	return &url.Error{Op: "Post", URL: "https://192.0.2.1:6443/apis/batch/v1/namespaces/ns/jobs", Err: err}
+}
+
+// failures returns one error of each kind that can end a request.
+func failures() []failure {
 	jobs := schema.GroupResource{Group: "batch", Resource: "jobs"}
-	tests := []struct {
-		name    string
-		err     error
-		check   func(error) bool
-		creates int // with WithRetries(3)
-	}{
-		{"Forbidden", apierrors.NewForbidden(jobs, "", errors.New("rbac says no")), apierrors.IsForbidden, 1},
-		{"Invalid", apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "greet-x", nil), apierrors.IsInvalid, 1},
-		{"BadRequest", apierrors.NewBadRequest("no"), apierrors.IsBadRequest, 1},
-		// Errors that say to try again are retried.
-		{"Timeout", apierrors.NewServerTimeout(jobs, "create", 0), apierrors.IsServerTimeout, 3},
-		{"TooManyRequests", apierrors.NewTooManyRequests("slow down", 0), apierrors.IsTooManyRequests, 3},
-		{"InternalError", apierrors.NewInternalError(errors.New("etcd")), apierrors.IsInternalError, 3},
-		{"ServiceUnavailable", apierrors.NewServiceUnavailable("restarting"), apierrors.IsServiceUnavailable, 3},
-		{"Transport", errTransport, func(err error) bool { return errors.Is(err, errTransport) }, 3},
+	return []failure{
+		// After the request may have been written: unknown, and tried again.
+		{"HTTP2ConnectionLost", postErr(errors.New("http2: client connection lost")), true, true},
+		{"BrokenPipe", postErr(&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}), true, true},
+		{"ConnectionReset", postErr(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), true, true},
+		{"EOF", postErr(io.EOF), true, true},
+		{"UnexpectedEOF", postErr(io.ErrUnexpectedEOF), true, true},
+		{"ClientTimeout", postErr(fmt.Errorf("%w (Client.Timeout exceeded while awaiting headers)", context.DeadlineExceeded)), true, true},
+		{"GoAway", postErr(errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=""`)), true, true},
+		{"Unrecognized", postErr(errors.New("a transport error never seen before")), true, true},
+		{"InternalError", apierrors.NewInternalError(errors.New("etcd")), true, true},
+		{"ServiceUnavailable", apierrors.NewServiceUnavailable("restarting"), true, true},
+		{"GatewayTimeout", apierrors.NewTimeoutError("the request timed out", 0), true, true},
+		{"ServerTimeout", apierrors.NewServerTimeout(jobs, "create", 0), true, true},
+		{"BadGateway", apierrors.NewGenericServerResponse(http.StatusBadGateway, "POST", jobs, "", "", 0, true), true, true},
+		// Refused before the server acted on it: tried again, no look-up.
+		{"TooManyRequests", apierrors.NewTooManyRequests("slow down", 0), false, true},
+		{"ConnectionRefused", postErr(errTransport), false, true},
+		{"NoSuchHost", postErr(&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "api.example.com", IsNotFound: true}}), false, true},
+		// Definite answers, and requests that can never be sent.
+		{"Forbidden", apierrors.NewForbidden(jobs, "", errors.New("rbac says no")), false, false},
+		{"Invalid", apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "greet-x", nil), false, false},
+		{"BadRequest", apierrors.NewBadRequest("no"), false, false},
+		{"UnknownAuthority", postErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), false, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+}
+
+// noSleep skips the waits between tries.
+func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// verbs returns "verb resource" for each action client saw.
+func verbs(client *fake.Clientset) []string {
+	var out []string
+	for _, a := range client.Actions() {
+		out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+	}
+	return out
+}
+
+// TestQueue_Enqueue_ErrorClasses: Enqueue tells the errors that leave a
+// create's outcome unknown from the server's answers and from failures
+// before the request was sent, by kind rather than by a list of messages:
+// any error that may have come after the request was written is tried
+// again and, if no try settles it, the Job is looked up.
+func TestQueue_Enqueue_ErrorClasses(t *testing.T) {
+	t.Parallel()
+	for _, f := range failures() {
+		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := setup(t, kubequeue.WithRetries(3))
-			client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
-				return true, nil, tt.err
+			t.Run("EveryTryFails", func(t *testing.T) {
+				t.Parallel()
+				client, queue := setup(t, kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+				client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, f.err
+				})
+				h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"}, kubequeue.WithNamespace("ns1"))
+				require.ErrorIs(t, err, f.err)
+				require.Equal(t, apierrors.ReasonForError(f.err), apierrors.ReasonForError(err), "the API error keeps its type: %v", err)
+				require.ErrorContains(t, err, "kubequeue: create job ns1/greet-")
+				require.NotErrorIs(t, err, kubequeue.ErrMaybeEnqueued, "the look-up found no Job")
+				require.Zero(t, h)
+				want := []string{"create jobs"}
+				if f.transient {
+					want = []string{"create jobs", "create jobs", "create jobs"}
+				}
+				if f.maybe {
+					want = append(want, "get jobs") // the look-up
+				}
+				require.Equal(t, want, verbs(client))
+				require.Empty(t, listJobs(t, client))
 			})
-			handle, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"}, kubequeue.WithNamespace("ns1"))
-			require.Error(t, err)
-			require.ErrorIs(t, err, tt.err)
-			require.True(t, tt.check(err), "error %v lost its API type", err)
-			require.Contains(t, err.Error(), "kubequeue: create job ns1/greet-")
-			require.Zero(t, handle)
-			// After a create that may have been stored unseen, one get
-			// makes sure that no Job was created.
-			wantActions := tt.creates
-			if tt.creates > 1 {
-				wantActions++
+			if !f.maybe {
+				return
 			}
-			require.Len(t, client.Actions(), wantActions, "creates, the get, and no clean-up call")
-			require.Empty(t, listJobs(t, client), "a failed Enqueue must leave nothing behind")
+			for _, sensitive := range []bool{false, true} {
+				name := map[bool]string{false: "Env", true: "Secret"}[sensitive]
+				// The first try is stored and then the answer of every
+				// try is lost: the look-up finds the Job, and Enqueue
+				// returns it, finished.
+				t.Run("StoredThenEveryAnswerLost/"+name, func(t *testing.T) {
+					t.Parallel()
+					queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+					storeThenFail(t, client, f.err)
+					h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"}, sensitivity(sensitive)...)
+					require.NoError(t, err)
+					requireOneRunningJob(t, client, h)
+				})
+				// The look-up fails too: the error says the Job may exist,
+				// and the handle names it.
+				t.Run("LookupFails/"+name, func(t *testing.T) {
+					t.Parallel()
+					queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+					storeThenFail(t, client, f.err)
+					client.PrependReactor("get", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+						return true, nil, f.err
+					})
+					h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"}, sensitivity(sensitive)...)
+					require.ErrorIs(t, err, kubequeue.ErrMaybeEnqueued)
+					require.ErrorIs(t, err, f.err)
+					jobs := listJobs(t, client)
+					require.Len(t, jobs, 1)
+					require.Equal(t, kubequeue.Handle{Namespace: jobs[0].Namespace, Name: jobs[0].Name, Worker: "greet"}, h, "the handle names the Job that may exist")
+				})
+			}
 		})
+	}
+}
+
+// sensitivity returns the options of an Enqueue whose payload travels in a
+// Secret, or none.
+func sensitivity(sensitive bool) []kubequeue.EnqueueOption {
+	if sensitive {
+		return []kubequeue.EnqueueOption{kubequeue.WithSensitivePayload()}
+	}
+	return nil
+}
+
+// storeThenFail makes the first create of a Job store it, and every create
+// fail with err, as if each answer were lost.
+func storeThenFail(t *testing.T, client *fake.Clientset, err error) {
+	var stored atomic.Bool
+	client.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if !stored.Swap(true) {
+			job := action.(k8stesting.CreateAction).GetObject().(*batchv1.Job).DeepCopy()
+			job.UID = "uid-of-the-lost-create"
+			if err := client.Tracker().Create(action.GetResource(), job, job.Namespace); err != nil {
+				return true, nil, err
+			}
+		}
+		return true, nil, err
+	})
+}
+
+// requireOneRunningJob requires that client holds one Job, h's, and that
+// it may run: not suspended, and, for a payload in a Secret, with its
+// Secret.
+func requireOneRunningJob(t *testing.T, client *fake.Clientset, h kubequeue.Handle) {
+	t.Helper()
+	jobs := listJobs(t, client)
+	require.Len(t, jobs, 1, "one Job")
+	job := jobs[0]
+	require.Equal(t, h.Name, job.Name)
+	require.Equal(t, h.UID, job.UID)
+	require.NotEmpty(t, h.UID)
+	require.False(t, job.Spec.Suspend != nil && *job.Spec.Suspend, "the Job may start")
+	require.NotContains(t, job.Annotations, kubequeue.AnnotationResume, "the Job is not left waiting for its payload")
+	if vol := payload.SecretVolumeOf(&job.Spec.Template.Spec); vol != nil {
+		secret, err := client.CoreV1().Secrets(job.Namespace).Get(context.Background(), vol.SecretName, metav1.GetOptions{})
+		require.NoError(t, err, "the payload Secret exists")
+		require.Equal(t, job.UID, secret.OwnerReferences[0].UID)
 	}
 }
 
@@ -213,6 +351,157 @@ func TestQueue_Enqueue_RetryAfterAndContext(t *testing.T) {
 	require.True(t, apierrors.IsTooManyRequests(err), "the last API error is kept: %v", err)
 }
 
+// TestQueue_Enqueue_RetrySchedule pins the documented retry defaults: 8
+// tries, and before each try after the first a wait drawn from 0.5 to 1.5
+// times a delay that starts at 100 ms and doubles up to 5 s. The waits are
+// recorded, not slept, so the test is exact on a loaded machine.
+func TestQueue_Enqueue_RetrySchedule(t *testing.T) {
+	t.Parallel()
+	nominal := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
+		800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 5 * time.Second}
+	firstWaits := map[time.Duration]bool{}
+	for range 20 {
+		var waits []time.Duration
+		record := func(ctx context.Context, d time.Duration) error {
+			waits = append(waits, d)
+			return ctx.Err()
+		}
+		client := fake.NewClientset()
+		failAlways(client, "create", "jobs", errDown)
+		_, err := kubequeue.New(client, kubequeue.WithSleep(record)).Enqueue(t.Context(), newGreeter(), greeting{})
+		require.ErrorIs(t, err, errDown)
+		require.Equal(t, []string{"create jobs", "create jobs", "create jobs", "create jobs", "create jobs", "create jobs", "create jobs", "create jobs", "get jobs"},
+			verbs(client), "8 tries by default, then the look-up")
+		require.Len(t, waits, len(nominal))
+		for i, d := range waits {
+			require.GreaterOrEqual(t, d, nominal[i]/2, "wait %d", i)
+			require.Less(t, d, nominal[i]*3/2, "wait %d", i)
+		}
+		firstWaits[waits[0]] = true
+	}
+	require.Greater(t, len(firstWaits), 1, "the waits are jittered")
+
+	// WithRetries sets the tries; a Retry-After header lengthens a wait.
+	var waits []time.Duration
+	record := func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		return ctx.Err()
+	}
+	client := fake.NewClientset()
+	failAlways(client, "create", "jobs", apierrors.NewTooManyRequests("slow down", 3))
+	_, err := kubequeue.New(client, kubequeue.WithRetries(3), kubequeue.WithSleep(record)).Enqueue(t.Context(), newGreeter(), greeting{})
+	require.True(t, apierrors.IsTooManyRequests(err), "%v", err)
+	require.Equal(t, []string{"create jobs", "create jobs", "create jobs"}, verbs(client))
+	require.Equal(t, []time.Duration{3 * time.Second, 3 * time.Second}, waits)
+}
+
+// apiStub is an HTTP server that answers the Job requests of a create
+// and its look-up as kube-apiserver does, with JSON, so that Enqueue meets
+// the errors of client-go's real transport. The first create is handled
+// by first, which may store the Job and may answer nothing.
+type apiStub struct {
+	mu    sync.Mutex
+	jobs  map[string]*batchv1.Job
+	posts int
+	first func(w http.ResponseWriter, r *http.Request, store func())
+}
+
+func (s *apiStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	status := func(code int, reason metav1.StatusReason) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure, Code: int32(code), Reason: reason})
+	}
+	send := func(code int, job *batchv1.Job) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(job)
+	}
+	s.mu.Lock()
+	switch {
+	case r.Method == http.MethodPost:
+		var job batchv1.Job
+		if err := json.NewDecoder(r.Body).Decode(&job); err != nil {
+			s.mu.Unlock()
+			status(http.StatusBadRequest, metav1.StatusReasonBadRequest)
+			return
+		}
+		job.APIVersion, job.Kind, job.UID = "batch/v1", "Job", types.UID(fmt.Sprintf("uid-%d", len(s.jobs)+1))
+		store := func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.jobs[job.Name] = &job
+		}
+		s.posts++
+		if s.posts == 1 {
+			s.mu.Unlock()
+			s.first(w, r, store)
+			return
+		}
+		if _, ok := s.jobs[job.Name]; ok {
+			s.mu.Unlock()
+			status(http.StatusConflict, metav1.StatusReasonAlreadyExists)
+			return
+		}
+		s.jobs[job.Name] = &job
+		s.mu.Unlock()
+		send(http.StatusCreated, &job)
+	case r.Method == http.MethodGet:
+		job, ok := s.jobs[r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]]
+		s.mu.Unlock()
+		if !ok {
+			status(http.StatusNotFound, metav1.StatusReasonNotFound)
+			return
+		}
+		send(http.StatusOK, job)
+	default:
+		s.mu.Unlock()
+		status(http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed)
+	}
+}
+
+// TestQueue_Enqueue_RealTransportErrors: through client-go's own
+// transport, a create that runs into the client's request timeout, or
+// whose connection is dropped, is tried again, and finds the Job if the
+// server stored it: one Job, and its handle.
+func TestQueue_Enqueue_RealTransportErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		stored bool
+		first  func(w http.ResponseWriter, r *http.Request, store func())
+	}{
+		{"ClientTimeout", false, func(_ http.ResponseWriter, r *http.Request, _ func()) { <-r.Context().Done() }},
+		{"ClientTimeoutAfterStore", true, func(_ http.ResponseWriter, r *http.Request, store func()) { store(); <-r.Context().Done() }},
+		{"ConnectionDroppedAfterStore", true, func(w http.ResponseWriter, _ *http.Request, store func()) {
+			store()
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			stub := &apiStub{jobs: map[string]*batchv1.Job{}, first: tt.first}
+			srv := httptest.NewServer(stub)
+			t.Cleanup(srv.Close)
+			client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, Timeout: 500 * time.Millisecond,
+				ContentConfig: rest.ContentConfig{ContentType: "application/json", AcceptContentTypes: "application/json"}})
+			require.NoError(t, err)
+			queue := kubequeue.New(client, kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+			h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"})
+			require.NoError(t, err)
+			stub.mu.Lock()
+			defer stub.mu.Unlock()
+			require.Equal(t, 2, stub.posts, "the create is tried again")
+			require.Len(t, stub.jobs, 1)
+			require.Equal(t, stub.jobs[h.Name].UID, h.UID)
+		})
+	}
+}
+
 func TestQueue_Enqueue_UniqueKey(t *testing.T) {
 	t.Parallel()
 	client, queue := setup(t)
@@ -233,11 +522,14 @@ func TestQueue_Enqueue_UniqueKey(t *testing.T) {
 		require.NotContains(t, j.Annotations[kubequeue.AnnotationUniqueKey], "order", "the key itself is not stored")
 	}
 
-	// Another process derives the same name from the same key.
+	// Another process, of this release or another, derives the same name
+	// from the same key: the name and the key's hash are fixed values.
 	_, elsewhere := setup(t, kubequeue.WithRandSource(rand.NewPCG(7, 7)))
 	built, err := elsewhere.Build(w, greeting{}, kubequeue.WithUniqueKey("order-42"))
 	require.NoError(t, err)
 	require.Equal(t, first.Name, built.Name)
+	require.Equal(t, "greet-wwrs6fbsjg", built.Name)
+	require.Equal(t, "3bf8b157c4238eefe5ae4a66eca81c6b887d4dcedb58dd674271859f4dc2edfd", built.Annotations[kubequeue.AnnotationUniqueKey])
 
 	// A Job of that name without the key's hash is not returned.
 	require.NoError(t, client.BatchV1().Jobs(first.Namespace).Delete(t.Context(), first.Name, metav1.DeleteOptions{}))
@@ -949,7 +1241,8 @@ func TestQueue_Enqueue_SensitivePayload(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []greeting{{Name: "s3cr3t-p4ss"}}, got)
 	require.NoError(t, kubequeuetest.PerformEnqueued(t.Context(), client, w))
-	require.NoError(t, kubequeuetest.Perform(t.Context(), w, greeting{Name: "x"}))
+	_, err = kubequeuetest.Perform(t.Context(), w, greeting{Name: "x"})
+	require.NoError(t, err)
 }
 
 func TestQueue_Enqueue_SensitivePayloadFailures(t *testing.T) {
@@ -998,135 +1291,453 @@ func TestQueue_Enqueue_SensitivePayloadFailures(t *testing.T) {
 	require.True(t, apierrors.IsForbidden(err), "%v", err)
 	require.Len(t, client.Actions(), 1, "the create of the Job, nothing more")
 
-	// A mutator that suspends the Job keeps it suspended.
+	// A mutator that suspends the Job keeps it suspended; the annotation
+	// that said the Job waits for its payload goes.
 	client, queue, w = secretSetup(t)
 	_, err = queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithJobMutator(func(j *batchv1.Job) { j.Spec.Suspend = ptr.To(true) }))
 	require.NoError(t, err)
-	require.True(t, *listJobs(t, client)[0].Spec.Suspend)
+	job := listJobs(t, client)[0]
+	require.True(t, *job.Spec.Suspend)
+	require.NotContains(t, job.Annotations, kubequeue.AnnotationResume)
+	patch := client.Actions()[2].(k8stesting.PatchAction)
+	require.JSONEq(t, fmt.Sprintf(`{"metadata":{"uid":%q,"annotations":{%q:null}}}`, job.UID, kubequeue.AnnotationResume), string(patch.GetPatch()))
+}
+
+// apiServer is a fake clientset that acts on Jobs as an API server does
+// where Enqueue depends on it, which client-go's fake does not: every write
+// gives the Job a new resourceVersion, and a delete whose UID or
+// resourceVersion precondition does not hold is refused with a Conflict.
+type apiServer struct {
+	*fake.Clientset
+	rv atomic.Int64
+}
+
+var jobsGVR = batchv1.SchemeGroupVersion.WithResource("jobs")
+
+// newAPIServer returns an apiServer and a queue on it that does not wait
+// between tries.
+func newAPIServer(opts ...kubequeue.QueueOption) (*apiServer, *kubequeue.Queue) {
+	s := &apiServer{Clientset: kubequeuetest.NewClientset()}
+	s.PrependReactor("*", "jobs", s.react)
+	opts = append([]kubequeue.QueueOption{kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(noSleep)}, opts...)
+	return s, kubequeue.New(s, opts...)
+}
+
+// react performs a write to a Job as the API server would; a test's
+// reactor may call it to let a request take effect and then lose its
+// answer.
+func (s *apiServer) react(action k8stesting.Action) (bool, runtime.Object, error) {
+	tracker := s.Tracker()
+	switch a := action.(type) {
+	case k8stesting.CreateActionImpl:
+		job := a.GetObject().(*batchv1.Job).DeepCopy()
+		if job.UID == "" {
+			job.UID = types.UID(fmt.Sprintf("uid-%d", s.rv.Add(1)))
+		}
+		job.ResourceVersion = strconv.FormatInt(s.rv.Add(1), 10)
+		if err := tracker.Create(jobsGVR, job, a.GetNamespace()); err != nil {
+			return true, nil, err
+		}
+		return true, job, nil
+	case k8stesting.PatchActionImpl:
+		_, obj, err := k8stesting.ObjectReaction(tracker)(a)
+		if err != nil {
+			return true, nil, err
+		}
+		job := obj.(*batchv1.Job)
+		job.ResourceVersion = strconv.FormatInt(s.rv.Add(1), 10)
+		if err := tracker.Update(jobsGVR, job, a.GetNamespace()); err != nil {
+			return true, nil, err
+		}
+		return true, job, nil
+	case k8stesting.DeleteActionImpl:
+		pre := a.DeleteOptions.Preconditions
+		if pre == nil {
+			return false, nil, nil
+		}
+		obj, err := tracker.Get(jobsGVR, a.GetNamespace(), a.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		job := obj.(*batchv1.Job)
+		if (pre.UID != nil && *pre.UID != job.UID) || (pre.ResourceVersion != nil && *pre.ResourceVersion != job.ResourceVersion) {
+			return true, nil, apierrors.NewConflict(clJobsResource, job.Name, errors.New("precondition failed"))
+		}
+	}
+	return false, nil, nil
+}
+
+// job returns the Job named name in namespace ns.
+func (s *apiServer) job(t *testing.T, name string) *batchv1.Job {
+	t.Helper()
+	job, err := s.BatchV1().Jobs("ns").Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(t, err)
+	return job
+}
+
+// failAlways makes every call of verb on resource fail with err.
+func failAlways(client *fake.Clientset, verb, resource string, err error) {
+	client.PrependReactor(verb, resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, err
+	})
+}
+
+// failTimes makes the next n calls of verb on resource fail with err.
+func failTimes(client *fake.Clientset, verb, resource string, n int, err error) {
+	var calls atomic.Int64
+	client.PrependReactor(verb, resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+		if calls.Add(1) > int64(n) {
+			return false, nil, nil
+		}
+		return true, nil, err
+	})
+}
+
+// failWhile makes every call of verb on resource fail with err while on
+// holds.
+func failWhile(client *fake.Clientset, verb, resource string, on *atomic.Bool, err error) {
+	client.PrependReactor(verb, resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+		return on.Load(), nil, err
+	})
+}
+
+// deletes returns the deletes of Jobs client saw.
+func deletes(client *fake.Clientset) []k8stesting.DeleteActionImpl {
+	var out []k8stesting.DeleteActionImpl
 	for _, a := range client.Actions() {
-		require.NotEqual(t, "patch", a.GetVerb())
+		if d, ok := a.(k8stesting.DeleteActionImpl); ok && d.GetResource().Resource == "jobs" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+var (
+	errSecretsForbidden = apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("rbac says no"))
+	errBusy             = apierrors.NewTooManyRequests("slow down", 0)
+	errDown             = apierrors.NewServiceUnavailable("the API server is restarting")
+	errAnswerLost       = postErr(errors.New("http2: client connection lost"))
+)
+
+// TestQueue_Enqueue_Undo: a Job whose payload Secret could not be stored
+// is deleted, the delete tried again like any request; when even that
+// fails, the error says the Job may exist and names it.
+func TestQueue_Enqueue_Undo(t *testing.T) {
+	t.Parallel()
+	w := newGreeter(kubequeue.WithSensitivePayload())
+
+	t.Run("DeleteBusyOnce", func(t *testing.T) {
+		t.Parallel()
+		s, queue := newAPIServer()
+		failAlways(s.Clientset, "create", "secrets", errSecretsForbidden)
+		failTimes(s.Clientset, "delete", "jobs", 1, errBusy)
+		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
+		require.Zero(t, h)
+		require.True(t, apierrors.IsForbidden(err), "%v", err)
+		require.ErrorContains(t, err, "(the job was deleted)")
+		require.NotErrorIs(t, err, kubequeue.ErrMaybeEnqueued)
+		require.Empty(t, listJobs(t, s.Clientset))
+		require.Len(t, deletes(s.Clientset), 2, "the delete answered 429 is tried again")
+	})
+
+	t.Run("DeleteFails", func(t *testing.T) {
+		t.Parallel()
+		s, queue := newAPIServer(kubequeue.WithRetries(3))
+		failAlways(s.Clientset, "create", "secrets", errSecretsForbidden)
+		failAlways(s.Clientset, "delete", "jobs", errDown)
+		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
+		require.ErrorIs(t, err, kubequeue.ErrMaybeEnqueued)
+		require.True(t, apierrors.IsForbidden(err), "the cause is kept: %v", err)
+		require.ErrorIs(t, err, errDown)
+		require.Len(t, deletes(s.Clientset), 3, "tried as often as any request")
+		job := s.job(t, h.Name)
+		require.Equal(t, job.UID, h.UID, "the handle names the Job left")
+		require.Equal(t, "greet", h.Worker)
+		require.True(t, *job.Spec.Suspend, "it never started")
+	})
+}
+
+// TestQueue_Enqueue_FinishesPendingJob: a Job of a unique key that an
+// earlier Enqueue left waiting for its payload (its Secret refused and its
+// delete failed, or its create's answer lost and the look-up failed) is
+// finished by the next Enqueue of the key, which stores its own payload
+// and starts it: no Job of a key is left that neither runs nor goes away.
+func TestQueue_Enqueue_FinishesPendingJob(t *testing.T) {
+	t.Parallel()
+	sensitive := newGreeter(kubequeue.WithSensitivePayload())
+	key := kubequeue.WithUniqueKey("order-42")
+	// Each leaves a pending Job while outage holds.
+	leave := map[string]func(t *testing.T, s *apiServer, queue *kubequeue.Queue, outage *atomic.Bool) kubequeue.Handle{
+		"SecretRefusedDeleteFailed": func(t *testing.T, s *apiServer, queue *kubequeue.Queue, outage *atomic.Bool) kubequeue.Handle {
+			failWhile(s.Clientset, "create", "secrets", outage, errSecretsForbidden)
+			failWhile(s.Clientset, "delete", "jobs", outage, errDown)
+			h, err := queue.Enqueue(t.Context(), sensitive, greeting{Name: "first"}, key)
+			require.ErrorIs(t, err, kubequeue.ErrMaybeEnqueued)
+			return h
+		},
+		"CreateLostLookupFailed": func(t *testing.T, s *apiServer, queue *kubequeue.Queue, outage *atomic.Bool) kubequeue.Handle {
+			var stored atomic.Bool
+			s.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+				if !outage.Load() {
+					return false, nil, nil
+				}
+				if !stored.Swap(true) {
+					s.react(action)
+				}
+				return true, nil, errAnswerLost
+			})
+			failWhile(s.Clientset, "get", "jobs", outage, errDown)
+			h, err := queue.Enqueue(t.Context(), sensitive, greeting{Name: "first"}, key)
+			require.ErrorIs(t, err, kubequeue.ErrMaybeEnqueued)
+			return h
+		},
+	}
+	for name, leave := range leave {
+		for _, second := range []*kubequeue.Worker[greeting]{sensitive, newGreeter()} {
+			t.Run(name+"/"+map[bool]string{true: "Secret", false: "Env"}[second == sensitive], func(t *testing.T) {
+				t.Parallel()
+				s, queue := newAPIServer(kubequeue.WithRetries(3))
+				var outage atomic.Bool
+				outage.Store(true)
+				left := leave(t, s, queue, &outage)
+				outage.Store(false)
+				job := s.job(t, left.Name)
+				require.True(t, *job.Spec.Suspend)
+				require.Contains(t, job.Annotations, kubequeue.AnnotationResume, "waiting for its payload")
+
+				// The API server works again; the next Enqueue of the key
+				// finishes the Job with its own payload.
+				h, err := queue.Enqueue(t.Context(), second, greeting{Name: "second"}, key)
+				require.NoError(t, err)
+				require.Equal(t, job.UID, h.UID, "the Job of the key")
+				requireOneRunningJob(t, s.Clientset, h)
+				got, err := kubequeuetest.Enqueued(t.Context(), s.Clientset, sensitive)
+				require.NoError(t, err)
+				require.Equal(t, []greeting{{Name: "second"}}, got)
+			})
+		}
 	}
 }
 
-// TestQueue_Enqueue_LostThenFailed: the first create is stored but its
-// answer lost, and every later try fails. Enqueue looks the Job up: a Job
-// that runs is the caller's, and returned; a Job that waits for its payload
-// Secret is deleted, so that nothing is left half made.
-func TestQueue_Enqueue_LostThenFailed(t *testing.T) {
+// TestQueue_Enqueue_NeverDeletesStartedJob: when the resume's answer is
+// lost, Enqueue never deletes the Job, which may run: a delete conditional
+// on the Job not having changed is refused, and Enqueue returns the Job if
+// it can read it, or an error that says it may exist and run.
+func TestQueue_Enqueue_NeverDeletesStartedJob(t *testing.T) {
+	t.Parallel()
+	w := newGreeter(kubequeue.WithSensitivePayload())
+	resumeThenLose := func(s *apiServer) {
+		s.PrependReactor("patch", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+			s.react(action)
+			return true, nil, errAnswerLost
+		})
+	}
+
+	t.Run("JobReadable", func(t *testing.T) {
+		t.Parallel()
+		s, queue := newAPIServer(kubequeue.WithRetries(3))
+		resumeThenLose(s)
+		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
+		require.NoError(t, err, "the Job was resumed: it runs, and is Enqueue's")
+		requireOneRunningJob(t, s.Clientset, h)
+	})
+
+	t.Run("JobUnreadable", func(t *testing.T) {
+		t.Parallel()
+		s, queue := newAPIServer(kubequeue.WithRetries(3))
+		resumeThenLose(s)
+		failAlways(s.Clientset, "get", "jobs", errDown)
+		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
+		require.ErrorIs(t, err, kubequeue.ErrMaybeEnqueued, "it may run: not reported as not enqueued")
+		require.ErrorIs(t, err, errAnswerLost)
+		requireOneRunningJob(t, s.Clientset, h)
+		for _, d := range deletes(s.Clientset) {
+			require.NotNil(t, d.DeleteOptions.Preconditions.ResourceVersion, "conditional on the Job as last seen")
+		}
+	})
+
+	// Another Enqueue of the same key finishes the Job while this one,
+	// its Secret refused, is deleting it: the Job runs, and is returned,
+	// not deleted. The other Enqueue runs while this one waits to try its
+	// delete again.
+	t.Run("FinishedByAnother", func(t *testing.T) {
+		t.Parallel()
+		s, other := newAPIServer()
+		key := kubequeue.WithUniqueKey("order-42")
+		s.PrependReactor("create", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
+			if string(action.(k8stesting.CreateAction).GetObject().(*corev1.Secret).Data["payload.json"]) == `{"name":"this"}` {
+				return true, nil, errSecretsForbidden // this Enqueue's only
+			}
+			return false, nil, nil
+		})
+		failTimes(s.Clientset, "delete", "jobs", 1, errBusy)
+		var otherErr error
+		queue := kubequeue.New(s.Clientset, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(func(ctx context.Context, _ time.Duration) error {
+			_, otherErr = other.Enqueue(ctx, w, greeting{Name: "other"}, key)
+			return nil
+		}))
+		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "this"}, key)
+		require.NoError(t, otherErr)
+		require.NoError(t, err, "the Job of the key runs")
+		requireOneRunningJob(t, s.Clientset, h)
+		got, err := kubequeuetest.Enqueued(t.Context(), s.Clientset, w)
+		require.NoError(t, err)
+		require.Equal(t, []greeting{{Name: "other"}}, got)
+	})
+}
+
+// TestQueue_Enqueue_UniqueKeyOverlap: two Enqueues of a key whose payload
+// travels in a Secret overlap: the second finds the Job waiting for its
+// payload and finishes it with its own; the first then finds the Secret
+// there and starts the Job too. Both return the one Job, which runs with
+// the payload of the call that stored its Secret first.
+func TestQueue_Enqueue_UniqueKeyOverlap(t *testing.T) {
+	t.Parallel()
+	w := newGreeter(kubequeue.WithSensitivePayload())
+	key := kubequeue.WithUniqueKey("order-42")
+	s, second := newAPIServer()
+	failTimes(s.Clientset, "create", "secrets", 1, errDown)
+	var h2 kubequeue.Handle
+	var err2 error
+	first := kubequeue.New(s.Clientset, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(func(ctx context.Context, _ time.Duration) error {
+		h2, err2 = second.Enqueue(ctx, w, greeting{Name: "second"}, key)
+		return nil
+	}))
+	h1, err := first.Enqueue(t.Context(), w, greeting{Name: "first"}, key)
+	require.NoError(t, err)
+	require.NoError(t, err2)
+	require.Equal(t, h1, h2)
+	requireOneRunningJob(t, s.Clientset, h1)
+	got, err := kubequeuetest.Enqueued(t.Context(), s.Clientset, w)
+	require.NoError(t, err)
+	require.Equal(t, []greeting{{Name: "second"}}, got)
+}
+
+// TestQueue_Enqueue_UniqueKeyUserSuspended: a Job of a unique key with its
+// payload in a Secret that its user suspended after Enqueue started it is
+// returned by the next Enqueue of the key, and stays suspended.
+func TestQueue_Enqueue_UniqueKeyUserSuspended(t *testing.T) {
 	t.Parallel()
 	for _, sensitive := range []bool{false, true} {
-		queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"), kubequeue.WithRetries(2))
-		stored := false
-		client.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
-			if !stored {
-				stored = true
-				job := action.(k8stesting.CreateAction).GetObject().(*batchv1.Job).DeepCopy()
-				job.UID = "uid-of-the-lost-create"
-				require.NoError(t, client.Tracker().Create(action.GetResource(), job, job.Namespace))
-			}
-			return true, nil, apierrors.NewTimeoutError("answer lost", 0)
-		})
-		var opts []kubequeue.EnqueueOption
-		if sensitive {
-			opts = append(opts, kubequeue.WithSensitivePayload())
-		}
-		h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"}, opts...)
-		if !sensitive {
+		t.Run(map[bool]string{false: "Env", true: "Secret"}[sensitive], func(t *testing.T) {
+			t.Parallel()
+			s, queue := newAPIServer()
+			opts := append(sensitivity(sensitive), kubequeue.WithUniqueKey("order-42"))
+			first, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "a"}, opts...)
 			require.NoError(t, err)
-			require.Equal(t, types.UID("uid-of-the-lost-create"), h.UID, "the Job the lost create made")
-			require.Len(t, listJobs(t, client), 1)
-			continue
-		}
-		require.True(t, apierrors.IsTimeout(err), "%v", err)
-		require.ErrorContains(t, err, "(the job was deleted)")
-		require.Empty(t, listJobs(t, client), "no Job is left waiting for a Secret")
+			require.NotContains(t, s.job(t, first.Name).Annotations, kubequeue.AnnotationResume, "removed once started")
+			require.NoError(t, queue.Suspend(t.Context(), first))
+			again, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "b"}, opts...)
+			require.NoError(t, err)
+			require.Equal(t, first, again)
+			require.True(t, *s.job(t, first.Name).Spec.Suspend, "the user's suspension stands")
+		})
 	}
 }
 
-// TestQueue_Enqueue_UniqueKeyNotStarted: a Job of the same unique key that
-// another Enqueue has not started yet (its payload Secret is being made), or
-// that is being deleted, is not returned as a success.
-func TestQueue_Enqueue_UniqueKeyNotStarted(t *testing.T) {
+// TestQueue_Enqueue_UniqueKeyBeingDeleted: a Job of the key that is being
+// deleted is not returned.
+func TestQueue_Enqueue_UniqueKeyBeingDeleted(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"))
-	w := newGreeter(kubequeue.WithSensitivePayload())
-	client.PrependReactor("create", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", errors.New("no"))
-	})
-	client.PrependReactor("delete", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewInternalError(errors.New("undo fails too"))
-	})
-	_, err := queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithUniqueKey("order-42"))
-	require.ErrorContains(t, err, "deleting the suspended job failed too")
-
-	_, err = queue.Enqueue(t.Context(), w, greeting{}, kubequeue.WithUniqueKey("order-42"))
-	require.True(t, apierrors.IsAlreadyExists(err), "%v", err)
-	require.ErrorContains(t, err, "not started yet")
-
-	job := listJobs(t, client)[0]
+	s, queue := newAPIServer()
+	h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithUniqueKey("order-42"))
+	require.NoError(t, err)
+	job := s.job(t, h.Name)
 	job.DeletionTimestamp = ptr.To(metav1.Now())
-	require.NoError(t, client.Tracker().Update(batchv1.SchemeGroupVersion.WithResource("jobs"), &job, "ns"))
+	require.NoError(t, s.Tracker().Update(jobsGVR, job, "ns"))
 	_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithUniqueKey("order-42"))
+	require.True(t, apierrors.IsAlreadyExists(err), "%v", err)
 	require.ErrorContains(t, err, "being deleted")
 }
 
-// TestQueue_Enqueue_ReviewCases covers the answers that come back wrong or
-// not at all between the Job's create and its resume.
-func TestQueue_Enqueue_ReviewCases(t *testing.T) {
+// TestQueue_Enqueue_Context: an Enqueue whose context has ended makes no
+// API call; a create cut short by the context is looked up, since the
+// server may have stored it.
+func TestQueue_Enqueue_Context(t *testing.T) {
 	t.Parallel()
-	jobsGR := schema.GroupResource{Group: "batch", Resource: "jobs"}
+
+	t.Run("EndedBefore", func(t *testing.T) {
+		t.Parallel()
+		client, queue := setup(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		h, err := queue.Enqueue(ctx, newGreeter(), greeting{})
+		require.ErrorIs(t, err, context.Canceled)
+		require.Zero(t, h)
+		requireNoAPICall(t, client)
+	})
+
+	for _, sensitive := range []bool{false, true} {
+		t.Run("EndsDuringCreate/"+map[bool]string{false: "Env", true: "Secret"}[sensitive], func(t *testing.T) {
+			t.Parallel()
+			s, queue := newAPIServer()
+			ctx, cancel := context.WithCancel(t.Context())
+			s.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
+				s.react(action) // stored, as the caller gives up
+				cancel()
+				return true, nil, postErr(context.Canceled)
+			})
+			h, err := queue.Enqueue(ctx, newGreeter(), greeting{Name: "x"}, sensitivity(sensitive)...)
+			if !sensitive {
+				require.NoError(t, err, "the Job exists and may run: it is the caller's")
+				requireOneRunningJob(t, s.Clientset, h)
+				return
+			}
+			// Its payload cannot be stored any more: the Job, which never
+			// started, is deleted.
+			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorContains(t, err, "(the job was deleted)")
+			require.Zero(t, h)
+			require.Empty(t, listJobs(t, s.Clientset))
+		})
+	}
+}
+
+// TestQueue_Enqueue_AnswersLost covers the remaining answers that come back
+// wrong or not at all between the Job's create and its resume.
+func TestQueue_Enqueue_AnswersLost(t *testing.T) {
+	t.Parallel()
 
 	t.Run("GetAfterAlreadyExistsFails", func(t *testing.T) {
 		t.Parallel()
-		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(2))
-		client.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
-			return true, nil, apierrors.NewAlreadyExists(jobsGR, "x")
-		})
-		client.PrependReactor("get", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
-			return true, nil, apierrors.NewServiceUnavailable("busy")
-		})
+		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(2), kubequeue.WithSleep(noSleep))
+		failAlways(client, "create", "jobs", apierrors.NewAlreadyExists(clJobsResource, "x"))
+		failAlways(client, "get", "jobs", errDown)
 		_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{})
 		require.True(t, apierrors.IsServiceUnavailable(err), "%v", err)
 		require.False(t, apierrors.IsAlreadyExists(err), "the Job may be the caller's: not reported as taken")
 	})
 
-	t.Run("ResumeAnswerLost", func(t *testing.T) {
-		t.Parallel()
-		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(2))
-		client.PrependReactor("patch", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
-			p := action.(k8stesting.PatchAction)
-			job, err := client.Tracker().Get(p.GetResource(), p.GetNamespace(), p.GetName())
-			require.NoError(t, err)
-			j := job.(*batchv1.Job)
-			j.Spec.Suspend = ptr.To(false)
-			require.NoError(t, client.Tracker().Update(p.GetResource(), j, p.GetNamespace()))
-			return true, nil, apierrors.NewTimeoutError("answer lost", 0)
-		})
-		h, err := queue.Enqueue(t.Context(), newGreeter(kubequeue.WithSensitivePayload()), greeting{})
-		require.NoError(t, err, "the Job was resumed: it runs, and is not undone")
-		job, err := client.BatchV1().Jobs(h.Namespace).Get(t.Context(), h.Name, metav1.GetOptions{})
-		require.NoError(t, err)
-		require.False(t, *job.Spec.Suspend)
-	})
-
 	t.Run("SecretAnswerLost", func(t *testing.T) {
 		t.Parallel()
-		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(3))
-		lost := false
+		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+		var lost atomic.Bool
 		client.PrependReactor("create", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
-			if lost {
+			if lost.Swap(true) {
 				return false, nil, nil // the fake answers AlreadyExists
 			}
-			lost = true
 			obj := action.(k8stesting.CreateAction).GetObject()
 			require.NoError(t, client.Tracker().Create(action.GetResource(), obj, action.GetNamespace()))
-			return true, nil, apierrors.NewTimeoutError("answer lost", 0)
+			return true, nil, errAnswerLost
 		})
-		h, err := queue.Enqueue(t.Context(), newGreeter(kubequeue.WithSensitivePayload()), greeting{Name: "x"})
+		w := newGreeter(kubequeue.WithSensitivePayload())
+		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
 		require.NoError(t, err, "the Secret of this Enqueue's name is its own")
-		got, err := kubequeuetest.Enqueued(t.Context(), client, newGreeter(kubequeue.WithSensitivePayload()))
+		requireOneRunningJob(t, client, h)
+		got, err := kubequeuetest.Enqueued(t.Context(), client, w)
 		require.NoError(t, err)
 		require.Equal(t, []greeting{{Name: "x"}}, got)
-		require.NotEmpty(t, h.UID)
+	})
+
+	t.Run("JobDeletedBeforeResume", func(t *testing.T) {
+		t.Parallel()
+		s, queue := newAPIServer()
+		failAlways(s.Clientset, "patch", "jobs", apierrors.NewNotFound(clJobsResource, "x"))
+		h, err := queue.Enqueue(t.Context(), newGreeter(kubequeue.WithSensitivePayload()), greeting{})
+		require.Zero(t, h)
+		require.True(t, apierrors.IsNotFound(err), "%v", err)
+		require.ErrorContains(t, err, "deleted before it started")
+		require.NotErrorIs(t, err, kubequeue.ErrMaybeEnqueued)
+		require.Empty(t, deletes(s.Clientset), "nothing to undo")
 	})
 }

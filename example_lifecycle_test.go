@@ -73,6 +73,8 @@ func ExampleQueue_WaitAll() {
 	_ = kubequeuetest.SetFailed(ctx, client, handles[1], batchv1.JobReasonBackoffLimitExceeded, kubequeue.ExitRetryable, "decode image: unexpected EOF")
 	_ = kubequeuetest.SetSucceeded(ctx, client, handles[2], nil)
 
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	succeeded, failed := 0, 0
 	for st, err := range queue.WaitAll(ctx, handles...) {
 		var jobErr *kubequeue.JobFailedError

@@ -920,13 +920,24 @@ func annotationsSizeProblem(p *problems, annotations map[string]string) {
 const maxFailureRules = 20
 
 // checkMutated checks that what kubequeue relies on in a built Job
-// survived its mutators: its name and namespace, the worker container and
-// its variables, the payload's Secret volume and mount, and the containers
-// the pod failure policy names.
+// survived its mutators: its name and namespace, kubequeue's labels on the
+// Job and its pod template (by which WaitAll and List select), the worker
+// container and its variables, the payload's Secret volume and mount, and
+// the containers the pod failure policy names.
 func checkMutated(worker string, job *batchv1.Job, name, namespace string, inSecret bool) error {
 	p := &problems{worker: worker, sentinel: ErrInvalidOption}
 	if job.Name != name || job.Namespace != namespace {
 		p.add("WithJobMutator", job.Namespace+"/"+job.Name, "must not change the name or namespace ("+namespace+"/"+name+"): use WithJobName or WithNamespace")
+	}
+	for _, l := range []struct {
+		what   string
+		labels map[string]string
+	}{{"labels", job.Labels}, {"pod template labels", job.Spec.Template.Labels}} {
+		for _, k := range []string{LabelManagedBy, LabelWorker} {
+			if want := kubequeueLabels(nil, worker)[k]; l.labels[k] != want {
+				p.add("WithJobMutator "+l.what, k+"="+l.labels[k], "must stay "+k+"="+want+": WaitAll and List select kubequeue's Jobs and pods by it")
+			}
+		}
 	}
 	spec := &job.Spec.Template.Spec
 	i := payload.WorkerContainer(spec)

@@ -2403,12 +2403,13 @@ func TestQueue_Build_DollarsEscapedOnlyInEnv(t *testing.T) {
 		var got string
 		require.NoError(t, json.Unmarshal([]byte(stored), &got))
 		require.Equal(t, text, got)
-		require.NoError(t, kubequeuetest.Perform(t.Context(), kubequeue.NewWorker(jsWorkerName, func(_ context.Context, s string) error {
+		_, err = kubequeuetest.Perform(t.Context(), kubequeue.NewWorker(jsWorkerName, func(_ context.Context, s string) error {
 			if s != text {
 				return fmt.Errorf("performed with %d bytes, want the %d enqueued", len(s), len(text))
 			}
 			return nil
-		}, kubequeue.WithImage(jsImage)), text, opts...))
+		}, kubequeue.WithImage(jsImage)), text, opts...)
+		require.NoError(t, err)
 	}
 }
 

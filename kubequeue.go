@@ -39,9 +39,12 @@
 // [MaxPayloadSize]). Options on the worker change these defaults for every
 // Job; options passed to Enqueue change them for one.
 //
-// Enqueue never creates a Job twice: names are chosen by kubequeue, a create
-// whose answer was lost is tried again and finds its Job, and
-// [WithUniqueKey] makes a Job unique for a key.
+// One Enqueue never creates two Jobs: names are chosen by kubequeue, and a
+// create whose answer was lost is tried again and finds its Job. An Enqueue
+// that returns an error leaves no Job unless the error matches
+// [ErrMaybeEnqueued] (see [Queue.Enqueue]); [WithUniqueKey] makes a Job
+// unique for a key, so that a caller may enqueue a key again after any
+// error.
 //
 // # Lifecycle
 //
@@ -71,11 +74,13 @@
 package kubequeue
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
@@ -121,6 +126,11 @@ var (
 	// cancelled, or removed when its TTL after finishing expired, or a Job
 	// of the same name with another UID replaced it.
 	ErrJobNotFound = errors.New("kubequeue: job not found")
+	// ErrMaybeEnqueued reports an Enqueue that failed but may have left its
+	// Job: answers were lost and looking the Job up failed too, or storing
+	// its payload failed and so did deleting the Job. The Job may exist,
+	// and run; Enqueue returns its Handle with this error.
+	ErrMaybeEnqueued = errors.New("kubequeue: the job may exist")
 	// ErrJobFailed reports a Job that failed; see JobFailedError.
 	ErrJobFailed = errors.New("kubequeue: job failed")
 	// ErrNoResult reports a Job without a result; see Status.DecodeResult.
@@ -147,9 +157,11 @@ const (
 	// AnnotationUniqueKey holds the hex SHA-256 of the key given to
 	// WithUniqueKey (the key itself is not stored).
 	AnnotationUniqueKey = "kubequeue.io/unique-key"
-	// AnnotationResume is set on a Job whose payload travels in a Secret:
-	// the Job is created suspended, and "true" says that Enqueue resumes it
-	// once the Secret exists ("false": the caller's options suspended it).
+	// AnnotationResume is set on a Job whose payload travels in a Secret
+	// while it waits for the Secret: the Job is created suspended, and
+	// "true" says that Enqueue resumes it once the Secret exists ("false":
+	// the caller's options suspended it). Enqueue removes it when it
+	// resumes the Job, so a Job suspended later does not have it.
 	AnnotationResume = "kubequeue.io/resume"
 )
 
@@ -168,7 +180,8 @@ type Queue struct {
 	namespace    string
 	fieldManager string
 
-	tries int // create attempts; see WithRetries
+	tries int                                        // tries of each request; see WithRetries
+	sleep func(context.Context, time.Duration) error // waits between tries
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
@@ -202,6 +215,7 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 		namespace:    DefaultNamespace,
 		fieldManager: DefaultFieldManager,
 		tries:        DefaultRetries,
+		sleep:        sleepCtx,
 	}
 	for _, opt := range opts {
 		if opt != nil {

@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
@@ -278,6 +279,98 @@ func TestBadInput(t *testing.T) {
 				require.ErrorContains(t, err, fmt.Sprintf("%s %q", tt.field, ve.Value))
 			}
 			requireNoAPICall(t, client)
+		})
+	}
+}
+
+// TestDocumentedConstants pins the values that the README and the doc
+// comments state, as literals, so that changing one fails until the docs
+// change with it.
+func TestDocumentedConstants(t *testing.T) {
+	t.Parallel()
+	require.EqualValues(t, 65536, kubequeue.MaxEnvPayloadSize, "64 KiB")
+	require.EqualValues(t, 1048576, kubequeue.MaxPayloadSize, "1 MiB")
+	require.EqualValues(t, 4096, kubequeue.MaxResultSize)
+	require.EqualValues(t, 8, kubequeue.DefaultRetries)
+	require.EqualValues(t, 3, kubequeue.DefaultBackoffLimit)
+	require.Equal(t, 86400*time.Second, kubequeue.DefaultTTLAfterFinished, "24 hours")
+	require.EqualValues(t, 52, kubequeue.MaxWorkerNameLen)
+	require.EqualValues(t, 0, kubequeue.ExitSuccess)
+	require.EqualValues(t, 1, kubequeue.ExitRetryable)
+	require.EqualValues(t, 42, kubequeue.ExitPermanent)
+	require.EqualValues(t, 50, kubequeue.DefaultQPS)
+	require.EqualValues(t, 100, kubequeue.DefaultBurst)
+	require.Equal(t, "default", kubequeue.DefaultNamespace)
+	require.Equal(t, "kubequeue", kubequeue.DefaultFieldManager)
+}
+
+// TestNewWorker_OptionsCopied: what was passed to NewWorker cannot change
+// the worker afterwards, neither by the options slice nor by the maps and
+// slices given to options, even to values NewWorker would refuse: Build
+// neither takes them nor checks them again (see also
+// TestNewWorker_ChecksOnce).
+func TestNewWorker_OptionsCopied(t *testing.T) {
+	t.Parallel()
+	selector := map[string]string{"disk": "ssd"}
+	env := []corev1.EnvVar{{Name: "MODE", Value: "batch"}}
+	opts := []kubequeue.WorkerOption{
+		kubequeue.WithImage("registry.example.com/app:v1"),
+		kubequeue.WithNodeSelector(selector),
+		kubequeue.WithEnvVars(env...),
+	}
+	w := kubequeue.NewWorker("greet", greet, opts...)
+	require.NoError(t, w.Validate())
+	opts[0] = kubequeue.WithImage("Not An Image")
+	selector["disk"] = "not a label value!"
+	env[0].Name = "KUBEQUEUE_PAYLOAD"
+
+	job, err := kubequeue.New(nil).Build(w, greeting{})
+	require.NoError(t, err)
+	pod := job.Spec.Template.Spec
+	require.Equal(t, "registry.example.com/app:v1", pod.Containers[0].Image)
+	require.Equal(t, map[string]string{"disk": "ssd"}, pod.NodeSelector)
+	require.Contains(t, pod.Containers[0].Env, corev1.EnvVar{Name: "MODE", Value: "batch"})
+}
+
+// TestQueue_Build_WhatEnqueueAdds pins what the README says sets the Job
+// Enqueue creates apart from the one Build returns: the enqueue ID
+// annotation and, for a payload in a Secret, 8 hex digits of that ID
+// appended to the Secret's name.
+func TestQueue_Build_WhatEnqueueAdds(t *testing.T) {
+	t.Parallel()
+	for _, sensitive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Sensitive=%v", sensitive), func(t *testing.T) {
+			t.Parallel()
+			var opts []kubequeue.EnqueueOption
+			if sensitive {
+				opts = append(opts, kubequeue.WithSensitivePayload())
+			}
+			client, queue := setup(t)
+			_, builder := setup(t)
+			built, err := builder.Build(newGreeter(), greeting{Name: "Ada"}, opts...)
+			require.NoError(t, err)
+			_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "Ada"}, opts...)
+			require.NoError(t, err)
+
+			created := client.Actions()[0].(k8stesting.CreateAction).GetObject().(*batchv1.Job).DeepCopy()
+			id := created.Annotations[kubequeue.AnnotationEnqueueID]
+			require.Regexp(t, "^[0-9a-f]{32}$", id)
+			delete(created.Annotations, kubequeue.AnnotationEnqueueID)
+			if len(created.Annotations) == 0 {
+				created.Annotations = nil
+			}
+			if sensitive {
+				var secret *corev1.SecretVolumeSource
+				for _, v := range created.Spec.Template.Spec.Volumes {
+					if v.Secret != nil {
+						secret = v.Secret
+					}
+				}
+				require.NotNil(t, secret)
+				require.Equal(t, built.Name+"-"+id[:8], secret.SecretName)
+				secret.SecretName = built.Name
+			}
+			require.Equal(t, built, created)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package kubequeue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -413,7 +414,7 @@ func TestQueue_Logs_Break(t *testing.T) {
 		t.Parallel()
 		client, queue := lgSetup(t, lgJob(), lgRetries()...)
 		var got []kubequeue.LogLine
-		for line, err := range queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
 			got = append(got, line)
 			if line.Attempt == 2 {
@@ -437,10 +438,11 @@ func TestQueue_Logs_Break(t *testing.T) {
 }
 
 // lgWithTimeout returns a context that ends after d, so that a Logs that
-// follows too long fails the test instead of hanging it.
+// follows too long fails the test, with an error that says so, instead of
+// hanging it.
 func lgWithTimeout(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), d)
+	ctx, cancel := context.WithTimeoutCause(t.Context(), d, fmt.Errorf("the test waited %s for the followed logs to end", d))
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -545,7 +547,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 	t.Run("ContextCancelled", func(t *testing.T) {
 		t.Parallel()
 		_, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
-		ctx, cancel := context.WithCancel(t.Context())
+		ctx, cancel := context.WithCancel(lgWithTimeout(t, 10*time.Second))
 		defer cancel()
 		var lines []kubequeue.LogLine
 		var errs []error

@@ -390,9 +390,13 @@ func WithStrictPayload() WorkerOption {
 // WithJobMutator adds a function that changes the built Job before it is
 // returned by Build or created by Enqueue: the typed escape hatch for any
 // field kubequeue has no option for. Mutators run in order, the worker's
-// before the call's, after kubequeue has built and checked the Job; what
-// they change is not checked again before the API server sees it. Repeating
-// it adds.
+// before the call's, after kubequeue has built and checked the Job. Build
+// and Enqueue refuse, with [ErrInvalidOption], a Job whose name or
+// namespace, whose labels [LabelManagedBy] and [LabelWorker] (on the Job or
+// its pod template: WaitAll and List select by them), whose worker
+// container or payload Secret volume a mutator changed; anything else they
+// change is not checked again before the API server sees it. Repeating it
+// adds.
 func WithJobMutator(mutate func(*batchv1.Job)) JobOption {
 	return jobOption(func(c *jobConfig) { c.mutators = append(c.mutators, mutate) })
 }
@@ -416,35 +420,40 @@ func WithPropagation(policy metav1.DeletionPropagation) CancelOption {
 }
 
 // WithUniqueKey makes the Job unique for its worker and key: its name is
-// derived from both, so enqueueing the same key again, from any process,
-// returns the existing Job's handle, with a nil error, instead of creating a
-// second Job; the second call's payload and options are dropped. The
-// uniqueness lasts as long as the Job exists: until its TTL after finishing
-// ends (see [WithTTLAfterFinished]) or it is cancelled; after that the same
-// key enqueues a new Job. A Job of the key that another Enqueue has not
-// started yet (its payload Secret is being made) or that is being deleted
-// gives an AlreadyExists error instead; enqueue again later. Uniqueness is
-// per namespace. The key (1 to 1024 bytes, such as "order-42") is not
-// stored: the Job's [AnnotationUniqueKey] holds its SHA-256, and the name
-// holds 10 characters derived from it (about 47 bits: two keys of one
-// worker share a name with a chance of about 1 in 400 among a million live
-// Jobs, and the second then gets AlreadyExists). It cannot be combined with
-// [WithJobName]. Repeating it replaces.
+// derived from both, so enqueueing the same key again, from any process
+// (of this release or a later one), returns the existing Job's handle, with
+// a nil error, instead of creating a second Job; the second call's payload
+// and options are dropped. So a caller may retry an Enqueue of a key after
+// any error without running the work twice. A Job of the key that still
+// waits for its payload Secret (its Enqueue is storing it, or failed to; see
+// [ErrMaybeEnqueued]) is finished by the call: it stores its own payload,
+// unless the Secret exists already, and starts the Job. A Job of the key
+// that is being deleted gives an AlreadyExists error; enqueue again once it
+// is gone. The uniqueness lasts as long as the Job exists: until its TTL
+// after finishing ends (see [WithTTLAfterFinished]) or it is cancelled;
+// after that the same key enqueues a new Job. Uniqueness is per namespace.
+// The key (1 to 1024 bytes, such as "order-42") is not stored: the Job's
+// [AnnotationUniqueKey] holds its SHA-256, and the name holds 10 characters
+// derived from it (about 47 bits: two keys of one worker share a name with
+// a chance of about 1 in 400 among a million live Jobs, and the second then
+// gets AlreadyExists). It cannot be combined with [WithJobName]. Repeating
+// it replaces.
 func WithUniqueKey(key string) EnqueueOption {
 	return enqueueOption(func(c *callConfig) { c.uniqueKey, c.uniqueKeySet = key, true })
 }
 
-// WithRetries sets how many times Enqueue tries to create a Job when the
-// API server cannot be reached or answers with an error that says to try
-// again (a timeout, 429 Too Many Requests, a 5xx), waiting between tries
-// with capped exponential back-off and jitter (waits of 50 ms to 7.5 s, or
-// what a Retry-After header asks), within its context. Each request of an
-// Enqueue (the Job, and for a payload in a Secret, the Secret and the
-// resume) has its own tries; client-go itself also retries answers that
-// carry Retry-After. A try whose answer was lost is safe to repeat:
-// Enqueue recognizes the Job an earlier try created
-// ([AnnotationEnqueueID]) and returns it. Default: 8 tries in all; 1 tries
-// once. Repeating it replaces.
+// WithRetries sets how many times Enqueue tries each of its requests (the
+// Job's create; for a payload in a Secret, the Secret's create and the
+// resume; the look-up and the clean-up after a failure) that fails with an
+// error that says to try again (429 Too Many Requests, a 5xx, a timeout, a
+// refused connection) or that leaves it unknown whether the API server
+// acted on it (a lost connection, the client's own request timeout). Before
+// each try after the first it waits 0.5 to 1.5 times a delay that starts at
+// 100 ms and doubles up to 5 s, or what a Retry-After header asks if that is
+// longer, within its context. Repeating a create is safe: Enqueue
+// recognizes the Job an earlier try created ([AnnotationEnqueueID]).
+// Default: [DefaultRetries] (8); 1 tries once; at most 100. Repeating it
+// replaces.
 func WithRetries(tries int) QueueOption {
 	return queueOption(func(q *Queue) { q.tries = tries })
 }

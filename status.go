@@ -3,6 +3,7 @@ package kubequeue
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -80,17 +81,49 @@ type Status struct {
 	// Result is what perform recorded with [SetResult], as JSON, once the
 	// Job succeeded and while its pod exists; nil otherwise. Decode it with
 	// [Status.DecodeResult].
-	Result json.RawMessage `json:"result,omitempty"`
+	Result Result `json:"result,omitempty"`
 
 	rawResult string // the succeeded run's termination message
+	podsErr   error  // why the pods of a finished Job could not be read
+}
+
+// Result is the result of a Job: what perform recorded with [SetResult],
+// as JSON. It prints as that JSON (with %v, %+v or %s, as in a [Status]
+// printed with %+v) and is encoded in JSON as that JSON, as a
+// [json.RawMessage] is.
+type Result []byte
+
+// String returns the result's JSON.
+func (r Result) String() string { return string(r) }
+
+// MarshalJSON returns the result's JSON, or null for no result.
+func (r Result) MarshalJSON() ([]byte, error) {
+	if r == nil {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+// UnmarshalJSON sets r to a copy of data.
+func (r *Result) UnmarshalJSON(data []byte) error {
+	if r == nil {
+		return errors.New("kubequeue: Result.UnmarshalJSON on a nil pointer")
+	}
+	*r = append((*r)[:0], data...)
+	return nil
 }
 
 // DecodeResult decodes the Job's result (see [SetResult]) into v, which
 // must be a pointer. It returns an error matching [ErrNoResult] when the
-// Job has none: it has not succeeded, perform recorded nothing, or the pod
-// that held it is gone. A termination message that is not JSON (written by
-// a program of its own, or cut short by the kubelet) gives another error.
+// Job has none: it has not succeeded, perform recorded nothing, the pod
+// that held it is gone, or its pods could not be read (the error then
+// wraps the API error, and a later [Queue.Status] may read them). A
+// termination message that is not JSON (written by a program of its own,
+// or cut short by the kubelet) gives another error.
 func (s Status) DecodeResult(v any) error {
+	if len(s.Result) == 0 && s.podsErr != nil {
+		return fmt.Errorf("%w: the pods of job %s, which hold its result, could not be read: %w", ErrNoResult, s.Handle, s.podsErr)
+	}
 	if len(s.Result) == 0 && s.rawResult != "" {
 		return fmt.Errorf("kubequeue: result of job %s is not JSON (%d bytes; cut by the kubelet, or written by another program?)", s.Handle, len(s.rawResult))
 	}
@@ -234,7 +267,7 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 		if c := lastTerminated(pods, container, false); c != nil && c.Message != "" {
 			st.rawResult = c.Message
 			if json.Valid([]byte(c.Message)) {
-				st.Result = json.RawMessage(c.Message)
+				st.Result = Result(c.Message)
 			}
 		}
 	}

@@ -3,18 +3,26 @@ package kubequeue_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/kubequeuetest"
 )
 
 // t0 is when the Jobs of these tests were created.
@@ -141,7 +149,7 @@ func TestQueue_Status(t *testing.T) {
 			pods: []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, result, 4))},
 			want: kubequeue.Status{
 				State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(5 * time.Second),
-				Result: json.RawMessage(result),
+				Result: kubequeue.Result(result),
 			},
 		},
 		{
@@ -172,7 +180,7 @@ func TestQueue_Status(t *testing.T) {
 			},
 			want: kubequeue.Status{
 				State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(15 * time.Second), Failures: 1,
-				ExitCode: 1, TerminationMessage: "the first attempt failed", Result: json.RawMessage(result),
+				ExitCode: 1, TerminationMessage: "the first attempt failed", Result: kubequeue.Result(result),
 			},
 		},
 		{
@@ -349,7 +357,7 @@ func TestStatus_DecodeResult(t *testing.T) {
 	type sum struct {
 		Sum int `json:"sum"`
 	}
-	st := kubequeue.Status{State: kubequeue.StateSucceeded, Result: json.RawMessage(`{"sum":42}`)}
+	st := kubequeue.Status{State: kubequeue.StateSucceeded, Result: kubequeue.Result(`{"sum":42}`)}
 	var got sum
 	require.NoError(t, st.DecodeResult(&got))
 	require.Equal(t, sum{42}, got)
@@ -368,6 +376,39 @@ func TestStatus_DecodeResult(t *testing.T) {
 	require.ErrorContains(t, err, "is not JSON (8 bytes; cut by the kubelet")
 	require.NotErrorIs(t, err, kubequeue.ErrNoResult)
 	require.ErrorIs(t, kubequeue.Status{State: kubequeue.StateFailed}.DecodeResult(&got), kubequeue.ErrNoResult)
+}
+
+// TestStatus_Print checks that a Status printed with %v or %+v, as in a
+// log line, shows its result as JSON rather than as bytes, and that a
+// Status encoded as JSON and decoded again keeps it.
+func TestStatus_Print(t *testing.T) {
+	t.Parallel()
+	queue, client := kubequeuetest.NewQueue()
+	h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "Ada"})
+	require.NoError(t, err)
+	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, map[string]string{"greeted": "Ada"}))
+	st, err := queue.Status(t.Context(), h)
+	require.NoError(t, err)
+
+	require.Contains(t, fmt.Sprintf("%+v", st), ` Result:{"greeted":"Ada"}`)
+	require.NotContains(t, fmt.Sprintf("%+v", st), "Result:[")
+	require.NotContains(t, fmt.Sprintf("%v", st), "[123 34 ")
+	require.Equal(t, `{"greeted":"Ada"}`, fmt.Sprint(st.Result))
+
+	data, err := json.Marshal(st)
+	require.NoError(t, err)
+	require.Contains(t, string(data), `"result":{"greeted":"Ada"}`)
+	var back kubequeue.Status
+	require.NoError(t, json.Unmarshal(data, &back))
+	var got map[string]string
+	require.NoError(t, back.DecodeResult(&got))
+	require.Equal(t, map[string]string{"greeted": "Ada"}, got)
+
+	st.Result = nil
+	require.Contains(t, fmt.Sprintf("%+v", st), "Result: ")
+	data, err = json.Marshal(st)
+	require.NoError(t, err)
+	require.NotContains(t, string(data), `"result"`)
 }
 
 func TestState_Done(t *testing.T) {
@@ -389,4 +430,93 @@ func TestHandleFor(t *testing.T) {
 	data, err := json.Marshal(kubequeue.HandleFor(job))
 	require.NoError(t, err)
 	require.JSONEq(t, `{"namespace":"ns","name":"greet-abc","uid":"`+string(testUID)+`","worker":"greet"}`, string(data))
+}
+
+// failPodReads makes the lists of a Job's pods by its UID (the reads of
+// Status, and of a finished Job whose pods WaitAll has not cached; not the
+// lists of WaitAll's informer) fail with err, the first n times, or always
+// when n is negative. It returns the number of such lists made.
+func failPodReads(client *fake.Clientset, n int, err error) *atomic.Int32 {
+	var lists atomic.Int32
+	client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if !strings.Contains(a.(k8stesting.ListAction).GetListRestrictions().Labels.String(), batchv1.ControllerUidLabel) {
+			return false, nil, nil
+		}
+		if i := lists.Add(1); n < 0 || int(i) <= n {
+			return true, nil, err
+		}
+		return false, nil, nil
+	})
+	return &lists
+}
+
+var errUnavailable = apierrors.NewServiceUnavailable("the API server is restarting")
+
+// TestQueue_Status_PodsUnreadable: a transient error reading a finished
+// Job's pods is tried again; when the pods cannot be read, the Job's final
+// state is still reported, without an error, and DecodeResult says why
+// there is no result.
+func TestQueue_Status_PodsUnreadable(t *testing.T) {
+	t.Parallel()
+	succeeded := batchv1.JobStatus{Conditions: []batchv1.JobCondition{successCriteriaMet, complete}, Succeeded: 1, CompletionTime: ptr.To(at(5))}
+	result := exited(0, `{"sum":42}`, 4)
+
+	t.Run("Retried", func(t *testing.T) {
+		t.Parallel()
+		client := fake.NewClientset(testJob(t, succeeded), testPod("greet-abc-x1", 1, corev1.PodSucceeded, result))
+		lists := failPodReads(client, 1, errUnavailable)
+		st, err := kubequeue.New(client).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
+		require.NoError(t, err)
+		require.Equal(t, kubequeue.StateSucceeded, st.State)
+		require.Equal(t, `{"sum":42}`, st.Result.String(), "read on the second try")
+		require.Equal(t, int32(2), lists.Load())
+	})
+
+	for _, tt := range []struct {
+		name  string
+		err   error
+		lists int32
+	}{
+		{"Transient", errUnavailable, 2}, // each of the queue's 2 tries
+		{"Forbidden", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("RBAC")), 1}, // not tried again
+	} {
+		t.Run("Succeeded"+tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := fake.NewClientset(testJob(t, succeeded), testPod("greet-abc-x1", 1, corev1.PodSucceeded, result))
+			lists := failPodReads(client, -1, tt.err)
+			st, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
+			require.NoError(t, err, "the Job succeeded: a caller must not run it again")
+			require.Equal(t, kubequeue.StateSucceeded, st.State)
+			require.Equal(t, at(5).Time, st.Finished)
+			require.Nil(t, st.Result)
+			err = st.DecodeResult(new(any))
+			require.ErrorIs(t, err, kubequeue.ErrNoResult)
+			require.ErrorIs(t, err, tt.err)
+			require.ErrorContains(t, err, "could not be read")
+			require.Equal(t, tt.lists, lists.Load())
+		})
+	}
+
+	t.Run("Failed", func(t *testing.T) {
+		t.Parallel()
+		failed := batchv1.JobStatus{Conditions: []batchv1.JobCondition{backoffTarget, backoffFailed}, Failed: 1}
+		client := fake.NewClientset(testJob(t, failed))
+		failPodReads(client, -1, errUnavailable)
+		st, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, failed)))
+		require.NoError(t, err)
+		require.Equal(t, kubequeue.StateFailed, st.State)
+		require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, st.Reason)
+		require.Zero(t, st.ExitCode, "unknown")
+	})
+
+	t.Run("Running", func(t *testing.T) {
+		t.Parallel()
+		// A Job not finished is not summed up without its pods: the
+		// error is returned.
+		active := batchv1.JobStatus{Active: 1, Ready: ptr.To(int32(0)), StartTime: ptr.To(at(1))}
+		client := fake.NewClientset(testJob(t, active))
+		failPodReads(client, -1, errUnavailable)
+		_, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, active)))
+		require.True(t, apierrors.IsServiceUnavailable(err), "%v", err)
+	})
 }

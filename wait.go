@@ -54,7 +54,11 @@ func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
 // until their TTL ends; to wait for one Job in a namespace with thousands,
 // Wait watches it by name. When a watch expires (410 Gone) or its
 // connection drops, the informer lists again and watches on, so a Job that
-// finished, or was deleted, meanwhile is still reported.
+// finished, or was deleted, meanwhile is still reported. Each time a watch
+// of Jobs starts, WaitAll also lists the handles' Jobs once more (one
+// request per namespace), so that a change made between a list and the
+// watch that follows it is reported even by a watch that does not replay
+// it, such as client-go's fake clientset's, which replays no deletion.
 //
 // Each yielded Status holds the handle as given, so that it can key a map.
 // Each distinct handle is yielded once; an invalid handle at once, with an
@@ -101,13 +105,16 @@ func keyOf(job *batchv1.Job) jobKey { return jobKey{job.Namespace, job.Name} }
 
 // nsEvent is what the watches of a namespace report: a Job added, updated
 // or deleted; or that the namespace's Jobs and pods are listed (synced);
-// or that they cannot be watched (failed, with err).
+// or the handles' Jobs of a namespace as a lookup found them (lookedUp,
+// with listed, by name); or that they cannot be watched (failed, with err).
 type nsEvent struct {
-	job     *batchv1.Job
-	deleted bool
-	synced  string
-	failed  string
-	err     error
+	job      *batchv1.Job
+	deleted  bool
+	synced   string
+	lookedUp string
+	listed   map[string]*batchv1.Job
+	failed   string
+	err      error
 }
 
 // waitResult is the outcome for one handle.
@@ -190,6 +197,10 @@ func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yi
 						return
 					}
 				}
+			case ev.lookedUp != "":
+				if !w.lookedUp(ctx, &wg, ev, results, done) {
+					return
+				}
 			default:
 				if !w.jobEvent(ctx, &wg, ev, results, done) {
 					return
@@ -197,6 +208,31 @@ func (w *waiter) run(parent context.Context, byNamespace map[string][]Handle, yi
 			}
 		}
 	}
+}
+
+// lookedUp acts on the handles' Jobs of a namespace as a lookup found
+// them once a watch had started: a Job seen before that the lookup did not
+// find (or found with another UID) was deleted while no watch ran, and a
+// Job it found is acted on as an update. It reports whether to go on.
+func (w *waiter) lookedUp(ctx context.Context, wg *sync.WaitGroup, ev nsEvent, results chan<- waitResult, done func(Handle, Status, error) bool) bool {
+	for _, h := range w.order {
+		seen := w.seen[h]
+		if !w.pending[h] || w.finishing[h] || h.Namespace != ev.lookedUp || seen == nil {
+			continue // yielded, being read, in another namespace, or reported not found at sync
+		}
+		if job := ev.listed[h.Name]; job == nil || job.UID != seen.UID {
+			err := fmt.Errorf("%w: job %s was deleted before it finished", ErrJobNotFound, h)
+			if !done(h, jobStatus(seen, nil), err) {
+				return false
+			}
+		}
+	}
+	for _, job := range ev.listed {
+		if !w.jobEvent(ctx, wg, nsEvent{job: job}, results, done) {
+			return false
+		}
+	}
+	return true
 }
 
 // jobEvent acts on a Job added, updated or deleted. It reports whether to
@@ -253,9 +289,13 @@ func ctxErr(ctx context.Context) error {
 type namespaceWatch struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
+	q        *Queue
 	ns       string
+	names    map[string]bool // the handles' Job names
 	events   chan<- nsEvent
 	jobs     cache.Controller
+	jobList  func(context.Context, metav1.ListOptions) (runtime.Object, error)
+	watching chan struct{} // a watch of Jobs has started
 	pods     *podCache
 	failOnce sync.Once
 }
@@ -264,12 +304,12 @@ type namespaceWatch struct {
 // handles hs and their pods, not yet running. One Job is watched by name;
 // more, by label.
 func (q *Queue) newNamespaceWatch(ctx context.Context, ns string, hs []Handle, events chan<- nsEvent) *namespaceWatch {
-	nw := &namespaceWatch{ns: ns, events: events}
-	nw.ctx, nw.cancel = context.WithCancel(ctx)
 	names := make(map[string]bool, len(hs))
 	for _, h := range hs {
 		names[h.Name] = true
 	}
+	nw := &namespaceWatch{q: q, ns: ns, names: names, events: events, watching: make(chan struct{}, 1)}
+	nw.ctx, nw.cancel = context.WithCancel(ctx)
 	var fieldSelector, labelSelector string
 	if len(names) == 1 {
 		fieldSelector = fields.OneTermEqualSelector("metadata.name", hs[0].Name).String()
@@ -278,6 +318,18 @@ func (q *Queue) newNamespaceWatch(ctx context.Context, ns string, hs []Handle, e
 	}
 	jobs := q.client.BatchV1().Jobs(ns)
 	lw := listWatch(fieldSelector, labelSelector, jobs.List, jobs.Watch, nw.check("watch jobs"))
+	nw.jobList = lw.ListWithContextFunc
+	watchJobs := lw.WatchFuncWithContext
+	lw.WatchFuncWithContext = func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+		w, err := watchJobs(ctx, opts)
+		if err == nil {
+			select {
+			case nw.watching <- struct{}{}:
+			default: // a lookup is due already
+			}
+		}
+		return w, err
+	}
 	sendJob := func(obj any, deleted bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
@@ -324,7 +376,11 @@ func (q *Queue) newNamespaceWatch(ctx context.Context, ns string, hs []Handle, e
 
 // run runs the informers until the context ends or an error that retrying
 // cannot fix (such as Forbidden) stops them. The pods are listed before the
-// Jobs, so that a Job already finished finds its pods cached.
+// Jobs, so that a Job already finished finds its pods cached. Once the Jobs
+// are listed, each time a watch of Jobs starts, run looks the Jobs up once
+// more: a change made between a list and the watch that follows it then
+// reaches the waiter even from a watch that does not replay it (client-go's
+// fake clientset replays no deletion).
 func (nw *namespaceWatch) run() {
 	defer nw.cancel()
 	var wg sync.WaitGroup
@@ -334,9 +390,45 @@ func (nw *namespaceWatch) run() {
 		return
 	}
 	wg.Go(func() { nw.jobs.RunWithContext(nw.ctx) })
-	if cache.WaitForCacheSync(nw.ctx.Done(), nw.jobs.HasSynced) {
-		nw.send(nsEvent{synced: nw.ns})
+	if !cache.WaitForCacheSync(nw.ctx.Done(), nw.jobs.HasSynced) {
+		return
 	}
+	nw.send(nsEvent{synced: nw.ns})
+	for {
+		select {
+		case <-nw.ctx.Done():
+			return
+		case <-nw.watching:
+			nw.lookup()
+		}
+	}
+}
+
+// lookup lists the handles' Jobs, as the informer does, and sends what it
+// found. Transient errors are tried again (see [WithRetries]); if the list
+// still fails, the watch goes on without it.
+func (nw *namespaceWatch) lookup() {
+	var list runtime.Object
+	err := nw.q.retry(nw.ctx, func() error {
+		var err error
+		list, err = nw.jobList(nw.ctx, metav1.ListOptions{})
+		return err
+	})
+	if err != nil {
+		return
+	}
+	jobs, ok := list.(*batchv1.JobList)
+	if !ok {
+		return
+	}
+	listed := make(map[string]*batchv1.Job, len(nw.names))
+	for i := range jobs.Items {
+		if job := &jobs.Items[i]; nw.names[job.Name] {
+			_, _ = slimJob(job)
+			listed[job.Name] = job
+		}
+	}
+	nw.send(nsEvent{lookedUp: nw.ns, listed: listed})
 }
 
 func (nw *namespaceWatch) send(ev nsEvent) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	batchv1client "k8s.io/client-go/kubernetes/typed/batch/v1"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
@@ -27,9 +32,17 @@ import (
 // when it succeeds, or, with failed, when its backoff limit is exceeded.
 func finish(t *testing.T, client *fake.Clientset, h kubequeue.Handle, failed bool) {
 	t.Helper()
+	require.NoError(t, finishJob(context.WithoutCancel(t.Context()), client, h, failed))
+}
+
+// finishJob is finish for a goroutine other than the test's: it returns
+// the error instead of failing the test.
+func finishJob(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, failed bool) error {
 	jobs := client.BatchV1().Jobs(h.Namespace)
-	job, err := jobs.Get(context.WithoutCancel(t.Context()), h.Name, metav1.GetOptions{})
-	require.NoError(t, err)
+	job, err := jobs.Get(ctx, h.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
 	job.Status.StartTime = ptr.To(at(1))
 	if failed {
 		job.Status.Failed = 1
@@ -39,8 +52,24 @@ func finish(t *testing.T, client *fake.Clientset, h kubequeue.Handle, failed boo
 		job.Status.CompletionTime = ptr.To(at(5))
 		job.Status.Conditions = []batchv1.JobCondition{successCriteriaMet, complete}
 	}
-	_, err = jobs.UpdateStatus(context.WithoutCancel(t.Context()), job, metav1.UpdateOptions{})
-	require.NoError(t, err)
+	_, err = jobs.UpdateStatus(ctx, job, metav1.UpdateOptions{})
+	return err
+}
+
+// waitTimeout bounds every wait of these tests: what they wait for takes
+// milliseconds, so reaching it means the wait would never have ended.
+const waitTimeout = 10 * time.Second
+
+// deadline returns a context that ends after waitTimeout, with a cause that
+// names what the test waits for. A Wait or WaitAll that never ends then
+// fails the test with an error that says what it waited for (the error
+// wraps ctx's cause), rather than hanging it until the package's timeout.
+func deadline(t *testing.T, format string, args ...any) context.Context {
+	t.Helper()
+	cause := fmt.Errorf("the test waited %s for "+format, append([]any{waitTimeout}, args...)...)
+	ctx, cancel := context.WithTimeoutCause(t.Context(), waitTimeout, cause)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // enqueue enqueues n greet Jobs in namespace ns.
@@ -66,22 +95,47 @@ func watches(client *fake.Clientset) int {
 	return n
 }
 
-// waitForWatch waits until client has received n watch requests for Jobs.
-func waitForWatch(t *testing.T, client *fake.Clientset, n int) {
+// awaitWatches waits until client has received n watch requests for Jobs,
+// or ctx ends. It does not fail the test, so that goroutines other than the
+// test's may call it.
+func awaitWatches(ctx context.Context, client *fake.Clientset, n int) error {
+	for watches(client) < n {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d watch(es) of jobs: %w", n, context.Cause(ctx))
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// receive returns what errc delivers, and fails the test if nothing comes
+// within waitTimeout; what names the goroutine that sends it.
+func receive(t *testing.T, errc <-chan error, what string) error {
 	t.Helper()
-	require.Eventually(t, func() bool { return watches(client) >= n }, 10*time.Second, time.Millisecond)
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(waitTimeout):
+		t.Fatalf("the test waited %s for %s to end", waitTimeout, what)
+		return nil
+	}
 }
 
 func TestQueue_Wait(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name   string
-		finish func(t *testing.T, client *fake.Clientset, h kubequeue.Handle)
+		name string
+		// finish runs in a goroutine of its own while Wait waits: it
+		// returns an error rather than failing the test.
+		finish func(ctx context.Context, client *fake.Clientset, h kubequeue.Handle) error
 		check  func(t *testing.T, st kubequeue.Status, err error)
 	}{
 		{
-			name:   "Succeeded",
-			finish: func(t *testing.T, c *fake.Clientset, h kubequeue.Handle) { finish(t, c, h, false) },
+			name: "Succeeded",
+			finish: func(ctx context.Context, c *fake.Clientset, h kubequeue.Handle) error {
+				return finishJob(ctx, c, h, false)
+			},
 			check: func(t *testing.T, st kubequeue.Status, err error) {
 				require.NoError(t, err)
 				require.Equal(t, kubequeue.StateSucceeded, st.State)
@@ -89,14 +143,18 @@ func TestQueue_Wait(t *testing.T) {
 		},
 		{
 			name: "Failed",
-			finish: func(t *testing.T, c *fake.Clientset, h kubequeue.Handle) {
-				job, err := c.BatchV1().Jobs(h.Namespace).Get(context.WithoutCancel(t.Context()), h.Name, metav1.GetOptions{})
-				require.NoError(t, err)
+			finish: func(ctx context.Context, c *fake.Clientset, h kubequeue.Handle) error {
+				job, err := c.BatchV1().Jobs(h.Namespace).Get(ctx, h.Name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
 				pod := testPod(h.Name+"-x1", 1, corev1.PodFailed, exited(42, "no such user", 2))
 				pod.Namespace = h.Namespace
 				pod.Labels[batchv1.ControllerUidLabel] = string(job.UID)
-				require.NoError(t, c.Tracker().Add(pod))
-				finish(t, c, h, true)
+				if err := c.Tracker().Add(pod); err != nil {
+					return err
+				}
+				return finishJob(ctx, c, h, true)
 			},
 			check: func(t *testing.T, st kubequeue.Status, err error) {
 				require.ErrorIs(t, err, kubequeue.ErrJobFailed)
@@ -111,8 +169,8 @@ func TestQueue_Wait(t *testing.T) {
 		},
 		{
 			name: "Deleted",
-			finish: func(t *testing.T, c *fake.Clientset, h kubequeue.Handle) {
-				require.NoError(t, c.BatchV1().Jobs(h.Namespace).Delete(context.WithoutCancel(t.Context()), h.Name, metav1.DeleteOptions{}))
+			finish: func(ctx context.Context, c *fake.Clientset, h kubequeue.Handle) error {
+				return c.BatchV1().Jobs(h.Namespace).Delete(ctx, h.Name, metav1.DeleteOptions{})
 			},
 			check: func(t *testing.T, st kubequeue.Status, err error) {
 				require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
@@ -126,11 +184,17 @@ func TestQueue_Wait(t *testing.T) {
 			t.Parallel()
 			client, queue := setup(t)
 			h := enqueue(t, queue, "ns", 1)[0]
+			ctx := deadline(t, "job %s to be %s", h, tt.name)
+			errc := make(chan error, 1)
 			go func() {
-				waitForWatch(t, client, 1)
-				tt.finish(t, client, h)
+				if err := awaitWatches(ctx, client, 1); err != nil {
+					errc <- err
+					return
+				}
+				errc <- tt.finish(context.WithoutCancel(ctx), client, h)
 			}()
-			st, err := queue.Wait(t.Context(), h)
+			st, err := queue.Wait(ctx, h)
+			require.NoError(t, receive(t, errc, "the goroutine that finishes the job"))
 			require.Equal(t, h, st.Handle)
 			tt.check(t, st, err)
 			require.Equal(t, 1, watches(client))
@@ -143,7 +207,7 @@ func TestQueue_Wait_AlreadyFinished(t *testing.T) {
 	client, queue := setup(t)
 	h := enqueue(t, queue, "ns", 1)[0]
 	finish(t, client, h, false)
-	st, err := queue.Wait(t.Context(), h)
+	st, err := queue.Wait(deadline(t, "job %s, finished already", h), h)
 	require.NoError(t, err)
 	require.Equal(t, kubequeue.StateSucceeded, st.State)
 }
@@ -153,16 +217,16 @@ func TestQueue_Wait_NotFound(t *testing.T) {
 	client, queue := setup(t)
 	h := enqueue(t, queue, "ns", 1)[0]
 
-	_, err := queue.Wait(t.Context(), kubequeue.Handle{Namespace: "ns", Name: "no-such-job"})
+	_, err := queue.Wait(deadline(t, "a job that does not exist"), kubequeue.Handle{Namespace: "ns", Name: "no-such-job"})
 	require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 
 	stale := h
 	stale.UID = "another-uid"
-	st, err := queue.Wait(t.Context(), stale)
+	st, err := queue.Wait(deadline(t, "a handle whose UID is not its job's"), stale)
 	require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 	require.Equal(t, stale, st.Handle)
 
-	_, err = queue.Wait(t.Context(), kubequeue.Handle{Namespace: "ns", Name: "Not A Name"})
+	_, err = queue.Wait(deadline(t, "an invalid handle"), kubequeue.Handle{Namespace: "ns", Name: "Not A Name"})
 	require.ErrorIs(t, err, kubequeue.ErrInvalidHandle)
 	require.Equal(t, 2, watches(client), "an invalid handle is refused before any request")
 }
@@ -177,7 +241,7 @@ func TestQueue_WaitAll(t *testing.T) {
 	order := []int{2, 0, 3, 1}
 	finish(t, client, handles[order[0]], false)
 	var got []kubequeue.Handle
-	for st, err := range queue.WaitAll(t.Context(), append(handles, handles[0])...) {
+	for st, err := range queue.WaitAll(deadline(t, "4 jobs, finished one after the other"), append(handles, handles[0])...) {
 		if st.Handle == handles[3] { // the one that fails
 			require.ErrorIs(t, err, kubequeue.ErrJobFailed)
 		} else {
@@ -205,7 +269,7 @@ func TestQueue_WaitAll_Errors(t *testing.T) {
 	bad := kubequeue.Handle{Namespace: "", Name: "x"}
 	results := map[kubequeue.Handle]error{}
 	var first kubequeue.Handle
-	for st, err := range queue.WaitAll(t.Context(), bad, h[0], h[1]) {
+	for st, err := range queue.WaitAll(deadline(t, "job %s to fail and job %s to be deleted", h[0], h[1]), bad, h[0], h[1]) {
 		if first == (kubequeue.Handle{}) {
 			first = st.Handle
 		}
@@ -219,10 +283,187 @@ func TestQueue_WaitAll_Errors(t *testing.T) {
 	require.ErrorIs(t, results[h[0]], kubequeue.ErrJobFailed)
 	require.ErrorIs(t, results[h[1]], kubequeue.ErrJobNotFound)
 
-	for st, err := range kubequeue.New(nil).WaitAll(t.Context(), h[0]) {
+	for st, err := range kubequeue.New(nil).WaitAll(deadline(t, "a queue without a client"), h[0]) {
 		require.Equal(t, h[0], st.Handle)
 		require.ErrorIs(t, err, kubequeue.ErrNoClient)
 	}
+}
+
+// heldWatches is a clientset whose first watch of Jobs waits until release
+// is closed (at most waitTimeout), so that a test can change Jobs between
+// an informer's list and its watch.
+type heldWatches struct {
+	*fake.Clientset
+	release chan struct{}
+	once    sync.Once
+}
+
+func (c *heldWatches) BatchV1() batchv1client.BatchV1Interface {
+	return heldBatch{c.Clientset.BatchV1(), c}
+}
+
+type heldBatch struct {
+	batchv1client.BatchV1Interface
+	c *heldWatches
+}
+
+func (b heldBatch) Jobs(namespace string) batchv1client.JobInterface {
+	return heldJobs{b.BatchV1Interface.Jobs(namespace), b.c}
+}
+
+type heldJobs struct {
+	batchv1client.JobInterface
+	c *heldWatches
+}
+
+func (j heldJobs) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	j.c.once.Do(func() {
+		select {
+		case <-j.c.release:
+		case <-ctx.Done():
+		case <-time.After(waitTimeout):
+		}
+	})
+	return j.JobInterface.Watch(ctx, opts)
+}
+
+// TestQueue_WaitAll_DeletedBetweenListAndWatch deletes a Job after the
+// informer listed it and before its watch starts. client-go's fake
+// clientset replays to a watch the objects added or changed since the
+// list's resourceVersion, but not those deleted, so the deletion reaches
+// WaitAll only by the lookup it makes once the watch runs.
+func TestQueue_WaitAll_DeletedBetweenListAndWatch(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset() // client-go's own: the lookup, not kubequeuetest's replay, must find the deletion
+	held := &heldWatches{Clientset: client, release: make(chan struct{})}
+	queue := kubequeue.New(held, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
+	h := enqueue(t, queue, "ns", 2)
+	finish(t, client, h[0], false)
+
+	results := map[kubequeue.Handle]error{}
+	for st, err := range queue.WaitAll(deadline(t, "job %s to succeed and job %s, deleted between list and watch, to be reported deleted", h[0], h[1]), h...) {
+		results[st.Handle] = err
+		if st.Handle == h[0] { // the informer has listed both Jobs; its watch waits
+			require.NoError(t, client.BatchV1().Jobs("ns").Delete(t.Context(), h[1].Name, metav1.DeleteOptions{}))
+			close(held.release)
+		}
+	}
+	require.NoError(t, results[h[0]])
+	require.ErrorIs(t, results[h[1]], kubequeue.ErrJobNotFound)
+	require.ErrorContains(t, results[h[1]], "deleted before it finished")
+}
+
+// TestQueue_Wait_PodsUnreadable: a Job that succeeded is a success for
+// Wait even when reading its pods, for its result, fails at first or for
+// good; a caller that re-enqueues on an error would run it again.
+func TestQueue_Wait_PodsUnreadable(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		fails  int // how many reads of the pods fail; -1: all
+		lists  int32
+		result bool
+	}{
+		{"Once", 1, 2, true},
+		{"Always", -1, 2, false}, // the queue's 2 tries
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, queue := setup(t, kubequeue.WithRetries(2))
+			h := enqueue(t, queue, "ns", 1)[0]
+			// The pod is not in the informer's cache (it has no job-name
+			// label), so Wait reads the Job's pods when it finishes.
+			job, err := client.BatchV1().Jobs("ns").Get(t.Context(), h.Name, metav1.GetOptions{})
+			require.NoError(t, err)
+			pod := testPod(h.Name+"-x1", 1, corev1.PodSucceeded, exited(0, `{"sum":42}`, 4))
+			pod.Namespace, pod.Labels = "ns", map[string]string{batchv1.ControllerUidLabel: string(job.UID)}
+			require.NoError(t, client.Tracker().Add(pod))
+			finish(t, client, h, false)
+			lists := failPodReads(client, tt.fails, errUnavailable)
+
+			st, err := queue.Wait(deadline(t, "job %s, succeeded, whose pods cannot be read", h), h)
+			require.NoError(t, err)
+			require.Equal(t, kubequeue.StateSucceeded, st.State)
+			require.Equal(t, tt.lists, lists.Load())
+			var sum struct{ Sum int }
+			if err := st.DecodeResult(&sum); tt.result {
+				require.NoError(t, err)
+				require.Equal(t, 42, sum.Sum)
+			} else {
+				require.ErrorIs(t, err, kubequeue.ErrNoResult)
+				require.ErrorIs(t, err, errUnavailable)
+			}
+		})
+	}
+}
+
+// TestQueue_WaitAll_MutatedLabels: WaitAll finds several Jobs by
+// kubequeue's labels, Wait one Job by its name. A mutator may not change
+// those labels, so that both find every Job Enqueue creates.
+func TestQueue_WaitAll_MutatedLabels(t *testing.T) {
+	t.Parallel()
+	set := func(k, v string) kubequeue.EnqueueOption {
+		return kubequeue.WithJobMutator(func(job *batchv1.Job) { job.Labels[k] = v })
+	}
+	setPod := func(k, v string) kubequeue.EnqueueOption {
+		return kubequeue.WithJobMutator(func(job *batchv1.Job) { job.Spec.Template.Labels[k] = v })
+	}
+	for _, tt := range []struct {
+		name  string
+		opt   kubequeue.EnqueueOption
+		value string
+	}{
+		{"Worker", set(kubequeue.LabelWorker, "other"), kubequeue.LabelWorker + "=other"},
+		{"ManagedBy", kubequeue.WithJobMutator(func(job *batchv1.Job) { delete(job.Labels, kubequeue.LabelManagedBy) }), kubequeue.LabelManagedBy + "="},
+		{"PodWorker", setPod(kubequeue.LabelWorker, "other"), kubequeue.LabelWorker + "=other"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client, queue := setup(t)
+			_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, tt.opt)
+			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
+			require.ErrorContains(t, err, tt.value)
+			require.ErrorContains(t, err, "WaitAll and List select")
+			require.Empty(t, client.Actions())
+		})
+	}
+
+	t.Run("OtherLabels", func(t *testing.T) {
+		t.Parallel()
+		// Labels of its own a mutator may change: Wait by name and
+		// WaitAll by label find the Job alike.
+		client, queue := setup(t)
+		h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithNamespace("ns"), set("team", "a"), setPod("team", "a"))
+		require.NoError(t, err)
+		other := enqueue(t, queue, "ns", 1)[0]
+		finish(t, client, h, false)
+		finish(t, client, other, false)
+		st, err := queue.Wait(deadline(t, "job %s, finished, by name", h), h)
+		require.NoError(t, err)
+		require.Equal(t, kubequeue.StateSucceeded, st.State)
+		for st, err := range queue.WaitAll(deadline(t, "jobs %s and %s, finished, by label", h, other), h, other) {
+			require.NoError(t, err, "job %s", st.Handle)
+			require.Equal(t, kubequeue.StateSucceeded, st.State)
+		}
+	})
+}
+
+func TestQueue_WaitAll_SameNameOtherUID(t *testing.T) {
+	t.Parallel()
+	queue, client := kubequeuetest.NewQueue()
+	h := enqueue(t, queue, "ns", 1)[0]
+	require.NotEmpty(t, h.UID)
+	stale := h
+	stale.UID = "another-uid"
+	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, nil))
+
+	got := map[kubequeue.Handle]error{}
+	for st, err := range queue.WaitAll(deadline(t, "job %s, finished, and a stale handle of its name", h), stale, h, stale) {
+		got[st.Handle] = err
+	}
+	require.Len(t, got, 2, "each distinct handle once")
+	require.NoError(t, got[h])
+	require.ErrorIs(t, got[stale], kubequeue.ErrJobNotFound)
 }
 
 func TestQueue_WaitAll_APIErrors(t *testing.T) {
@@ -278,24 +519,6 @@ func TestQueue_WaitAll_APIErrors(t *testing.T) {
 	}
 }
 
-func TestQueue_WaitAll_SameNameOtherUID(t *testing.T) {
-	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
-	h := enqueue(t, queue, "ns", 1)[0]
-	require.NotEmpty(t, h.UID)
-	stale := h
-	stale.UID = "another-uid"
-	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, nil))
-
-	got := map[kubequeue.Handle]error{}
-	for st, err := range queue.WaitAll(t.Context(), stale, h, stale) {
-		got[st.Handle] = err
-	}
-	require.Len(t, got, 2, "each distinct handle once")
-	require.NoError(t, got[h])
-	require.ErrorIs(t, got[stale], kubequeue.ErrJobNotFound)
-}
-
 func TestQueue_Wait_ContextCause(t *testing.T) {
 	t.Parallel()
 	_, queue := setup(t)
@@ -319,17 +542,27 @@ func TestQueue_WaitAll_Leaks(t *testing.T) {
 		{
 			name: "AllFinished",
 			run: func(t *testing.T, client *fake.Clientset, queue *kubequeue.Queue, hs []kubequeue.Handle) {
+				ctx := deadline(t, "%d jobs to succeed", len(hs))
+				errc := make(chan error, 1)
 				go func() {
-					waitForWatch(t, client, 1)
-					for _, h := range hs {
-						finish(t, client, h, false)
-					}
+					errc <- func() error {
+						if err := awaitWatches(ctx, client, 1); err != nil {
+							return err
+						}
+						for _, h := range hs {
+							if err := finishJob(context.WithoutCancel(ctx), client, h, false); err != nil {
+								return err
+							}
+						}
+						return nil
+					}()
 				}()
 				n := 0
-				for _, err := range queue.WaitAll(t.Context(), hs...) {
+				for _, err := range queue.WaitAll(ctx, hs...) {
 					require.NoError(t, err)
 					n++
 				}
+				require.NoError(t, receive(t, errc, "the goroutine that finishes the jobs"))
 				require.Equal(t, len(hs), n)
 			},
 		},
@@ -352,7 +585,7 @@ func TestQueue_WaitAll_Leaks(t *testing.T) {
 			name: "LoopBroken",
 			run: func(t *testing.T, client *fake.Clientset, queue *kubequeue.Queue, hs []kubequeue.Handle) {
 				finish(t, client, hs[1], false)
-				for st := range queue.WaitAll(t.Context(), hs...) {
+				for st := range queue.WaitAll(deadline(t, "job %s, finished already", hs[1]), hs...) {
 					require.Equal(t, hs[1], st.Handle)
 					break
 				}
@@ -365,7 +598,7 @@ func TestQueue_WaitAll_Leaks(t *testing.T) {
 				// while the other's pods may be being read.
 				finish(t, client, hs[0], true)
 				finish(t, client, hs[1], true)
-				for range queue.WaitAll(t.Context(), hs...) {
+				for range queue.WaitAll(deadline(t, "the first of two failed jobs"), hs...) {
 					break
 				}
 			},
@@ -418,7 +651,7 @@ func TestQueue_WaitAll_PodCache(t *testing.T) {
 	finish(t, client, hs[2], true)
 
 	got := map[kubequeue.Handle]kubequeue.Status{}
-	for st, err := range queue.WaitAll(t.Context(), hs...) {
+	for st, err := range queue.WaitAll(deadline(t, "3 failed jobs"), hs...) {
 		require.ErrorIs(t, err, kubequeue.ErrJobFailed)
 		got[st.Handle] = st
 	}

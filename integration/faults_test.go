@@ -2,9 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,4 +300,237 @@ func (c *countErrors) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.n.Add(1)
 	}
 	return resp, err
+}
+
+// faults is a round tripper through which a test acts on requests: refuse
+// answers a request itself, sending nothing, when it returns a response;
+// lose sends the request and drops the answer, as a connection that
+// breaks at that moment would, when it returns true.
+type faults struct {
+	next   http.RoundTripper
+	refuse func(req *http.Request) *http.Response
+	lose   func(req *http.Request) bool
+}
+
+func (f *faults) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.refuse != nil {
+		if resp := f.refuse(req); resp != nil {
+			return resp, nil
+		}
+	}
+	resp, err := f.next.RoundTrip(req)
+	if err != nil || f.lose == nil || !f.lose(req) {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil, errors.New("http2: client connection lost")
+}
+
+// queueThrough returns a queue in e's namespace whose requests go through f.
+func queueThrough(t *testing.T, e *env, f *faults, opts ...kubequeue.QueueOption) *kubequeue.Queue {
+	t.Helper()
+	cfg := cluster.Config()
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { f.next = rt; return f })
+	c, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	return kubequeue.New(c, append([]kubequeue.QueueOption{kubequeue.WithDefaultNamespace(e.ns)}, opts...)...)
+}
+
+// is reports whether req is a method request on resource (such as "jobs"
+// or "secrets") or one of its objects.
+func is(req *http.Request, method, resource string) bool {
+	p := req.URL.Path
+	return req.Method == method && (strings.HasSuffix(p, "/"+resource) || strings.Contains(p, "/"+resource+"/"))
+}
+
+// statusAnswer is the API server's answer with code and reason to req.
+func statusAnswer(req *http.Request, code int, reason metav1.StatusReason) *http.Response {
+	body := fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"refused by the test","reason":%q,"code":%d}`, reason, code)
+	return &http.Response{
+		StatusCode: code,
+		Header:     http.Header{"Content-Type": []string{"application/json"}},
+		Body:       io.NopCloser(strings.NewReader(body)),
+		Request:    req,
+	}
+}
+
+// TestQueue_Enqueue_ResumeAnswerLost: the resume of a Job whose payload is
+// in a Secret takes effect, and its answer is lost on every try. The real
+// API server refuses Enqueue's delete, which is conditional on the Job as
+// Enqueue last read it: the Job runs, and is returned, or, when it cannot
+// be read either, reported as possibly enqueued; it is never deleted.
+func TestQueue_Enqueue_ResumeAnswerLost(t *testing.T) {
+	t.Parallel()
+	for _, readable := range []bool{true, false} {
+		t.Run(map[bool]string{true: "JobReadable", false: "JobUnreadable"}[readable], func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			f := &faults{lose: func(req *http.Request) bool { return is(req, http.MethodPatch, "jobs") }}
+			if !readable {
+				f.refuse = func(req *http.Request) *http.Response {
+					if is(req, http.MethodGet, "jobs") {
+						return statusAnswer(req, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable)
+					}
+					return nil
+				}
+			}
+			queue := queueThrough(t, e, f, kubequeue.WithRetries(3))
+			h, err := queue.Enqueue(e.ctx, greetWorker, greeting{Name: "resumed"}, kubequeue.WithSensitivePayload())
+			if readable {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, kubequeue.ErrMaybeEnqueued)
+				require.Equal(t, greetWorker.Name(), h.Worker)
+			}
+			st, err := e.queue.Wait(e.ctx, h)
+			require.NoError(t, err, "the Job was not deleted: it ran")
+			require.Equal(t, kubequeue.StateSucceeded, st.State)
+			require.Contains(t, logTexts(t, e, h, kubequeue.LogOptions{Attempt: 1}), "hello, resumed")
+		})
+	}
+}
+
+// TestQueue_Enqueue_PendingJobFinished: an Enqueue of a unique key whose
+// Secret is refused and whose clean-up fails leaves a suspended Job that
+// waits for its payload, and says so; the next Enqueue of the key, here
+// with its payload in the environment, stores its payload in the Secret
+// the Job mounts and starts it, and the Job runs with that payload.
+func TestQueue_Enqueue_PendingJobFinished(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := &faults{refuse: func(req *http.Request) *http.Response {
+		switch {
+		case is(req, http.MethodPost, "secrets"):
+			return statusAnswer(req, http.StatusForbidden, metav1.StatusReasonForbidden)
+		case is(req, http.MethodDelete, "jobs"):
+			return statusAnswer(req, http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests)
+		}
+		return nil
+	}}
+	key := kubequeue.WithUniqueKey("order-42")
+	left, err := queueThrough(t, e, f, kubequeue.WithRetries(2)).Enqueue(e.ctx, greetWorker, greeting{Name: "first"}, kubequeue.WithSensitivePayload(), key)
+	require.ErrorIs(t, err, kubequeue.ErrMaybeEnqueued)
+	require.True(t, apierrors.IsForbidden(err), "%v", err)
+	job, err := client.BatchV1().Jobs(e.ns).Get(e.ctx, left.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, job.UID, left.UID)
+	require.True(t, *job.Spec.Suspend)
+	require.Contains(t, job.Annotations, kubequeue.AnnotationResume, "it waits for its payload")
+
+	h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: "second"}, key)
+	require.NoError(t, err)
+	require.Equal(t, left, h)
+	st, err := e.queue.Wait(e.ctx, h)
+	require.NoError(t, err)
+	require.Equal(t, kubequeue.StateSucceeded, st.State)
+	require.Contains(t, logTexts(t, e, h, kubequeue.LogOptions{Attempt: 1}), "hello, second")
+	job, err = client.BatchV1().Jobs(e.ns).Get(e.ctx, h.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotContains(t, job.Annotations, kubequeue.AnnotationResume)
+}
+
+// TestQueue_Enqueue_UniqueKeyUserSuspended: a Job of a unique key with its
+// payload in a Secret, started by Enqueue and then suspended by its user,
+// is returned by the next Enqueue of the key, and stays suspended.
+func TestQueue_Enqueue_UniqueKeyUserSuspended(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	m := marker{File: filepath.Join(t.TempDir(), "marker")}
+	key := kubequeue.WithUniqueKey("order-42")
+	first, err := e.queue.Enqueue(e.ctx, sleepWorker, m, kubequeue.WithSensitivePayload(), key)
+	require.NoError(t, err)
+	require.NoError(t, e.queue.Suspend(e.ctx, first))
+	again, err := e.queue.Enqueue(e.ctx, sleepWorker, m, kubequeue.WithSensitivePayload(), key)
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+	job, err := client.BatchV1().Jobs(e.ns).Get(e.ctx, first.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.True(t, *job.Spec.Suspend, "the user's suspension stands")
+	require.NotContains(t, job.Annotations, kubequeue.AnnotationResume)
+	require.NoError(t, e.queue.Cancel(e.ctx, first))
+}
+
+// TestQueue_Enqueue_APIServerRestartPlain kills kube-apiserver during a
+// burst of plain enqueues, without unique keys, half of them with their
+// payload in a Secret, and starts it again. What the docs promise holds:
+// every Enqueue that returned nil has its Job; every Job that exists
+// belongs to an Enqueue that returned nil or an error matching
+// ErrMaybeEnqueued, whose handle names it, so an Enqueue that returned any
+// other error left no Job; and only those may have left a Job waiting for
+// its payload. It is not parallel: the restart would disturb other tests.
+func TestQueue_Enqueue_APIServerRestartPlain(t *testing.T) {
+	const enqueues = 600
+	e := setup(t)
+	cfg := cluster.Config()
+	refused := &countErrors{}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { refused.next = rt; return refused })
+	c, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	// Two tries only, so that Enqueues fail while the API server is down.
+	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
+	type result struct {
+		h   kubequeue.Handle
+		err error
+	}
+	results := make([]result, enqueues)
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	started := make(chan struct{})
+	var once sync.Once
+	for range 10 {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < enqueues; i = int(next.Add(1) - 1) {
+				if i == enqueues/5 {
+					once.Do(func() { close(started) })
+				}
+				opts := []kubequeue.EnqueueOption{suspended}
+				if i%2 == 1 {
+					opts = append(opts, kubequeue.WithSensitivePayload())
+				}
+				h, err := queue.Enqueue(e.ctx, greetWorker, greeting{Name: "x"}, opts...)
+				results[i] = result{h, err}
+			}
+		})
+	}
+	<-started
+	require.NoError(t, cluster.RestartAPIServer(e.ctx, time.Second))
+	wg.Wait()
+
+	list, err := client.BatchV1().Jobs(e.ns).List(e.ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	byName := make(map[string]batchv1.Job, len(list.Items))
+	for _, j := range list.Items {
+		byName[j.Name] = j
+	}
+	ok, maybe, failed, maybeLeft := 0, map[string]bool{}, 0, 0
+	for i, r := range results {
+		switch {
+		case r.err == nil:
+			ok++
+			j, exists := byName[r.h.Name]
+			require.True(t, exists, "enqueue %d returned nil: its Job exists", i)
+			require.Equal(t, j.UID, r.h.UID, "enqueue %d", i)
+			require.NotContains(t, j.Annotations, kubequeue.AnnotationResume, "enqueue %d returned nil: its Job has its payload", i)
+		case errors.Is(r.err, kubequeue.ErrMaybeEnqueued):
+			require.NotEmpty(t, r.h.Name, "enqueue %d: the handle names the Job that may exist", i)
+			maybe[r.h.Name] = true
+			if _, exists := byName[r.h.Name]; exists {
+				maybeLeft++
+			}
+		default:
+			failed++
+			require.Zero(t, r.h, "enqueue %d: %v", i, r.err)
+		}
+	}
+	for name, j := range byName {
+		if _, isOK := j.Annotations[kubequeue.AnnotationResume]; !isOK || maybe[name] {
+			continue
+		}
+		t.Errorf("job %s waits for its payload, but no Enqueue said it may exist", name)
+	}
+	require.Len(t, byName, ok+maybeLeft, "every Job belongs to an Enqueue that returned nil or ErrMaybeEnqueued")
+	require.Positive(t, refused.n.Load(), "the restart fell within the burst")
+	t.Logf("%d plain enqueues across a kube-apiserver kill and restart (%d requests failed): %d returned nil, %d failed with no Job left, %d may have left a Job (%d did); %d Jobs",
+		enqueues, refused.n.Load(), ok, failed, len(maybe), maybeLeft, len(byName))
 }

@@ -344,6 +344,57 @@ func TestLocalKubelet_PreviousLogsAfterRestart(t *testing.T) {
 	previous := podLogs(t, e, pods[0].Name, &corev1.PodLogOptions{Previous: true})
 	require.Contains(t, previous, "attempt 1")
 	require.Contains(t, previous, "the first attempt fails on purpose")
+
+	// The restart came after the kubelet's default back-off of 10 s, not
+	// doubled (it was the first). The times are whole seconds, truncated:
+	// a gap of 10 s or more never shows as less than 10 s.
+	gap := cs.State.Terminated.StartedAt.Sub(cs.LastTerminationState.Terminated.FinishedAt.Time)
+	require.GreaterOrEqual(t, gap, 10*time.Second, "restarted too soon")
+	require.Less(t, gap, 20*time.Second, "restarted too late")
+}
+
+func TestLocalKubelet_HostEnvironment(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	// The kubelet was started by this process, with its environment: a
+	// container gets PATH, HOME, TMPDIR and LANG from there (a real
+	// container gets them from its image). (The provider's tests set them
+	// to values of their own, and check that nothing else leaks in.)
+	h, err := e.queue.Enqueue(e.ctx, envWorker, show{Vars: []string{"HOME", "TMPDIR", "LANG", "PATH"}})
+	require.NoError(t, err)
+	require.NotEmpty(t, os.Getenv("HOME"))
+	require.Equal(t, strings.Join([]string{
+		"HOME=" + os.Getenv("HOME"),
+		"TMPDIR=" + os.Getenv("TMPDIR"),
+		"LANG=" + os.Getenv("LANG"),
+		"PATH=" + os.Getenv("PATH"),
+	}, "\n")+"\n", output(completedLog(t, e, h.Name)))
+}
+
+func TestLocalKubelet_LogsSinceSeconds(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	h, err := e.queue.Enqueue(e.ctx, countWorker, count{Lines: 2, Interval: 6 * time.Second})
+	require.NoError(t, err)
+	pod := runningPod(t, e, h.Name)
+
+	// Once line 2 is written, 6 s after line 1, sinceSeconds=3 has line 2
+	// and not line 1; sinceSeconds=60 has both.
+	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+	defer cancel()
+	stream, err := client.CoreV1().Pods(e.ns).GetLogs(pod.Name, &corev1.PodLogOptions{Follow: true}).Stream(ctx)
+	require.NoError(t, err)
+	defer stream.Close()
+	sc := bufio.NewScanner(stream)
+	sawLine2 := false
+	for !sawLine2 && sc.Scan() {
+		sawLine2 = sc.Text() == "line 2"
+	}
+	require.True(t, sawLine2, "the followed log ended without line 2 (%v)", sc.Err())
+	recent := podLogs(t, e, pod.Name, &corev1.PodLogOptions{SinceSeconds: ptr.To[int64](3)})
+	all := podLogs(t, e, pod.Name, &corev1.PodLogOptions{SinceSeconds: ptr.To[int64](60)})
+	require.Equal(t, "line 2\n", output(recent))
+	require.Equal(t, "line 1\nline 2\n", output(all))
 }
 
 func TestLocalKubelet_IndexedJob(t *testing.T) {

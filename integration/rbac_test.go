@@ -162,7 +162,19 @@ func TestRBAC_DeployRole(t *testing.T) {
 			}
 			return queue.Cancel(ctx, h)
 		}},
-		{"pods", "list", func(ctx context.Context) error { _, err := queue.Status(ctx, done); return err }},
+		{"pods", "list", func(ctx context.Context) error {
+			st, err := queue.Status(ctx, done)
+			if err != nil {
+				return err
+			}
+			// The Job succeeded: Status says so without an error, and
+			// DecodeResult why its pods, which hold the result, are not
+			// read.
+			if err := st.DecodeResult(new(any)); apierrors.IsForbidden(err) {
+				return err
+			}
+			return nil
+		}},
 		{"pods", "watch", func(ctx context.Context) error { _, err := queue.Wait(ctx, done); return err }},
 		{"pods/log", "get", func(ctx context.Context) error {
 			for _, err := range queue.Logs(ctx, done, kubequeue.LogOptions{}) {

@@ -52,7 +52,7 @@ func Example() {
 // Perform runs a worker in-process, through the same encoding and decoding
 // as a real Job.
 func ExamplePerform() {
-	err := kubequeuetest.Perform(context.Background(), welcome, Welcome{UserID: "grace"})
+	_, err := kubequeuetest.Perform(context.Background(), welcome, Welcome{UserID: "grace"})
 	fmt.Println(err, kubequeue.ExitCode(err))
 	// Output:
 	// welcoming grace
@@ -77,4 +77,42 @@ func ExampleSetFailed() {
 	// Output:
 	// succeeded {"mail":"sent"} <nil>
 	// failed 42 true
+}
+
+// WithLog gives a finished Job's pod what it printed, so that code that
+// reads a Job's logs can be tested.
+func ExampleWithLog() {
+	ctx := context.Background()
+	queue, client := kubequeuetest.NewQueue()
+	h, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "ada"})
+	_ = kubequeuetest.SetFailed(ctx, client, h, "BackoffLimitExceeded", kubequeue.ExitRetryable, "smtp: connection refused",
+		kubequeuetest.WithLog("welcoming ada\nsmtp: connection refused\n"))
+
+	for line, err := range queue.Logs(ctx, h, kubequeue.LogOptions{}) {
+		if err != nil {
+			fmt.Println(err)
+			break
+		}
+		fmt.Printf("[attempt %d] %s\n", line.Attempt, line.Text)
+	}
+	// Output:
+	// [attempt 1] welcoming ada
+	// [attempt 1] smtp: connection refused
+}
+
+// PerformJob performs a Job the code under test enqueued, here one whose
+// payload travels in a Secret, and returns the result perform recorded.
+func ExamplePerformJob() {
+	ctx := context.Background()
+	queue, client := kubequeuetest.NewQueue()
+	count := kubequeue.NewWorker("count-words", func(ctx context.Context, text string) error {
+		return kubequeue.SetResult(ctx, len(strings.Fields(text)))
+	}, kubequeue.WithImage("registry.example.com/app:v1"))
+	_, _ = queue.Enqueue(ctx, count, "a private letter of six words", kubequeue.WithSensitivePayload())
+
+	jobs, _ := kubequeuetest.Jobs(ctx, client, count)
+	result, err := kubequeuetest.PerformJob(ctx, client, &jobs[0], count)
+	fmt.Println(string(result), err)
+	// Output:
+	// 6 <nil>
 }

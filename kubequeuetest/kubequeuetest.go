@@ -4,17 +4,21 @@
 // and finishing a Job as the Job controller would, so that code that waits
 // for Jobs can be tested too.
 //
-// client-go's fake clientset stores objects but does no validation,
-// defaulting or admission, and no controller runs the Jobs it holds.
+// The clientset is client-go's fake, made to act more as an API server does
+// where kubequeue relies on it (UIDs, creation times, UID preconditions,
+// watches that miss no deletion; see [NewClientset]). It still does no
+// validation, defaulting or admission, and no controller runs the Jobs it
+// holds.
 package kubequeuetest
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,11 +26,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/payload"
@@ -34,38 +35,18 @@ import (
 
 // NewQueue returns a queue on a new fake clientset (see [NewClientset]), and
 // the clientset, so that a test can inspect what was created or inject
-// failures with PrependReactor.
+// failures with PrependReactor. The queue's [kubequeue.Queue.Logs] reads,
+// for a pod that [SetSucceeded] or [SetFailed] made, the log given with
+// [WithLog].
 func NewQueue(opts ...kubequeue.QueueOption) (*kubequeue.Queue, *fake.Clientset) {
 	client := NewClientset()
-	return kubequeue.New(client, opts...), client
-}
-
-// NewClientset returns client-go's fake clientset holding objects, made to
-// give each created object a UID and a creation time as an API server does.
-func NewClientset(objects ...runtime.Object) *fake.Clientset {
-	client := fake.NewClientset(objects...)
-	var seq atomic.Int64
-	client.PrependReactor("create", "*", func(action k8stesting.Action) (bool, runtime.Object, error) {
-		obj, ok := action.(k8stesting.CreateAction)
-		if !ok {
-			return false, nil, nil
-		}
-		if m, ok := obj.GetObject().(metav1.Object); ok {
-			n := seq.Add(1)
-			if m.GetUID() == "" {
-				m.SetUID(types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012d", n)))
-			}
-			if ts := m.GetCreationTimestamp(); ts.IsZero() {
-				m.SetCreationTimestamp(metav1.NewTime(time.Now()))
-			}
-		}
-		return false, nil, nil
-	})
-	return client
+	return kubequeue.New(logsClient{client}, opts...), client
 }
 
 // Jobs returns the Jobs of worker held by client in any namespace, oldest
-// first (by creation time, then name).
+// first: by creation time, which the API server keeps in whole seconds;
+// within a second, those that a clientset of [NewClientset] created in the
+// order it created them, and the others by name.
 func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.Job) ([]batchv1.Job, error) {
 	selector := labels.SelectorFromSet(labels.Set{kubequeue.LabelWorker: worker.Name()}).String()
 	list, err := client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: selector})
@@ -74,8 +55,13 @@ func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.Job
 	}
 	jobs := list.Items
 	slices.SortStableFunc(jobs, func(a, b batchv1.Job) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+		if c := a.CreationTimestamp.Truncate(time.Second).Compare(b.CreationTimestamp.Truncate(time.Second)); c != 0 {
 			return c
+		}
+		sa, okA := createdSeq(a.UID)
+		sb, okB := createdSeq(b.UID)
+		if okA && okB && sa != sb {
+			return cmp.Compare(sa, sb)
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
@@ -188,28 +174,46 @@ func RequireNotEnqueued[T any](t testing.TB, client kubernetes.Interface, w *kub
 // Perform runs w's perform function in this process with payload, exactly as
 // w's container would: it builds w's Job with payload, then runs the runtime
 // on that Job's environment, which decodes the payload and calls perform,
-// recovering a panic. It returns perform's error, or the error Build or the
-// runtime gave; [kubequeue.ExitCode] tells the exit code the container would
-// have had. To check a result perform records with [kubequeue.SetResult],
-// build the Job and call [kubequeue.PerformJob], which returns it.
-func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...kubequeue.EnqueueOption) error {
+// recovering a panic. A payload that would travel in a Secret (above
+// kubequeue.MaxEnvPayloadSize, or with [kubequeue.WithSensitivePayload]) is
+// encoded as Enqueue writes it into the Secret. Perform returns what
+// perform recorded with [kubequeue.SetResult] (nil if nothing, or if
+// perform failed), and perform's error, or the error Build or the runtime
+// gave; [kubequeue.ExitCode] tells the exit code the container would have
+// had.
+func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...kubequeue.EnqueueOption) (json.RawMessage, error) {
 	job, err := kubequeue.New(nil).Build(w, p, opts...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if env, _ := payload.JobEnv(job); env[payload.EnvPayloadFile] != "" {
 		data, err := payload.Encode(p) // as Enqueue writes it into the Secret
 		if err != nil {
-			return err
+			return nil, err
 		}
 		job = withPayload(job, data)
 	}
-	_, err = kubequeue.PerformJob(ctx, job, w)
-	return err
+	return kubequeue.PerformJob(ctx, job, w)
+}
+
+// PerformJob runs the worker of job, one of workers, in this process, as
+// [kubequeue.PerformJob] does, for a Job held by client: a payload that
+// travels in a Secret is read from the Secret in client, as the container
+// reads it from the mounted file. It returns what perform recorded with
+// [kubequeue.SetResult] and perform's error, as kubequeue.PerformJob does.
+func PerformJob(ctx context.Context, client kubernetes.Interface, job *batchv1.Job, workers ...kubequeue.Job) (json.RawMessage, error) {
+	if job == nil {
+		return kubequeue.PerformJob(ctx, job, workers...)
+	}
+	job, err := inlinePayload(ctx, client, job)
+	if err != nil {
+		return nil, err
+	}
+	return kubequeue.PerformJob(ctx, job, workers...)
 }
 
 // PerformEnqueued performs, in this process and oldest first, each Job of w
-// held by client, as [Perform] does, and returns the errors of those that
+// held by client, as [PerformJob] does, and returns the errors of those that
 // failed, joined. The Jobs stay in client.
 func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequeue.Worker[T]) error {
 	jobs, err := Jobs(ctx, client, w)
@@ -234,10 +238,10 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 // with result, encoded as JSON, as its termination message (none when
 // result is nil; at most [kubequeue.MaxResultSize] bytes), and gives the
 // Job the conditions SuccessCriteriaMet and Complete. A Job that has
-// finished already is an error. [kubequeue.Queue.Wait], WaitAll and Status then report it
-// succeeded, with the result. client is usually a fake clientset; nothing
-// runs the Job.
-func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, result any) error {
+// finished already is an error. [kubequeue.Queue.Wait], WaitAll and Status
+// then report it succeeded, with the result, and Logs the pod's log (see
+// [WithLog]). client is usually a fake clientset; nothing runs the Job.
+func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, result any, opts ...FinishOption) error {
 	var msg string
 	if result != nil {
 		data, err := payload.Encode(result) // as SetResult encodes it
@@ -249,7 +253,7 @@ func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.
 		}
 		msg = string(data)
 	}
-	return finish(ctx, client, h, 0, msg, batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods")
+	return finish(ctx, client, h, 0, msg, batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods", opts)
 }
 
 // SetFailed makes the handle's Job in client fail, as the Job controller and
@@ -257,16 +261,47 @@ func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.
 // exited with exitCode and message as its termination message, and gives
 // the Job the conditions FailureTarget and Failed with reason, such as
 // batchv1.JobReasonBackoffLimitExceeded. [kubequeue.Queue.Wait] then returns
-// a [*kubequeue.JobFailedError] with them.
-func SetFailed(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, reason string, exitCode int32, message string) error {
+// a [*kubequeue.JobFailedError] with them, and Logs the pod's log (see
+// [WithLog]).
+func SetFailed(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, reason string, exitCode int32, message string, opts ...FinishOption) error {
 	if exitCode == 0 {
 		return fmt.Errorf("kubequeuetest: job %s: a failed container exits with a code other than 0", h)
 	}
-	return finish(ctx, client, h, exitCode, message, batchv1.JobFailed, reason, "set by kubequeuetest.SetFailed")
+	return finish(ctx, client, h, exitCode, message, batchv1.JobFailed, reason, "set by kubequeuetest.SetFailed", opts)
+}
+
+// FinishOption is an option of [SetSucceeded] and [SetFailed].
+type FinishOption interface {
+	applyFinish(*finishConfig)
+}
+
+type finishConfig struct {
+	log string
+}
+
+type finishOptionFunc func(*finishConfig)
+
+func (f finishOptionFunc) applyFinish(c *finishConfig) { f(c) }
+
+// WithLog gives the pod that SetSucceeded or SetFailed adds log as what its
+// worker container printed: [kubequeue.Queue.Logs] of a queue from
+// [NewQueue] yields it, line by line (its options Follow, Since,
+// SinceTime, TailLines and Timestamps select nothing on the fake). The log
+// is kept in the pod's annotation test.kubequeue.io/log. Without WithLog,
+// or with an empty log, pods/log answers client-go's default, "fake logs".
+// Repeating WithLog replaces the log.
+func WithLog(log string) FinishOption {
+	return finishOptionFunc(func(c *finishConfig) { c.log = log })
 }
 
 // finish adds the Job's pod and sets its final conditions.
-func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, code int32, msg string, final batchv1.JobConditionType, reason, condMessage string) error {
+func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, code int32, msg string, final batchv1.JobConditionType, reason, condMessage string, opts []FinishOption) error {
+	var cfg finishConfig
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyFinish(&cfg)
+		}
+	}
 	jobs := client.BatchV1().Jobs(h.Namespace)
 	job, err := jobs.Get(ctx, h.Name, metav1.GetOptions{})
 	if err != nil {
@@ -286,9 +321,10 @@ func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle
 	if code != 0 {
 		phase, ended = corev1.PodFailed, "Error"
 	}
+	name := fmt.Sprintf("%s-%d", job.Name, job.Status.Failed+job.Status.Succeeded+1)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      fmt.Sprintf("%s-%d", job.Name, job.Status.Failed+job.Status.Succeeded+1),
+			Name:      name,
 			Namespace: job.Namespace,
 			Labels:    podLabels(job),
 		},
@@ -296,8 +332,12 @@ func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle
 			Name: container,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: code, Reason: ended, Message: msg, StartedAt: now, FinishedAt: now,
+				ContainerID: "kubequeuetest://" + name, // it ran, so it has a log
 			}},
 		}}},
+	}
+	if cfg.log != "" {
+		pod.Annotations = map[string]string{annotationLog: cfg.log}
 	}
 	if _, err := client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("kubequeuetest: create pod of job %s: %w", h, err)

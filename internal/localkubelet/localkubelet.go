@@ -65,9 +65,14 @@
 // fails with reason Unsupported), securityContext (processes run as the
 // kubelet's user), networking (every pod has IP 127.0.0.1 and shares the
 // host's ports), image pulls, exec, attach and port-forward, persistent
-// volumes, and eviction. A kubelet that restarts does not find the
-// processes it ran (they die with it): their pods fail with reason
-// ContainerStatusUnknown rather than run twice.
+// volumes, read-only mounts (a process can write into a readOnly mount, and
+// into the Secret, ConfigMap, downward API and projected volumes that a
+// kubelet always mounts read-only), and node-pressure eviction. (An
+// eviction through the Eviction API is a deletion, which the API server
+// marks with condition DisruptionTarget; the terminal status keeps it.) A
+// kubelet that restarts does not find the processes it ran (they die with
+// it): their pods fail with reason ContainerStatusUnknown rather than run
+// twice.
 package localkubelet
 
 import (
@@ -122,11 +127,15 @@ type Config struct {
 	Taints []corev1.Taint
 	// RestartBackoff is the first delay before a container restarts under
 	// restartPolicy OnFailure or Always; it doubles up to 5 minutes. Default
-	// 10 s, as the kubelet.
+	// (zero or less): [DefaultRestartBackoff].
 	RestartBackoff time.Duration
 	// Logger receives the kubelet's own log. Default: slog's default logger.
 	Logger *slog.Logger
 }
+
+// DefaultRestartBackoff is the first delay before a container restarts when
+// [Config.RestartBackoff] is not set: 10 s, as the kubelet's CrashLoopBackOff.
+const DefaultRestartBackoff = 10 * time.Second
 
 // StopGrace is how long the pods' processes get between SIGTERM and SIGKILL
 // when the kubelet itself stops: short, so that a supervisor that allows a
@@ -157,10 +166,6 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	if err != nil {
 		return fmt.Errorf("localkubelet: client: %w", err)
 	}
-	backoff := cfg.RestartBackoff
-	if backoff <= 0 {
-		backoff = 10 * time.Second
-	}
 	spec, err := nodeSpec(client, cfg)
 	if err != nil {
 		return err
@@ -182,7 +187,7 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 		nodeName:       cfg.NodeName,
 		dir:            cfg.Dir,
 		images:         images{file: cfg.ImagesFile},
-		restartBackoff: backoff,
+		restartBackoff: cfg.restartBackoff(),
 		log:            logger,
 		client:         client,
 		pods:           pods.Lister(),
@@ -318,6 +323,14 @@ func serverTLS(cfg Config) (*tls.Config, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pool,
 	}, nil
+}
+
+// restartBackoff is the first delay before a container restarts.
+func (cfg Config) restartBackoff() time.Duration {
+	if cfg.RestartBackoff <= 0 {
+		return DefaultRestartBackoff
+	}
+	return cfg.RestartBackoff
 }
 
 func (cfg Config) check() error {

@@ -2,6 +2,7 @@ package localkubelet
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
@@ -56,4 +57,27 @@ func TestConfig_Check(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestConfig_RestartBackoff(t *testing.T) {
+	t.Parallel()
+	// The kubelet's CrashLoopBackOff starts at 10 s, and so does this one
+	// unless told otherwise.
+	require.Equal(t, 10*time.Second, DefaultRestartBackoff)
+	require.Equal(t, 10*time.Second, Config{}.restartBackoff())
+	require.Equal(t, 10*time.Second, Config{RestartBackoff: -time.Second}.restartBackoff())
+	require.Equal(t, 20*time.Millisecond, Config{RestartBackoff: 20 * time.Millisecond}.restartBackoff())
+}
+
+func TestRestartDelay(t *testing.T) {
+	t.Parallel()
+	// Doubled after each restart, at most 5 minutes, as the kubelet does.
+	var got []time.Duration
+	for restarts := range int32(8) {
+		got = append(got, restartDelay(DefaultRestartBackoff, restarts))
+	}
+	require.Equal(t, []time.Duration{
+		10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second,
+		160 * time.Second, 300 * time.Second, 300 * time.Second, 300 * time.Second,
+	}, got)
 }

@@ -67,3 +67,24 @@ func TestLogFile_CopyFrom(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, strings.Count(string(b), "\n"), "a, the long line in two records, last")
 }
+
+func TestReadLogs_SinceSeconds(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "0.log")
+	now := time.Now().UTC()
+	content := now.Add(-time.Minute).Format(time.RFC3339Nano) + " stdout F a minute ago\n" +
+		now.Add(-5*time.Second).Format(time.RFC3339Nano) + " stdout F five seconds ago\n" +
+		now.Format(time.RFC3339Nano) + " stdout F now\n"
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	for _, tt := range []struct {
+		seconds int
+		want    string
+	}{
+		{seconds: 30, want: "five seconds ago\nnow\n"},
+		{seconds: 3600, want: "a minute ago\nfive seconds ago\nnow\n"},
+	} {
+		var out bytes.Buffer
+		require.NoError(t, readLogs(t.Context(), &out, path, nil, api.ContainerLogOpts{SinceSeconds: tt.seconds}))
+		require.Equal(t, tt.want, out.String(), "sinceSeconds=%d", tt.seconds)
+	}
+}

@@ -19,6 +19,17 @@ import (
 // kubelet's CrashLoopBackOff does.
 const maxRestartBackoff = 5 * time.Minute
 
+// restartDelay is the delay before a container that has restarted restarts
+// times restarts again: first, doubled for each restart, at most
+// maxRestartBackoff.
+func restartDelay(first time.Duration, restarts int32) time.Duration {
+	d := first
+	for range restarts {
+		d = min(2*d, maxRestartBackoff)
+	}
+	return d
+}
+
 // setUpRetry is the first delay before a pod's set-up is tried again when a
 // Secret or ConfigMap it needs is missing; it doubles up to maxSetUpRetry.
 const (
@@ -395,10 +406,7 @@ func (r *podRun) terminated(c *containerRun, proc *process, code int32, reason, 
 		if !restart {
 			return
 		}
-		backoff = r.p.restartBackoff
-		for range c.restarts {
-			backoff = min(2*backoff, maxRestartBackoff)
-		}
+		backoff = restartDelay(r.p.restartBackoff, c.restarts)
 		c.lastState, c.restarts = c.state, c.restarts+1
 		c.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 			Reason:  "CrashLoopBackOff",

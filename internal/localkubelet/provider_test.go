@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -269,6 +270,7 @@ func TestProvider_ExitCodeAndTerminationMessage(t *testing.T) {
 		{name: "NoFallbackWithFilePolicy", script: `echo log; exit 2`, policy: corev1.TerminationMessageReadFile, wantCode: 2},
 		{name: "Last4096Bytes", script: `head -c 5000 /dev/zero | tr '\0' a > "$KUBEQUEUE_LOCAL_ROOT/dev/termination-log"; printf END >> "$KUBEQUEUE_LOCAL_ROOT/dev/termination-log"`, wantMessage: strings.Repeat("a", 4093) + "END"},
 		{name: "FallbackLast80Lines", script: `i=0; while [ $i -lt 100 ]; do echo $i; i=$((i+1)); done; exit 1`, policy: corev1.TerminationMessageFallbackToLogsOnError, wantCode: 1, wantMessage: lines(20, 100)},
+		{name: "FallbackAtMost2048Bytes", script: `x=$(printf '%97s' '' | tr ' ' x); i=10; while [ $i -lt 50 ]; do echo "$i$x"; i=$((i+1)); done; exit 1`, policy: corev1.TerminationMessageFallbackToLogsOnError, wantCode: 1, wantMessage: fallbackTail()},
 		{name: "CustomPath", script: `printf custom > "$KUBEQUEUE_LOCAL_ROOT/tmp/msg"; exit 5`, wantCode: 5, wantMessage: "custom"},
 		{name: "Signal", script: `kill -9 $$$$`, wantCode: 137},
 	}
@@ -295,6 +297,16 @@ func TestProvider_ExitCodeAndTerminationMessage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fallbackTail is what FallbackToLogsOnError keeps of 40 lines of 100
+// bytes (fewer than 80 lines): their last 2048 bytes.
+func fallbackTail() string {
+	var b strings.Builder
+	for i := 10; i < 50; i++ {
+		fmt.Fprintf(&b, "%d%s\n", i, strings.Repeat("x", 97))
+	}
+	return b.String()[b.Len()-2048:]
 }
 
 func lines(from, to int) string {
@@ -373,17 +385,35 @@ func TestProvider_CommandAndImage(t *testing.T) {
 
 func TestProvider_Environment(t *testing.T) {
 	t.Setenv("KUBEQUEUE_TEST_SECRET_OF_THE_KUBELET", "leak")
+	t.Setenv("HOME", "/home/kubelet-test")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("LANG", "kubelet_TEST.UTF-8")
 	tk := newTestKubelet(t)
 	c := sh(`env | sort`)
-	c.Env = []corev1.EnvVar{{Name: "MINE", Value: "1"}}
+	c.Env = []corev1.EnvVar{{Name: "MINE", Value: "1"}, {Name: "LANG", Value: "container_LANG.UTF-8"}}
 	tk.create(t, testPod("env", c))
 	tk.waitFor(t, "env", ended)
-	out := tk.logs(t, "env", api.ContainerLogOpts{})
+	out := "\n" + tk.logs(t, "env", api.ContainerLogOpts{}) // each line starts after a newline
 	require.Contains(t, out, "MINE=1\n")
 	require.Contains(t, out, "HOSTNAME=env\n")
 	require.Contains(t, out, "PATH="+os.Getenv("PATH")+"\n")
+	// HOME, TMPDIR and LANG come from the kubelet's environment unless the
+	// container sets them.
+	require.Contains(t, out, "\nHOME=/home/kubelet-test\n")
+	require.Contains(t, out, "\nTMPDIR="+tmp+"\n")
+	require.Contains(t, out, "\nLANG=container_LANG.UTF-8\n")
+	require.NotContains(t, out, "kubelet_TEST")
 	require.Contains(t, out, EnvRoot+"="+filepath.Join(tk.dir, "pods", "ns_env_uid-env", "containers", "main", "root")+"\n")
 	require.NotContains(t, out, "KUBEQUEUE_TEST_SECRET_OF_THE_KUBELET")
+
+	// What the kubelet's environment lacks, the container lacks too.
+	require.NoError(t, os.Unsetenv("TMPDIR")) // t.Setenv restores it
+	tk.create(t, testPod("unset", sh(`env | sort`)))
+	tk.waitFor(t, "unset", ended)
+	out = "\n" + tk.logs(t, "unset", api.ContainerLogOpts{})
+	require.Contains(t, out, "\nLANG=kubelet_TEST.UTF-8\n")
+	require.NotContains(t, out, "TMPDIR=")
 }
 
 func TestProvider_Volumes(t *testing.T) {

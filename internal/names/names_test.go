@@ -266,3 +266,24 @@ func FuzzNames(f *testing.F) {
 		require.Len(t, KeyHash(key), 64)
 	})
 }
+
+// TestFromKey_Golden pins the names and hashes derived from unique keys.
+// Replicas of different releases must derive the same name from a key
+// (during a rolling deploy, both enqueue), so any change here breaks
+// uniqueness and must fail.
+func TestFromKey_Golden(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		worker, key, name, hash string
+	}{
+		{"greet", "order-42", "greet-wwrs6fbsjg", "3bf8b157c4238eefe5ae4a66eca81c6b887d4dcedb58dd674271859f4dc2edfd"},
+		{"resize-image", "order-42", "resize-image-wpw9k56g2q", "3bf8b157c4238eefe5ae4a66eca81c6b887d4dcedb58dd674271859f4dc2edfd"},
+		{"greet", "order-43", "greet-r49tkfgwn7", "7cb94acade5a102a33b58fe6f51ea4c491677743164b29ff2cbd8c62bf2335ac"},
+		{"greet", "", "greet-cd4ndgm2x9", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{"greet", "ключ/🔑", "greet-rgvgpjrcbs", "9fab295ba5ffc6f87edcd18eb5fa7fb0bdbc850d6bc5d4295ef23c617370fbc0"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.name, FromKey(tt.worker, tt.key), "FromKey(%q, %q)", tt.worker, tt.key)
+		require.Equal(t, tt.hash, KeyHash(tt.key), "KeyHash(%q)", tt.key)
+	}
+}

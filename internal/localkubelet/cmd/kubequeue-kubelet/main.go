@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -45,7 +44,7 @@ func run() error {
 	flag.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "authority of the API server's client certificate")
 	flag.StringVar(&cfg.ImagesFile, "images", "", "JSON file mapping image references to local executables")
 	flag.StringVar(&cfg.Dir, "root-dir", "", "directory for the pods' files")
-	flag.DurationVar(&cfg.RestartBackoff, "restart-backoff", 10*time.Second, "first delay before a container restarts")
+	flag.DurationVar(&cfg.RestartBackoff, "restart-backoff", localkubelet.DefaultRestartBackoff, "first delay before a container restarts")
 	flag.Parse()
 
 	level := slog.LevelInfo
