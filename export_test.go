@@ -11,3 +11,6 @@ import (
 func WithSleep(sleep func(context.Context, time.Duration) error) QueueOption {
 	return queueOption(func(q *Queue) { q.sleep = sleep })
 }
+
+// SlimJob is the transform WaitAll's Job cache applies.
+var SlimJob = slimJob

@@ -424,8 +424,8 @@ func (nw *namespaceWatch) lookup() {
 	listed := make(map[string]*batchv1.Job, len(nw.names))
 	for i := range jobs.Items {
 		if job := &jobs.Items[i]; nw.names[job.Name] {
-			_, _ = slimJob(job)
-			listed[job.Name] = job
+			slim, _ := slimJob(job)
+			listed[job.Name] = slim.(*batchv1.Job)
 		}
 	}
 	nw.send(nsEvent{lookedUp: nw.ns, listed: listed})
@@ -569,19 +569,26 @@ func slimPod(obj any) (any, error) {
 	return slim, nil
 }
 
-// slimJob drops from a Job what jobStatus does not read and can be large:
-// managed fields and the values of environment variables (the payload).
+// slimJob returns a copy of a Job without what jobStatus does not read and
+// can be large: managed fields and the values of environment variables (the
+// payload). It never changes its argument, which a client may share (the
+// fake clientset's watch hands out the objects it stores).
 func slimJob(obj any) (any, error) {
 	job, ok := obj.(*batchv1.Job)
 	if !ok {
 		return obj, nil
 	}
-	job.ManagedFields = nil
-	for i := range job.Spec.Template.Spec.Containers {
-		c := &job.Spec.Template.Spec.Containers[i]
+	slim := *job
+	slim.ManagedFields = nil
+	containers := make([]corev1.Container, len(job.Spec.Template.Spec.Containers))
+	for i, c := range job.Spec.Template.Spec.Containers {
+		env := make([]corev1.EnvVar, len(c.Env))
 		for j := range c.Env {
-			c.Env[j] = corev1.EnvVar{Name: c.Env[j].Name}
+			env[j] = corev1.EnvVar{Name: c.Env[j].Name}
 		}
+		c.Env = env
+		containers[i] = c
 	}
-	return job, nil
+	slim.Spec.Template.Spec.Containers = containers
+	return &slim, nil
 }

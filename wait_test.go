@@ -667,3 +667,23 @@ func TestQueue_WaitAll_PodCache(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, job.Spec.Template.Spec.Containers[0].Env[1].Value, "Ada")
 }
+
+// TestSlimJob_LeavesItsArgument: the cache's transform copies, since a
+// client may share the objects it hands out (the fake clientset's watch
+// does, and changing them raced with its List).
+func TestSlimJob_LeavesItsArgument(t *testing.T) {
+	t.Parallel()
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "j", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubequeue"}}},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "worker", Env: []corev1.EnvVar{{Name: "KUBEQUEUE_PAYLOAD", Value: `{"secret":"x"}`}},
+		}}}}},
+	}
+	before := job.DeepCopy()
+	out, err := kubequeue.SlimJob(job)
+	require.NoError(t, err)
+	require.Equal(t, before, job, "the argument was changed")
+	slim := out.(*batchv1.Job)
+	require.Nil(t, slim.ManagedFields)
+	require.Equal(t, []corev1.EnvVar{{Name: "KUBEQUEUE_PAYLOAD"}}, slim.Spec.Template.Spec.Containers[0].Env)
+}
