@@ -27,7 +27,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // Handle identifies an enqueued Job. It is plain data: encode it (as JSON,
@@ -94,7 +94,7 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 		// Each Enqueue its own Secret: a retried create recognizes it by
 		// name, and a Secret left by an earlier Job of the same unique
 		// key is in no one's way.
-		secretVolume(j).SecretName = j.Name + "-" + id[:8]
+		wire.SecretVolumeOf(&j.Spec.Template.Spec).SecretName = j.Name + "-" + id[:8]
 	}
 	h := Handle{Namespace: j.Namespace, Name: j.Name, Worker: job.Name()}
 	got, err := q.createJob(ctx, j)
@@ -219,13 +219,6 @@ func sameJob(j, got *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
 	return got, nil
 }
 
-// secretVolume returns the payload Secret volume of a Job whose payload is
-// in a Secret, or nil. (Enqueue's parameter payload hides the package of
-// that name.)
-func secretVolume(j *batchv1.Job) *corev1.SecretVolumeSource {
-	return payload.SecretVolumeOf(&j.Spec.Template.Spec)
-}
-
 // finish completes job, which is pending: it stores data in the payload
 // Secret the Job mounts, owned by the Job, then removes AnnotationResume
 // and, unless the caller's options suspended the Job, resumes it. If that
@@ -246,7 +239,7 @@ func (q *Queue) finish(ctx context.Context, job *batchv1.Job, data string) (*bat
 // start (see finish). A Secret of that name that exists already is this
 // Job's: its name holds the enqueue ID of the Enqueue that created the Job.
 func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string) (*batchv1.Job, error) {
-	vol := secretVolume(job)
+	vol := wire.SecretVolumeOf(&job.Spec.Template.Spec)
 	if vol == nil {
 		return nil, fmt.Errorf("job %s/%s has the annotation %s but mounts no payload secret", job.Namespace, job.Name, AnnotationResume)
 	}
@@ -261,7 +254,7 @@ func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string
 		},
 		Immutable: ptr.To(true),
 		Type:      corev1.SecretTypeOpaque,
-		Data:      map[string][]byte{payload.SecretKey: []byte(data)},
+		Data:      map[string][]byte{wire.SecretKey: []byte(data)},
 	}
 	secrets := q.client.CoreV1().Secrets(job.Namespace)
 	err := q.retry(ctx, func() error {

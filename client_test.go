@@ -42,7 +42,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 	"github.com/kubequeue/kubequeue/kubequeuetest"
 )
 
@@ -278,7 +278,7 @@ func requireOneRunningJob(t *testing.T, client *fake.Clientset, h kubequeue.Hand
 	require.NotEmpty(t, h.UID)
 	require.False(t, job.Spec.Suspend != nil && *job.Spec.Suspend, "the Job may start")
 	require.NotContains(t, job.Annotations, kubequeue.AnnotationResume, "the Job is not left waiting for its payload")
-	if vol := payload.SecretVolumeOf(&job.Spec.Template.Spec); vol != nil {
+	if vol := wire.SecretVolumeOf(&job.Spec.Template.Spec); vol != nil {
 		secret, err := client.CoreV1().Secrets(job.Namespace).Get(context.Background(), vol.SecretName, metav1.GetOptions{})
 		require.NoError(t, err, "the payload Secret exists")
 		require.Equal(t, job.UID, secret.OwnerReferences[0].UID)

@@ -23,7 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue/internal/names"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // Defaults of the Jobs kubequeue builds.
@@ -52,9 +52,6 @@ const (
 	// '$' as it is).
 	MaxPayloadSize = 1 << 20
 )
-
-// payloadVolume is the volume of a payload that travels in a Secret.
-const payloadVolume = payload.SecretVolume
 
 // ValidationError describes one invalid setting of a worker, or of an option
 // passed to Build or Enqueue. It matches [ErrInvalidWorker] or
@@ -188,8 +185,8 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 	p.addAll("WithContainerName", c.containerName, validation.IsDNS1123Label(c.containerName))
 	for _, e := range c.env {
 		p.addAll("environment variable", e.Name, validation.IsEnvVarName(e.Name))
-		if strings.HasPrefix(e.Name, payload.EnvPrefix) {
-			p.add("environment variable", e.Name, "names that start with "+payload.EnvPrefix+" are reserved for kubequeue")
+		if strings.HasPrefix(e.Name, wire.EnvPrefix) {
+			p.add("environment variable", e.Name, "names that start with "+wire.EnvPrefix+" are reserved for kubequeue")
 		}
 		if e.ValueFrom != nil {
 			if e.Value != "" {
@@ -234,7 +231,7 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 	volumes := make(map[string]bool, len(c.volumes))
 	for _, v := range c.volumes {
 		p.addAll("WithVolumes name", v.Name, validation.IsDNS1123Label(v.Name))
-		if v.Name == payloadVolume {
+		if v.Name == wire.SecretVolume {
 			p.add("WithVolumes name", v.Name, "is reserved for the payload's Secret")
 		}
 		if volumes[v.Name] {
@@ -254,7 +251,7 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 			p.add("WithVolumeMounts mountPath", m.MountPath, "must be an absolute path")
 		}
 		if overlapsPayload(m.MountPath) {
-			p.add("WithVolumeMounts mountPath", m.MountPath, "is reserved for the payload's Secret, mounted at "+payload.SecretDir+": a mount there, above it or in it would hide it")
+			p.add("WithVolumeMounts mountPath", m.MountPath, "is reserved for the payload's Secret, mounted at "+wire.SecretDir+": a mount there, above it or in it would hide it")
 		}
 		if mountPaths[m.MountPath] {
 			p.add("WithVolumeMounts mountPath", m.MountPath, "is used by more than one mount")
@@ -331,7 +328,7 @@ func validateJobConfig(p *problems, c *jobConfig) {
 // it or inside it.
 func overlapsPayload(mountPath string) bool {
 	m := path.Clean(mountPath)
-	return m == payload.SecretDir || strings.HasPrefix(payload.SecretDir, strings.TrimSuffix(m, "/")+"/") || strings.HasPrefix(m, payload.SecretDir+"/")
+	return m == wire.SecretDir || strings.HasPrefix(wire.SecretDir, strings.TrimSuffix(m, "/")+"/") || strings.HasPrefix(m, wire.SecretDir+"/")
 }
 
 // ruleContainer returns the name of the worker's container, which a pod
@@ -595,11 +592,11 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 	ttlSeconds := int32(min(seconds(ttl), math.MaxInt32))
 
 	env := make([]corev1.EnvVar, 0, len(w.env)+2)
-	env = append(env, corev1.EnvVar{Name: payload.EnvWorker, Value: worker})
+	env = append(env, corev1.EnvVar{Name: wire.EnvWorker, Value: worker})
 	if inSecret {
-		env = append(env, corev1.EnvVar{Name: payload.EnvPayloadFile, Value: payload.SecretDir + "/" + payload.SecretKey})
+		env = append(env, corev1.EnvVar{Name: wire.EnvPayloadFile, Value: wire.SecretDir + "/" + wire.SecretKey})
 	} else {
-		env = append(env, corev1.EnvVar{Name: payload.EnvPayload, Value: data})
+		env = append(env, corev1.EnvVar{Name: wire.EnvPayload, Value: data})
 	}
 	for _, e := range w.env {
 		env = append(env, *e.DeepCopy())
@@ -652,11 +649,11 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 	job.Spec.PodFailurePolicy = podFailurePolicy(w, call)
 	if inSecret {
 		spec := &job.Spec.Template.Spec
-		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: payloadVolume, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: name, Items: []corev1.KeyToPath{{Key: payload.SecretKey, Path: payload.SecretKey}}},
+		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: wire.SecretVolume, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: name, Items: []corev1.KeyToPath{{Key: wire.SecretKey, Path: wire.SecretKey}}},
 		}})
 		c := &spec.Containers[0]
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: payloadVolume, MountPath: payload.SecretDir, ReadOnly: true})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: wire.SecretVolume, MountPath: wire.SecretDir, ReadOnly: true})
 	}
 	for _, c := range []*jobConfig{&w.job, &call.job} {
 		for _, mutate := range c.mutators {
@@ -851,7 +848,7 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 	// data as it is in a Secret.
 	var env string
 	if !inSecret {
-		env = envValue(data)
+		env = wire.EnvValue(data)
 		inSecret = len(env) > MaxEnvPayloadSize
 	}
 	built := newJob(job.Name(), w, call, namespace, name, env, inSecret)
@@ -889,10 +886,6 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 	}
 	return built, data, nil
 }
-
-// envValue is the form of the encoded payload data in the environment
-// variable (payload.EnvValue; build's parameter hides the package).
-func envValue(data string) string { return payload.EnvValue(data) }
 
 // enqueueIDSize is what the annotation AnnotationEnqueueID, which Enqueue
 // adds to every Job after Build, takes of the annotations' size limit.
@@ -940,17 +933,17 @@ func checkMutated(worker string, job *batchv1.Job, name, namespace string, inSec
 		}
 	}
 	spec := &job.Spec.Template.Spec
-	i := payload.WorkerContainer(spec)
+	i := wire.WorkerContainer(spec)
 	if i < 0 {
-		p.add("WithJobMutator", payload.EnvWorker, "must not remove the worker container or its "+payload.EnvWorker+" variable")
+		p.add("WithJobMutator", wire.EnvWorker, "must not remove the worker container or its "+wire.EnvWorker+" variable")
 	} else if inSecret {
 		c := &spec.Containers[i]
-		vol := payload.SecretVolumeOf(spec)
+		vol := wire.SecretVolumeOf(spec)
 		ok := vol != nil && vol.SecretName == name &&
-			slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == payload.EnvPayloadFile }) &&
-			slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == payloadVolume && m.MountPath == payload.SecretDir })
+			slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == wire.EnvPayloadFile }) &&
+			slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == wire.SecretVolume && m.MountPath == wire.SecretDir })
 		if !ok {
-			p.add("WithJobMutator", payloadVolume, "must not remove or change the payload's Secret volume, mount or "+payload.EnvPayloadFile+" variable")
+			p.add("WithJobMutator", wire.SecretVolume, "must not remove or change the payload's Secret volume, mount or "+wire.EnvPayloadFile+" variable")
 		}
 	}
 	if pfp := job.Spec.PodFailurePolicy; pfp != nil {

@@ -16,7 +16,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // Exit codes of a kubequeue Job's container, as returned by [ExitCode].
@@ -122,7 +122,7 @@ func ExitCode(err error) int {
 // set to "" by mistake, say in a shell or a manifest, does not make a
 // service act as a Job).
 func InJob() bool {
-	return os.Getenv(payload.EnvWorker) != ""
+	return os.Getenv(wire.EnvWorker) != ""
 }
 
 // Main performs the job this process was started for and exits, if it was
@@ -205,7 +205,7 @@ func ValidateWorkers(workers ...Job) error {
 // the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
 // [ExitPermanent]. Most programs call [Main] instead.
 func Run(ctx context.Context, workers ...Job) int {
-	name, _ := os.LookupEnv(payload.EnvWorker)
+	name, _ := os.LookupEnv(wire.EnvWorker)
 	start := time.Now()
 	result, err := perform(ctx, os.LookupEnv, workers)
 	report(slog.Default(), name, time.Since(start), err)
@@ -227,12 +227,12 @@ func Run(ctx context.Context, workers ...Job) int {
 // returned nil. It suits tests and running a job inline, in the caller's
 // process.
 func PerformJob(ctx context.Context, job *batchv1.Job, workers ...Job) (result json.RawMessage, err error) {
-	env, ok := payload.JobEnv(job)
+	env, ok := wire.JobEnv(job)
 	if !ok {
 		if job == nil {
 			return nil, fmt.Errorf("%w: nil job", ErrNotInJob)
 		}
-		return nil, fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, payload.EnvWorker)
+		return nil, fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, wire.EnvWorker)
 	}
 	return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, workers)
 }
@@ -249,9 +249,9 @@ func perform(ctx context.Context, lookup func(string) (string, bool), workers []
 
 // performWorker finds the worker, reads the payload and performs it.
 func performWorker(ctx context.Context, lookup func(string) (string, bool), workers []Job) error {
-	name, _ := lookup(payload.EnvWorker)
+	name, _ := lookup(wire.EnvWorker)
 	if name == "" {
-		return fmt.Errorf("%w: %s is not set, or empty", ErrNotInJob, payload.EnvWorker)
+		return fmt.Errorf("%w: %s is not set, or empty", ErrNotInJob, wire.EnvWorker)
 	}
 	var found Job
 	known := make([]string, 0, len(workers))
@@ -284,16 +284,16 @@ func performWorker(ctx context.Context, lookup func(string) (string, bool), work
 // readPayload returns the payload: the file $KUBEQUEUE_PAYLOAD_FILE names,
 // when set (a payload mounted from a Secret), or else $KUBEQUEUE_PAYLOAD.
 func readPayload(worker string, lookup func(string) (string, bool)) (string, error) {
-	if path, ok := lookup(payload.EnvPayloadFile); ok {
-		data, err := payload.ReadFile(path, lookup)
+	if path, ok := lookup(wire.EnvPayloadFile); ok {
+		data, err := wire.ReadFile(path, lookup)
 		if err != nil {
-			return "", fmt.Errorf("%w: worker %q: read %s=%s: %w", ErrPayloadDecode, worker, payload.EnvPayloadFile, path, err)
+			return "", fmt.Errorf("%w: worker %q: read %s=%s: %w", ErrPayloadDecode, worker, wire.EnvPayloadFile, path, err)
 		}
 		return data, nil
 	}
-	data, ok := lookup(payload.EnvPayload)
+	data, ok := lookup(wire.EnvPayload)
 	if !ok {
-		return "", fmt.Errorf("%w: worker %q: neither %s nor %s is set", ErrPayloadDecode, worker, payload.EnvPayload, payload.EnvPayloadFile)
+		return "", fmt.Errorf("%w: worker %q: neither %s nor %s is set", ErrPayloadDecode, worker, wire.EnvPayload, wire.EnvPayloadFile)
 	}
 	return data, nil
 }

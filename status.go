@@ -12,7 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // State is where a Job stands, as [Queue.Status] reports it.
@@ -304,7 +304,7 @@ func running(pods []corev1.Pod, container string) bool {
 // workerContainer returns the name of the container that runs the worker:
 // the one whose environment names it, or else the first.
 func workerContainer(spec *corev1.PodSpec) string {
-	if i := payload.WorkerContainer(spec); i >= 0 {
+	if i := wire.WorkerContainer(spec); i >= 0 {
 		return spec.Containers[i].Name
 	}
 	if len(spec.Containers) > 0 {

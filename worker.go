@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // Job is a kind of job that [Queue.Enqueue] can enqueue and [Run] can
@@ -32,7 +32,7 @@ type Worker[T any] struct {
 	err     error
 
 	// roundTrips tells that every encodable T decodes back (see
-	// payload.RoundTrips), so that Build need not check it.
+	// wire.RoundTrips), so that Build need not check it.
 	roundTrips bool
 }
 
@@ -64,7 +64,7 @@ var _ Job = (*Worker[struct{}])(nil)
 // Options are copied: changing a map or slice passed to an option afterwards
 // does not change the worker.
 func NewWorker[T any](name string, perform func(context.Context, T) error, opts ...WorkerOption) *Worker[T] {
-	w := &Worker[T]{name: name, perform: perform, roundTrips: payload.RoundTrips(reflect.TypeFor[T]())}
+	w := &Worker[T]{name: name, perform: perform, roundTrips: wire.RoundTrips(reflect.TypeFor[T]())}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.applyWorker(&w.cfg)
@@ -111,7 +111,7 @@ func (w *Worker[T]) encodePayload(v any) (string, error) {
 	if _, ok := v.(T); !ok && (v != nil || reflect.TypeFor[T]().Kind() != reflect.Interface) {
 		return "", fmt.Errorf("%w: worker %q takes %v, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
 	}
-	data, err := payload.Encode(v)
+	data, err := wire.Encode(v)
 	if err != nil {
 		return "", fmt.Errorf("%w: worker %q: %T as JSON: %w", ErrPayloadEncode, w.name, v, err)
 	}
@@ -130,9 +130,9 @@ func (w *Worker[T]) encodePayload(v any) (string, error) {
 // WithStrictPayload.
 func (w *Worker[T]) decode(data string) (T, error) {
 	if w.cfg.strictPayload {
-		return payload.DecodeStrict[T](data)
+		return wire.DecodeStrict[T](data)
 	}
-	return payload.Decode[T](data)
+	return wire.Decode[T](data)
 }
 
 // performPayload decodes data into a T and performs it, turning a panic

@@ -18,7 +18,7 @@ import (
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/internal/controlplane"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
@@ -52,8 +52,8 @@ func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
 	for _, v := range pod.Spec.Containers[0].Env {
 		env[v.Name] = v.Value
 	}
-	require.Equal(t, "greet", env[payload.EnvWorker])
-	got, err := payload.Decode[greeting](env[payload.EnvPayload])
+	require.Equal(t, "greet", env[wire.EnvWorker])
+	got, err := wire.Decode[greeting](env[wire.EnvPayload])
 	require.NoError(t, err)
 	require.Equal(t, in, got)
 

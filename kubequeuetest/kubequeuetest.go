@@ -30,7 +30,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // NewQueue returns a queue on a new fake clientset (see [NewClientset]), and
@@ -94,11 +94,11 @@ func Enqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequ
 // Secret, a copy with the payload, read from the Secret in client, in its
 // environment, as the runtime reads it from the mounted file.
 func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv1.Job) (*batchv1.Job, error) {
-	env, _ := payload.JobEnv(job)
-	if _, inSecret := env[payload.EnvPayloadFile]; !inSecret {
+	env, _ := wire.JobEnv(job)
+	if _, inSecret := env[wire.EnvPayloadFile]; !inSecret {
 		return job, nil
 	}
-	vol := payload.SecretVolumeOf(&job.Spec.Template.Spec)
+	vol := wire.SecretVolumeOf(&job.Spec.Template.Spec)
 	if vol == nil {
 		return nil, fmt.Errorf("kubequeuetest: job %s/%s reads its payload from a file but mounts no payload secret", job.Namespace, job.Name)
 	}
@@ -106,7 +106,7 @@ func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv
 	if err != nil {
 		return nil, fmt.Errorf("kubequeuetest: read the payload secret of job %s/%s: %w", job.Namespace, job.Name, err)
 	}
-	return withPayload(job, string(secret.Data[payload.SecretKey])), nil
+	return withPayload(job, string(secret.Data[wire.SecretKey])), nil
 }
 
 // withPayload returns a copy of job with data as its payload variable
@@ -116,8 +116,8 @@ func withPayload(job *batchv1.Job, data string) *batchv1.Job {
 	for i := range job.Spec.Template.Spec.Containers {
 		c := &job.Spec.Template.Spec.Containers[i]
 		for j := range c.Env {
-			if c.Env[j].Name == payload.EnvPayloadFile {
-				c.Env[j] = corev1.EnvVar{Name: payload.EnvPayload, Value: data}
+			if c.Env[j].Name == wire.EnvPayloadFile {
+				c.Env[j] = corev1.EnvVar{Name: wire.EnvPayload, Value: data}
 			}
 		}
 	}
@@ -130,15 +130,15 @@ func withPayload(job *batchv1.Job, data string) *batchv1.Job {
 // then returns an error, and [Enqueued] reads it from the Secret.
 func Payload[T any](job *batchv1.Job, w *kubequeue.Worker[T]) (T, error) {
 	var zero T
-	env, _ := payload.JobEnv(job)
-	data, ok := env[payload.EnvPayload]
-	if _, inSecret := env[payload.EnvPayloadFile]; inSecret {
+	env, _ := wire.JobEnv(job)
+	data, ok := env[wire.EnvPayload]
+	if _, inSecret := env[wire.EnvPayloadFile]; inSecret {
 		return zero, fmt.Errorf("kubequeuetest: the payload of job %s/%s travels in a Secret; use Enqueued, which reads it", job.Namespace, job.Name)
 	}
 	if !ok {
-		return zero, fmt.Errorf("kubequeuetest: job %s/%s has no %s variable", job.Namespace, job.Name, payload.EnvPayload)
+		return zero, fmt.Errorf("kubequeuetest: job %s/%s has no %s variable", job.Namespace, job.Name, wire.EnvPayload)
 	}
-	v, err := payload.Decode[T](data)
+	v, err := wire.Decode[T](data)
 	if err != nil {
 		return zero, fmt.Errorf("kubequeuetest: job %s/%s of worker %q: %w: %w", job.Namespace, job.Name, w.Name(), kubequeue.ErrPayloadDecode, err)
 	}
@@ -186,8 +186,8 @@ func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...ku
 	if err != nil {
 		return nil, err
 	}
-	if env, _ := payload.JobEnv(job); env[payload.EnvPayloadFile] != "" {
-		data, err := payload.Encode(p) // as Enqueue writes it into the Secret
+	if env, _ := wire.JobEnv(job); env[wire.EnvPayloadFile] != "" {
+		data, err := wire.Encode(p) // as Enqueue writes it into the Secret
 		if err != nil {
 			return nil, err
 		}
@@ -244,7 +244,7 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, result any, opts ...FinishOption) error {
 	var msg string
 	if result != nil {
-		data, err := payload.Encode(result) // as SetResult encodes it
+		data, err := wire.Encode(result) // as SetResult encodes it
 		if err != nil {
 			return fmt.Errorf("kubequeuetest: encode result of job %s: %w", h, err)
 		}
@@ -313,7 +313,7 @@ func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle
 		}
 	}
 	container := kubequeue.DefaultContainerName
-	if i := payload.WorkerContainer(&job.Spec.Template.Spec); i >= 0 {
+	if i := wire.WorkerContainer(&job.Spec.Template.Spec); i >= 0 {
 		container = job.Spec.Template.Spec.Containers[i].Name
 	}
 	now := metav1.Now()

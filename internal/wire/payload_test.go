@@ -1,4 +1,4 @@
-package payload
+package wire
 
 import (
 	"encoding/json"
@@ -315,9 +315,9 @@ func TestDecode_ErrorsQuoteNoPayload(t *testing.T) {
 		{name: "NumberOverflow", data: `{"small":7000000001}`, want: []string{"decodeArgs.small", "number", "int8"}},
 		{name: "StringOption", data: `{"count":"` + secret + `"}`, want: []string{"decodeArgs.count", ",string", "int"}},
 		{name: "Netip", data: `{"addr":"` + secret + `"}`, want: []string{"decodeArgs.addr", "netip.Addr"}},
-		{name: "UnmarshalText", data: `{"text":"` + secret + `"}`, want: []string{"decodeArgs.text", "payload.refusesText"}},
-		{name: "UnmarshalJSON", data: `{"json":"` + secret + `"}`, want: []string{"decodeArgs.json", "payload.refusesJSON"}},
-		{name: "UnmarshalJSONPanics", data: `{"panics":"` + secret + `"}`, want: []string{"panicked", "payload.decodeArgs"}},
+		{name: "UnmarshalText", data: `{"text":"` + secret + `"}`, want: []string{"decodeArgs.text", "wire.refusesText"}},
+		{name: "UnmarshalJSON", data: `{"json":"` + secret + `"}`, want: []string{"decodeArgs.json", "wire.refusesJSON"}},
+		{name: "UnmarshalJSONPanics", data: `{"panics":"` + secret + `"}`, want: []string{"panicked", "wire.decodeArgs"}},
 		{name: "InSlice", data: `{"items":[{},{"at":"` + secret + `"}]}`, want: []string{"decodeArgs.items[1].at", "time.Time"}},
 		{name: "InMapKeyNotShown", data: `{"by_key":{"` + secret + `":{"at":"` + secret + `"}}}`, want: []string{"decodeArgs.by_key[…].at", "time.Time"}},
 		{name: "SyntaxError", data: `{"small":` + secret + `}`, want: []string{"not valid JSON", "invalid character", "offset 10"}},

@@ -1,7 +1,7 @@
-// Package payload holds the wire format between Enqueue and the runtime in
+// Package wire holds the wire format between Enqueue and the runtime in
 // the Job's container: the environment variables kubequeue sets and the JSON
 // encoding of payloads.
-package payload
+package wire
 
 import (
 	"bytes"
