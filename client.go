@@ -74,8 +74,8 @@ func (h Handle) String() string { return h.Namespace + "/" + h.Name }
 // testable with the k8s.io/apimachinery/pkg/api/errors functions, such as
 // IsAlreadyExists (a [WithJobName] already taken) or IsForbidden. When ctx
 // ends first, the error wraps ctx's.
-func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...EnqueueOption) (Handle, error) {
-	j, secretPayload, err := q.build(job, payload, opts...)
+func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts ...EnqueueOption) (Handle, error) {
+	job, secretPayload, err := q.build(worker, payload, opts...)
 	if err != nil {
 		return Handle{}, err
 	}
@@ -83,21 +83,21 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 		return Handle{}, ErrNoClient
 	}
 	if ctx.Err() != nil {
-		return Handle{}, fmt.Errorf("kubequeue: enqueue job %s/%s: %w", j.Namespace, j.Name, ctxErr(ctx))
+		return Handle{}, fmt.Errorf("kubequeue: enqueue job %s/%s: %w", job.Namespace, job.Name, ctxErr(ctx))
 	}
 	id := newEnqueueID()
-	if j.Annotations == nil {
-		j.Annotations = make(map[string]string, 1)
+	if job.Annotations == nil {
+		job.Annotations = make(map[string]string, 1)
 	}
-	j.Annotations[AnnotationEnqueueID] = id
+	job.Annotations[AnnotationEnqueueID] = id
 	if secretPayload != "" {
 		// Each Enqueue its own Secret: a retried create recognizes it by
 		// name, and a Secret left by an earlier Job of the same unique
 		// key is in no one's way.
-		wire.SecretVolumeOf(&j.Spec.Template.Spec).SecretName = j.Name + "-" + id[:8]
+		wire.SecretVolumeOf(&job.Spec.Template.Spec).SecretName = job.Name + "-" + id[:8]
 	}
-	h := Handle{Namespace: j.Namespace, Name: j.Name, Worker: job.Name()}
-	got, err := q.createJob(ctx, j)
+	h := Handle{Namespace: job.Namespace, Name: job.Name, Worker: worker.Name()}
+	got, err := q.createJob(ctx, job)
 	if err != nil {
 		if errors.Is(err, ErrMaybeEnqueued) {
 			return h, err
@@ -109,7 +109,7 @@ func (q *Queue) Enqueue(ctx context.Context, job Job, payload any, opts ...Enque
 		if data == "" {
 			// The Job of this unique key waits for a payload that another
 			// Enqueue has not stored: this call's payload finishes it.
-			if data, err = job.encodePayload(payload); err != nil {
+			if data, err = worker.encodePayload(payload); err != nil {
 				return Handle{}, err
 			}
 		}
@@ -133,22 +133,22 @@ func pending(job *batchv1.Job) bool {
 	return ok
 }
 
-// createJob creates j, trying again after errors that say to or that leave
-// the outcome unknown. It returns the Job Enqueue goes on with: j as a try
+// createJob creates job, trying again after errors that say to or that leave
+// the outcome unknown. It returns the Job Enqueue goes on with: job as a try
 // created it, or the Job of the same unique key (see sameJob). When a try's
 // outcome stayed unknown and no later try settled it, it looks the Job up.
-func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (*batchv1.Job, error) {
-	jobs := q.client.BatchV1().Jobs(j.Namespace)
+func (q *Queue) createJob(ctx context.Context, job *batchv1.Job) (*batchv1.Job, error) {
+	jobs := q.client.BatchV1().Jobs(job.Namespace)
 	unknown := false // whether a try may have created the Job unseen
 	var got *batchv1.Job
 	err := q.retry(ctx, func() error {
-		created, err := jobs.Create(ctx, j, metav1.CreateOptions{FieldManager: q.fieldManager})
+		created, err := jobs.Create(ctx, job, metav1.CreateOptions{FieldManager: q.fieldManager})
 		switch {
 		case err == nil:
 			got = created
 			return nil
 		case apierrors.IsAlreadyExists(err):
-			got, err = q.existing(ctx, j, err)
+			got, err = q.existing(ctx, job, err)
 			return err
 		}
 		if maybe, _ := outcome(err); maybe {
@@ -160,7 +160,7 @@ func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (*batchv1.Job, er
 		return got, nil
 	}
 	if !unknown {
-		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, err)
+		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w", job.Namespace, job.Name, err)
 	}
 	// A try whose answer was lost may have created the Job: find it, so
 	// that it is neither run unknown to the caller nor left waiting for
@@ -171,46 +171,46 @@ func (q *Queue) createJob(ctx context.Context, j *batchv1.Job) (*batchv1.Job, er
 	var found *batchv1.Job
 	lerr := q.retry(lctx, func() error {
 		var err error
-		found, err = jobs.Get(lctx, j.Name, metav1.GetOptions{})
+		found, err = jobs.Get(lctx, job.Name, metav1.GetOptions{})
 		return err
 	})
 	switch {
 	case apierrors.IsNotFound(lerr):
-		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w (the job does not exist)", j.Namespace, j.Name, err)
+		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w (the job does not exist)", job.Namespace, job.Name, err)
 	case lerr != nil:
 		return nil, fmt.Errorf("%w: create job %s/%s: %w; looking the job up failed too: %w; it may exist and run: enqueue again with the same WithUniqueKey, or look at the returned handle, to settle it",
-			ErrMaybeEnqueued, j.Namespace, j.Name, err, lerr)
+			ErrMaybeEnqueued, job.Namespace, job.Name, err, lerr)
 	}
-	got, serr := sameJob(j, found, fmt.Errorf("%w (the name is another job's)", err))
+	got, serr := sameJob(job, found, fmt.Errorf("%w (the name is another job's)", err))
 	if serr != nil {
-		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w", j.Namespace, j.Name, serr)
+		return nil, fmt.Errorf("kubequeue: create job %s/%s: %w", job.Namespace, job.Name, serr)
 	}
 	return got, nil
 }
 
-// existing returns the Job that took j's name if Enqueue goes on with it
+// existing returns the Job that took job's name if Enqueue goes on with it
 // (see sameJob), else an error: alreadyExists, or one that says why.
-func (q *Queue) existing(ctx context.Context, j *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
-	got, err := q.client.BatchV1().Jobs(j.Namespace).Get(ctx, j.Name, metav1.GetOptions{})
+func (q *Queue) existing(ctx context.Context, job *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
+	got, err := q.client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, errNameFreed // gone since: create again
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get the job that has the name: %w", err)
 	}
-	return sameJob(j, got, alreadyExists)
+	return sameJob(job, got, alreadyExists)
 }
 
-// sameJob returns got, the Job that has j's name, if it is j, created by
+// sameJob returns got, the Job that has job's name, if it is job, created by
 // an earlier try of this Enqueue, or the Job of the same unique key, which
 // Enqueue returns (finishing it first if it is pending). Else it returns
 // alreadyExists, for a Job of another key or of none, or an error that
 // says the Job of the key is being deleted.
-func sameJob(j, got *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
-	if got.Annotations[AnnotationEnqueueID] == j.Annotations[AnnotationEnqueueID] {
+func sameJob(job, got *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
+	if got.Annotations[AnnotationEnqueueID] == job.Annotations[AnnotationEnqueueID] {
 		return got, nil
 	}
-	if key := j.Annotations[AnnotationUniqueKey]; key == "" || got.Annotations[AnnotationUniqueKey] != key {
+	if key := job.Annotations[AnnotationUniqueKey]; key == "" || got.Annotations[AnnotationUniqueKey] != key {
 		return nil, alreadyExists
 	}
 	if got.DeletionTimestamp != nil {

@@ -578,7 +578,7 @@ func TestQueue_Enqueue_InvalidInputMakesNoCall(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		job     kubequeue.Job
+		job     kubequeue.AnyWorker
 		payload any
 		opts    []kubequeue.EnqueueOption
 		want    error

@@ -771,7 +771,7 @@ func deepCopySlice[E any, P interface {
 	return out
 }
 
-// Build returns the Job that [Queue.Enqueue] would create for job and
+// Build returns the Job that [Queue.Enqueue] would create for worker and
 // payload, without any API call. The payload must be of the worker's type T
 // and its JSON encoding at most [MaxPayloadSize] bytes, and that encoding
 // must decode back into a T, as the runtime will decode it (checked by
@@ -788,8 +788,8 @@ func deepCopySlice[E any, P interface {
 //
 // Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType],
 // [ErrPayloadEncode] or [ErrPayloadTooLarge].
-func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job, error) {
-	built, _, err := q.build(job, payload, opts...)
+func (q *Queue) Build(worker AnyWorker, payload any, opts ...EnqueueOption) (*batchv1.Job, error) {
+	built, _, err := q.build(worker, payload, opts...)
 	return built, err
 }
 
@@ -798,18 +798,18 @@ func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 // Job is suspended, to be resumed once its Secret exists, unless the
 // caller's options suspended it themselves (then the annotation
 // AnnotationResume is "false").
-func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job, string, error) {
+func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*batchv1.Job, string, error) {
 	if q.err != nil {
 		return nil, "", q.err
 	}
-	if job == nil {
-		return nil, "", fmt.Errorf("%w: nil job", ErrInvalidWorker)
+	if worker == nil {
+		return nil, "", fmt.Errorf("%w: nil worker", ErrInvalidWorker)
 	}
-	w, err := job.config()
+	cfg, err := worker.config()
 	if err != nil {
 		return nil, "", err
 	}
-	data, err := job.encodePayload(payload)
+	data, err := worker.encodePayload(payload)
 	if err != nil {
 		return nil, "", err
 	}
@@ -821,25 +821,25 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 				opt.applyEnqueue(call)
 			}
 		}
-		if err := validateCall(job.Name(), w, call); err != nil {
+		if err := validateCall(worker.Name(), cfg, call); err != nil {
 			return nil, "", err
 		}
 	}
 	name := call.name
 	switch {
 	case call.uniqueKeySet:
-		name = names.FromKey(job.Name(), call.uniqueKey)
+		name = names.FromKey(worker.Name(), call.uniqueKey)
 	case name == "":
-		name = q.generateName(job.Name())
+		name = q.generateName(worker.Name())
 	}
 	namespace := q.namespace
-	for _, c := range []*jobConfig{&w.job, &call.job} {
+	for _, c := range []*jobConfig{&cfg.job, &call.job} {
 		if c.namespace != nil {
 			namespace = *c.namespace
 		}
 	}
 	inSecret := false
-	for _, c := range []*jobConfig{&w.job, &call.job} {
+	for _, c := range []*jobConfig{&cfg.job, &call.job} {
 		if c.sensitive != nil && *c.sensitive {
 			inSecret = true
 		}
@@ -851,9 +851,9 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 		env = wire.EnvValue(data)
 		inSecret = len(env) > MaxEnvPayloadSize
 	}
-	built := newJob(job.Name(), w, call, namespace, name, env, inSecret)
-	if len(w.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
-		if err := checkMutated(job.Name(), built, name, namespace, inSecret); err != nil {
+	built := newJob(worker.Name(), cfg, call, namespace, name, env, inSecret)
+	if len(cfg.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
+		if err := checkMutated(worker.Name(), built, name, namespace, inSecret); err != nil {
 			return nil, "", err
 		}
 	}
@@ -876,7 +876,7 @@ func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job
 		data = ""
 	}
 	if len(built.Annotations) > 0 {
-		p := &problems{worker: job.Name(), sentinel: ErrInvalidOption}
+		p := &problems{worker: worker.Name(), sentinel: ErrInvalidOption}
 		if call == &noCall {
 			p.sentinel = ErrInvalidWorker
 		}

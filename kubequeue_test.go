@@ -23,7 +23,7 @@ import (
 
 // build builds the Job of job for payload, as Enqueue would create it, with a
 // queue that has no client, and requires success.
-func build(t *testing.T, job kubequeue.Job, payload any, opts ...kubequeue.EnqueueOption) *batchv1.Job {
+func build(t *testing.T, job kubequeue.AnyWorker, payload any, opts ...kubequeue.EnqueueOption) *batchv1.Job {
 	t.Helper()
 	built, err := kubequeue.New(nil).Build(job, payload, opts...)
 	require.NoError(t, err)
@@ -61,7 +61,7 @@ func TestBadInput(t *testing.T) {
 	worker := func(opts ...kubequeue.WorkerOption) *kubequeue.Worker[greeting] {
 		return kubequeue.NewWorker("greet", noop, append([]kubequeue.WorkerOption{img}, opts...)...)
 	}
-	enqueueWith := func(w kubequeue.Job, payload any, opts ...kubequeue.EnqueueOption) func(ctx, *kubequeue.Queue) error {
+	enqueueWith := func(w kubequeue.AnyWorker, payload any, opts ...kubequeue.EnqueueOption) func(ctx, *kubequeue.Queue) error {
 		return func(c ctx, q *kubequeue.Queue) error { _, err := q.Enqueue(c, w, payload, opts...); return err }
 	}
 	enqueue := func(opts ...kubequeue.WorkerOption) func(ctx, *kubequeue.Queue) error {
@@ -119,7 +119,7 @@ func TestBadInput(t *testing.T) {
 		{"NameTooLong", nil, enqueueWith(kubequeue.NewWorker(long(53), noop, img), greeting{}), kubequeue.ErrInvalidWorker, "name", long(53), "no more than 52 characters"},
 		{"NameLeadingDash", nil, enqueueWith(kubequeue.NewWorker("-resize", noop, img), greeting{}), kubequeue.ErrInvalidWorker, "name", "-resize", "RFC 1123"},
 		{"NameDot", nil, enqueueWith(kubequeue.NewWorker("resize.image", noop, img), greeting{}), kubequeue.ErrInvalidWorker, "name", "resize.image", "must not contain dots"},
-		{"NilWorker", nil, enqueueWith(nil, greeting{}), kubequeue.ErrInvalidWorker, "", "", "nil job"},
+		{"NilWorker", nil, enqueueWith(nil, greeting{}), kubequeue.ErrInvalidWorker, "", "", "nil worker"},
 		{"NoPerformNoCommand", nil, enqueueWith(kubequeue.NewWorker[greeting]("greet", nil, img), greeting{}), kubequeue.ErrInvalidWorker, "perform", "nil", "must not be nil unless WithCommand"},
 		// Images.
 		{"ImageMissing", nil, enqueueWith(kubequeue.NewWorker("greet", noop), greeting{}), kubequeue.ErrInvalidWorker, "WithImage", "", "must not be empty"},

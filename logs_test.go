@@ -108,7 +108,7 @@ func lgSetup(t *testing.T, job *batchv1.Job, pods ...*corev1.Pod) (*fake.Clients
 // lgRetries returns the pods of a running Job whose names sort in another
 // order than their creation: attempt 1 and 2 failed, attempt 3 never
 // started its container, attempt 4 runs, and attempt 5 waits to restart
-// a container that has run before. A pod of another Job is among them.
+// a container that has run before. A pod of another AnyWorker is among them.
 func lgRetries() []*corev1.Pod {
 	crashLoop := lgPod("greet-1-ccccc", 4*time.Minute, corev1.PodRunning, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}})
 	crashLoop.Status.ContainerStatuses[1].LastTerminationState = lgTerminated

@@ -148,7 +148,7 @@ func InJob() bool {
 // exits with [ExitPermanent] rather than let the service start. A program
 // that would rather decide for itself calls ValidateWorkers, and [Run]
 // when [InJob], instead of Main.
-func Main(workers ...Job) {
+func Main(workers ...AnyWorker) {
 	if !InJob() {
 		if err := ValidateWorkers(workers...); err != nil {
 			slog.Default().Error("kubequeue: the workers given to Main are invalid; not starting", "error", err)
@@ -172,22 +172,22 @@ func Main(workers ...Job) {
 // [Worker.Validate] error, joined with [errors.Join]. [Main] calls it at
 // start-up outside a Job; a test of the program's worker list may call it
 // too.
-func ValidateWorkers(workers ...Job) error {
+func ValidateWorkers(workers ...AnyWorker) error {
 	var errs []error
-	byName := make(map[string]Job, len(workers))
-	for i, j := range workers {
-		if j == nil || j.Name() == "" && reflect.ValueOf(j).IsNil() {
+	byName := make(map[string]AnyWorker, len(workers))
+	for i, w := range workers {
+		if w == nil || w.Name() == "" && reflect.ValueOf(w).IsNil() {
 			errs = append(errs, fmt.Errorf("%w: worker %d of %d is nil (a package variable used before it was set?)", ErrInvalidWorker, i+1, len(workers)))
 			continue
 		}
-		if other, ok := byName[j.Name()]; ok {
-			if other != j {
-				errs = append(errs, fmt.Errorf("%w: %q: two different workers of that name; the runtime could not tell which one a Job is for", ErrInvalidWorker, j.Name()))
+		if other, ok := byName[w.Name()]; ok {
+			if other != w {
+				errs = append(errs, fmt.Errorf("%w: %q: two different workers of that name; the runtime could not tell which one a Job is for", ErrInvalidWorker, w.Name()))
 			}
 			continue
 		}
-		byName[j.Name()] = j
-		if err := j.Validate(); err != nil {
+		byName[w.Name()] = w
+		if err := w.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -204,7 +204,7 @@ func ValidateWorkers(workers ...Job) error {
 // exit code). It logs the outcome with [slog.Default] and returns
 // the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
 // [ExitPermanent]. Most programs call [Main] instead.
-func Run(ctx context.Context, workers ...Job) int {
+func Run(ctx context.Context, workers ...AnyWorker) int {
 	name, _ := os.LookupEnv(wire.EnvWorker)
 	start := time.Now()
 	result, err := perform(ctx, os.LookupEnv, workers)
@@ -226,7 +226,7 @@ func Run(ctx context.Context, workers ...Job) int {
 // It also returns the result perform recorded with [SetResult], if it
 // returned nil. It suits tests and running a job inline, in the caller's
 // process.
-func PerformJob(ctx context.Context, job *batchv1.Job, workers ...Job) (result json.RawMessage, err error) {
+func PerformJob(ctx context.Context, job *batchv1.Job, workers ...AnyWorker) (result json.RawMessage, err error) {
 	env, ok := wire.JobEnv(job)
 	if !ok {
 		if job == nil {
@@ -239,7 +239,7 @@ func PerformJob(ctx context.Context, job *batchv1.Job, workers ...Job) (result j
 
 // perform is the runtime: lookup reads the container's environment. It
 // returns what perform recorded with SetResult, if it returned nil.
-func perform(ctx context.Context, lookup func(string) (string, bool), workers []Job) (json.RawMessage, error) {
+func perform(ctx context.Context, lookup func(string) (string, bool), workers []AnyWorker) (json.RawMessage, error) {
 	ctx, slot := withResultSlot(ctx)
 	if err := performWorker(ctx, lookup, workers); err != nil {
 		return nil, err
@@ -248,25 +248,25 @@ func perform(ctx context.Context, lookup func(string) (string, bool), workers []
 }
 
 // performWorker finds the worker, reads the payload and performs it.
-func performWorker(ctx context.Context, lookup func(string) (string, bool), workers []Job) error {
+func performWorker(ctx context.Context, lookup func(string) (string, bool), workers []AnyWorker) error {
 	name, _ := lookup(wire.EnvWorker)
 	if name == "" {
 		return fmt.Errorf("%w: %s is not set, or empty", ErrNotInJob, wire.EnvWorker)
 	}
-	var found Job
+	var found AnyWorker
 	known := make([]string, 0, len(workers))
-	for _, j := range workers {
-		if j == nil || j.Name() == "" { // nil, or a nil *Worker
+	for _, w := range workers {
+		if w == nil || w.Name() == "" { // nil, or a nil *Worker
 			continue
 		}
-		known = append(known, j.Name())
-		if j.Name() != name {
+		known = append(known, w.Name())
+		if w.Name() != name {
 			continue
 		}
-		if found != nil && found != j {
+		if found != nil && found != w {
 			return fmt.Errorf("%w: %q: two workers of that name were given to the runtime", ErrInvalidWorker, name)
 		}
-		found = j
+		found = w
 	}
 	if found == nil {
 		return fmt.Errorf("%w: %q is not among the workers given to the runtime [%s]; was it renamed, or left out of kubequeue.Main?", ErrUnknownWorker, name, strings.Join(known, " "))

@@ -117,10 +117,10 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		worker   kubequeue.Job // the worker the Job is built for
+		worker   kubequeue.AnyWorker // the worker the Job is built for
 		nilJob   bool
 		mutate   func(t *testing.T, job *batchv1.Job)
-		runtime  []kubequeue.Job // the workers given to PerformJob
+		runtime  []kubequeue.AnyWorker // the workers given to PerformJob
 		wantCode int
 		wantSame error    // PerformJob must return exactly this error
 		wantIs   []error  // and an error matching each of these
@@ -129,13 +129,13 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "Success",
 			worker:   succeed,
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "ErrorIsRetryableAndReturnedUnchanged",
 			worker:   fail,
-			runtime:  []kubequeue.Job{fail},
+			runtime:  []kubequeue.AnyWorker{fail},
 			wantCode: kubequeue.ExitRetryable,
 			wantSame: errRTBoom,
 			wantIs:   []error{errRTBoom},
@@ -143,7 +143,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "PermanentError",
 			worker:   failPermanently,
-			runtime:  []kubequeue.Job{failPermanently},
+			runtime:  []kubequeue.AnyWorker{failPermanently},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPermanent, errRTBoom},
 			wantMsg:  []string{"boom"},
@@ -151,7 +151,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "Panic",
 			worker:   panics,
-			runtime:  []kubequeue.Job{panics},
+			runtime:  []kubequeue.AnyWorker{panics},
 			wantCode: kubequeue.ExitRetryable,
 			wantIs:   []error{kubequeue.ErrPanic},
 			wantMsg:  []string{`"panics"`, "kaboom-7f3a"},
@@ -159,7 +159,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "RuntimePanic",
 			worker:   panicsInRuntime,
-			runtime:  []kubequeue.Job{panicsInRuntime},
+			runtime:  []kubequeue.AnyWorker{panicsInRuntime},
 			wantCode: kubequeue.ExitRetryable,
 			wantIs:   []error{kubequeue.ErrPanic},
 			wantMsg:  []string{"assignment to entry in nil map"},
@@ -167,14 +167,14 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "Goexit",
 			worker:   goexits,
-			runtime:  []kubequeue.Job{goexits},
+			runtime:  []kubequeue.AnyWorker{goexits},
 			wantCode: kubequeue.ExitRetryable,
 			wantMsg:  []string{`"goexits"`, "runtime.Goexit"},
 		},
 		{
 			name:     "UnknownWorker",
 			worker:   workerA,
-			runtime:  []kubequeue.Job{workerB, workerC},
+			runtime:  []kubequeue.AnyWorker{workerB, workerC},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrUnknownWorker},
 			wantMsg:  []string{`"worker-a"`, "[worker-b worker-c]"},
@@ -190,7 +190,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "PayloadWrongFieldType",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":"x"}`) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 			wantMsg:  []string{`"succeed"`, "kubequeue_test.rtArgs"},
@@ -199,14 +199,14 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "PayloadUnknownFieldIgnored",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":7,"added":true}`) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "PayloadUnknownFieldStrict",
 			worker:   strict,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":7,"added":true}`) },
-			runtime:  []kubequeue.Job{strict},
+			runtime:  []kubequeue.AnyWorker{strict},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 			wantMsg:  []string{`"strict"`, "kubequeue_test.rtArgs", "does not have"},
@@ -214,14 +214,14 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "PayloadKnownFieldsStrict",
 			worker:   strict,
-			runtime:  []kubequeue.Job{strict},
+			runtime:  []kubequeue.AnyWorker{strict},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "PayloadInvalidJSON",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":`) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 		},
@@ -229,7 +229,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "PayloadEmpty",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, "") },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 		},
@@ -237,7 +237,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "PayloadMissing",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtDeleteEnv(t, job, rtEnvPayload) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 			wantMsg:  []string{rtEnvPayload},
@@ -245,7 +245,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "InvalidWorker",
 			worker:   twinValid,
-			runtime:  []kubequeue.Job{twinInvalid},
+			runtime:  []kubequeue.AnyWorker{twinInvalid},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrInvalidWorker},
 			wantMsg:  []string{"WithCPU"},
@@ -253,7 +253,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "TwoWorkersWithTheSameName",
 			worker:   dupA,
-			runtime:  []kubequeue.Job{dupA, dupB},
+			runtime:  []kubequeue.AnyWorker{dupA, dupB},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrInvalidWorker},
 			wantMsg:  []string{`"dup"`},
@@ -261,13 +261,13 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "SameWorkerTwice",
 			worker:   succeed,
-			runtime:  []kubequeue.Job{succeed, succeed},
+			runtime:  []kubequeue.AnyWorker{succeed, succeed},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "NilWorkersAreSkipped",
 			worker:   succeed,
-			runtime:  []kubequeue.Job{nil, succeed, nil},
+			runtime:  []kubequeue.AnyWorker{nil, succeed, nil},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
@@ -277,14 +277,14 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 				spec := &job.Spec.Template.Spec
 				spec.Containers = append([]corev1.Container{{Name: "sidecar", Image: rtImage}}, spec.Containers...)
 			},
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "NoWorkerVariable",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtDeleteEnv(t, job, rtEnvWorker) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
 			wantMsg:  []string{rtEnvWorker},
@@ -293,7 +293,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "EmptyWorkerVariable",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvWorker, "") },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
 			wantMsg:  []string{rtEnvWorker},
@@ -302,21 +302,21 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "NoContainers",
 			worker:   succeed,
 			mutate:   func(_ *testing.T, job *batchv1.Job) { job.Spec.Template.Spec.Containers = nil },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
 		},
 		{
 			name:     "NilJob",
 			nilJob:   true,
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
 		},
 		{
 			name:     "WorkerWithoutPerform",
 			worker:   external,
-			runtime:  []kubequeue.Job{external},
+			runtime:  []kubequeue.AnyWorker{external},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrInvalidWorker},
 			wantMsg:  []string{`"external"`, "no perform function"},
@@ -657,8 +657,8 @@ func TestMain_Subprocess(t *testing.T) {
 	const secret = "sk_live_7f3a9"
 	tests := []struct {
 		name       string
-		helper     string        // KUBEQUEUE_TEST_HELPER; "" is "1"
-		worker     kubequeue.Job // the worker the Job is built for; nil: no Job variables at all
+		helper     string              // KUBEQUEUE_TEST_HELPER; "" is "1"
+		worker     kubequeue.AnyWorker // the worker the Job is built for; nil: no Job variables at all
 		outcome    string
 		payload    *string  // replaces the built payload
 		env        []string // added last
@@ -1088,14 +1088,14 @@ func TestValidateWorkers(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		workers []kubequeue.Job
+		workers []kubequeue.AnyWorker
 		want    []string
 	}{
-		{"Twins", []kubequeue.Job{a, b, twinOfA}, []string{`"a": two different workers of that name`}},
-		{"Nil", []kubequeue.Job{a, nil}, []string{"worker 2 of 2 is nil"}},
-		{"NilPointer", []kubequeue.Job{unset, b}, []string{"worker 1 of 2 is nil"}},
-		{"Invalid", []kubequeue.Job{a, invalid}, []string{`worker "c": WithImage`}},
-		{"All", []kubequeue.Job{a, twinOfA, nil, invalid}, []string{`"a": two different`, "worker 3 of 4 is nil", "WithImage"}},
+		{"Twins", []kubequeue.AnyWorker{a, b, twinOfA}, []string{`"a": two different workers of that name`}},
+		{"Nil", []kubequeue.AnyWorker{a, nil}, []string{"worker 2 of 2 is nil"}},
+		{"NilPointer", []kubequeue.AnyWorker{unset, b}, []string{"worker 1 of 2 is nil"}},
+		{"Invalid", []kubequeue.AnyWorker{a, invalid}, []string{`worker "c": WithImage`}},
+		{"All", []kubequeue.AnyWorker{a, twinOfA, nil, invalid}, []string{`"a": two different`, "worker 3 of 4 is nil", "WithImage"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

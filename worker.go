@@ -8,10 +8,10 @@ import (
 	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
-// Job is a kind of job that [Queue.Enqueue] can enqueue and [Run] can
-// perform. It is sealed: only [*Worker] implements it, so that every Job
-// carries a typed payload.
-type Job interface {
+// AnyWorker is a [*Worker] of any payload type, as [Queue.Enqueue],
+// [Queue.Build] and the runtime take it. It is sealed: only *Worker
+// implements it, so that every Job carries a typed payload.
+type AnyWorker interface {
 	// Name returns the worker name stored in the Jobs it creates.
 	Name() string
 	// Validate returns the error that makes the worker unusable, or nil.
@@ -22,9 +22,9 @@ type Job interface {
 	performPayload(ctx context.Context, data string) error
 }
 
-// Worker is a kind of job with payloads of type T, declared once with
-// [NewWorker], usually as a package-level variable, and shared by the code
-// that enqueues it and the runtime that performs it.
+// Worker is the code that performs one kind of Job, with payloads of type
+// T. Declare it once with [NewWorker], usually as a package-level variable,
+// shared by the code that enqueues it and the runtime that performs it.
 type Worker[T any] struct {
 	name    string
 	perform func(context.Context, T) error
@@ -36,7 +36,7 @@ type Worker[T any] struct {
 	roundTrips bool
 }
 
-var _ Job = (*Worker[struct{}])(nil)
+var _ AnyWorker = (*Worker[struct{}])(nil)
 
 // NewWorker declares a worker named name that performs payloads of type T
 // with perform. T is inferred from perform; it must be encodable as JSON,

@@ -61,7 +61,7 @@ func TestQueue_Wait_Failed(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		job       kubequeue.Job
+		job       kubequeue.AnyWorker
 		opts      []kubequeue.EnqueueOption
 		reason    string
 		exitCode  int32

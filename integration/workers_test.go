@@ -164,7 +164,7 @@ var (
 	fileWorker  = kubequeue.NewWorker("waits-for-file", waitForFile, kubequeue.WithImage(testImage))
 
 	// testWorkers are the workers this binary performs as a Job's container.
-	testWorkers = []kubequeue.Job{
+	testWorkers = []kubequeue.AnyWorker{
 		greetWorker, longNameWorker, failingWorker, permanentWorker,
 		sleepWorker, flakyWorker, countWorker, envWorker, addWorker, fileWorker,
 	}

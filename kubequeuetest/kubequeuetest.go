@@ -47,7 +47,7 @@ func NewQueue(opts ...kubequeue.QueueOption) (*kubequeue.Queue, *fake.Clientset)
 // first: by creation time, which the API server keeps in whole seconds;
 // within a second, those that a clientset of [NewClientset] created in the
 // order it created them, and the others by name.
-func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.Job) ([]batchv1.Job, error) {
+func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.AnyWorker) ([]batchv1.Job, error) {
 	selector := labels.SelectorFromSet(labels.Set{kubequeue.LabelWorker: worker.Name()}).String()
 	list, err := client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
@@ -201,7 +201,7 @@ func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...ku
 // travels in a Secret is read from the Secret in client, as the container
 // reads it from the mounted file. It returns what perform recorded with
 // [kubequeue.SetResult] and perform's error, as kubequeue.PerformJob does.
-func PerformJob(ctx context.Context, client kubernetes.Interface, job *batchv1.Job, workers ...kubequeue.Job) (json.RawMessage, error) {
+func PerformJob(ctx context.Context, client kubernetes.Interface, job *batchv1.Job, workers ...kubequeue.AnyWorker) (json.RawMessage, error) {
 	if job == nil {
 		return kubequeue.PerformJob(ctx, job, workers...)
 	}
