@@ -79,9 +79,6 @@ func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts
 	if err != nil {
 		return Handle{}, err
 	}
-	if q.client == nil {
-		return Handle{}, ErrNoClient
-	}
 	if ctx.Err() != nil {
 		return Handle{}, fmt.Errorf("kubequeue: enqueue job %s/%s: %w", job.Namespace, job.Name, ctxErr(ctx))
 	}
@@ -537,7 +534,8 @@ func LoadConfig(kubeconfig, contextName string) (cfg *rest.Config, namespace str
 // starts with
 //
 //	client, namespace, err := kubequeue.NewClientset("", "")
-//	queue := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace))
+//	...
+//	queue, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace))
 func NewClientset(kubeconfig, contextName string) (client *kubernetes.Clientset, namespace string, err error) {
 	cfg, namespace, err := LoadConfig(kubeconfig, contextName)
 	if err != nil {
@@ -562,13 +560,10 @@ func (h Handle) validate() error {
 }
 
 // jobs returns the client of the handle's namespace, or an error for an
-// invalid handle or a queue without a client.
+// invalid handle.
 func (q *Queue) jobs(h Handle) (batchv1client.JobInterface, error) {
 	if err := h.validate(); err != nil {
 		return nil, err
-	}
-	if q.client == nil {
-		return nil, ErrNoClient
 	}
 	return q.client.BatchV1().Jobs(h.Namespace), nil
 }

@@ -61,7 +61,7 @@ func setup(t *testing.T, opts ...kubequeue.QueueOption) (*fake.Clientset, *kubeq
 	t.Helper()
 	client := fake.NewClientset()
 	opts = append([]kubequeue.QueueOption{kubequeue.WithRandSource(rand.NewPCG(1, 2))}, opts...)
-	return client, kubequeue.New(client, opts...)
+	return client, newQueue(t, client, opts...)
 }
 
 func listJobs(t *testing.T, client *fake.Clientset) []batchv1.Job {
@@ -213,7 +213,7 @@ func TestQueue_Enqueue_ErrorClasses(t *testing.T) {
 				// returns it, finished.
 				t.Run("StoredThenEveryAnswerLost/"+name, func(t *testing.T) {
 					t.Parallel()
-					queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+					queue, client := fakeQueue(t, kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
 					storeThenFail(t, client, f.err)
 					h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"}, sensitivity(sensitive)...)
 					require.NoError(t, err)
@@ -223,7 +223,7 @@ func TestQueue_Enqueue_ErrorClasses(t *testing.T) {
 				// and the handle names it.
 				t.Run("LookupFails/"+name, func(t *testing.T) {
 					t.Parallel()
-					queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+					queue, client := fakeQueue(t, kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
 					storeThenFail(t, client, f.err)
 					client.PrependReactor("get", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
 						return true, nil, f.err
@@ -368,7 +368,7 @@ func TestQueue_Enqueue_RetrySchedule(t *testing.T) {
 		}
 		client := fake.NewClientset()
 		failAlways(client, "create", "jobs", errDown)
-		_, err := kubequeue.New(client, kubequeue.WithSleep(record)).Enqueue(t.Context(), newGreeter(), greeting{})
+		_, err := newQueue(t, client, kubequeue.WithSleep(record)).Enqueue(t.Context(), newGreeter(), greeting{})
 		require.ErrorIs(t, err, errDown)
 		require.Equal(t, []string{"create jobs", "create jobs", "create jobs", "create jobs", "create jobs", "create jobs", "create jobs", "create jobs", "get jobs"},
 			verbs(client), "8 tries by default, then the look-up")
@@ -389,7 +389,7 @@ func TestQueue_Enqueue_RetrySchedule(t *testing.T) {
 	}
 	client := fake.NewClientset()
 	failAlways(client, "create", "jobs", apierrors.NewTooManyRequests("slow down", 3))
-	_, err := kubequeue.New(client, kubequeue.WithRetries(3), kubequeue.WithSleep(record)).Enqueue(t.Context(), newGreeter(), greeting{})
+	_, err := newQueue(t, client, kubequeue.WithRetries(3), kubequeue.WithSleep(record)).Enqueue(t.Context(), newGreeter(), greeting{})
 	require.True(t, apierrors.IsTooManyRequests(err), "%v", err)
 	require.Equal(t, []string{"create jobs", "create jobs", "create jobs"}, verbs(client))
 	require.Equal(t, []time.Duration{3 * time.Second, 3 * time.Second}, waits)
@@ -490,7 +490,7 @@ func TestQueue_Enqueue_RealTransportErrors(t *testing.T) {
 			client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, Timeout: 500 * time.Millisecond,
 				ContentConfig: rest.ContentConfig{ContentType: "application/json", AcceptContentTypes: "application/json"}})
 			require.NoError(t, err)
-			queue := kubequeue.New(client, kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+			queue := newQueue(t, client, kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
 			h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "x"})
 			require.NoError(t, err)
 			stub.mu.Lock()
@@ -554,24 +554,25 @@ func TestNew_InvalidOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			client := fake.NewClientset()
-			queue := kubequeue.New(client, tt.opts...)
-			_, err := queue.Build(newGreeter(), greeting{})
+			queue, err := kubequeue.New(client, tt.opts...)
 			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
+			require.Nil(t, queue)
 			var verr *kubequeue.ValidationError
 			require.ErrorAs(t, err, &verr)
 			require.Equal(t, tt.field, verr.Field)
-			_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{})
-			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
 			requireNoAPICall(t, client)
 		})
 	}
 }
 
-func TestNew_NilClientset(t *testing.T) {
+func TestNew_NilClient(t *testing.T) {
 	t.Parallel()
 	var cs *kubernetes.Clientset // as left by a failed NewClientset
-	_, err := kubequeue.New(cs).Enqueue(t.Context(), newGreeter(), greeting{})
-	require.ErrorIs(t, err, kubequeue.ErrNoClient)
+	for _, client := range []kubernetes.Interface{nil, cs} {
+		queue, err := kubequeue.New(client)
+		require.ErrorContains(t, err, "nil kubernetes client")
+		require.Nil(t, queue)
+	}
 }
 
 func TestQueue_Enqueue_InvalidInputMakesNoCall(t *testing.T) {
@@ -599,12 +600,6 @@ func TestQueue_Enqueue_InvalidInputMakesNoCall(t *testing.T) {
 			requireNoAPICall(t, client)
 		})
 	}
-}
-
-func TestQueue_Enqueue_NoClient(t *testing.T) {
-	t.Parallel()
-	_, err := kubequeue.New(nil).Enqueue(t.Context(), newGreeter(), greeting{})
-	require.ErrorIs(t, err, kubequeue.ErrNoClient)
 }
 
 func TestQueue_Enqueue_JobName(t *testing.T) {
@@ -694,7 +689,7 @@ func TestLoadConfig(t *testing.T) {
 func BenchmarkEnqueue(b *testing.B) {
 	w := newGreeter(kubequeue.WithCPU("100m", "500m"), kubequeue.WithMemory("64Mi", "256Mi"))
 	b.Run("kubequeue", func(b *testing.B) {
-		queue := kubequeue.New(fake.NewClientset())
+		queue := newQueue(b, fake.NewClientset())
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := queue.Enqueue(b.Context(), w, greeting{Name: "Ada"}); err != nil {
@@ -706,7 +701,7 @@ func BenchmarkEnqueue(b *testing.B) {
 		client := fake.NewClientset()
 		// The same Job as a client-go user would write it; only the name
 		// changes per iteration.
-		template, err := kubequeue.New(nil).Build(w, greeting{Name: "Ada"})
+		template, err := buildQueue(b).Build(w, greeting{Name: "Ada"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -850,12 +845,6 @@ func TestQueue_Get_Errors(t *testing.T) {
 			require.Nil(t, job)
 		})
 	}
-
-	t.Run("NoClient", func(t *testing.T) {
-		t.Parallel()
-		_, err := kubequeue.New(nil).Get(t.Context(), clHandle)
-		require.ErrorIs(t, err, kubequeue.ErrNoClient)
-	})
 }
 
 func TestQueue_Cancel(t *testing.T) {
@@ -1011,11 +1000,6 @@ func TestQueue_Cancel_APIErrors(t *testing.T) {
 			require.Equal(t, []string{"delete"}, clVerbs(client), "no retry")
 		})
 	}
-
-	t.Run("NoClient", func(t *testing.T) {
-		t.Parallel()
-		require.ErrorIs(t, kubequeue.New(nil).Cancel(t.Context(), clHandle), kubequeue.ErrNoClient)
-	})
 }
 
 func TestQueue_SuspendResume(t *testing.T) {
@@ -1131,12 +1115,6 @@ func TestQueue_SuspendResume_Errors(t *testing.T) {
 		err = queue.Resume(t.Context(), clHandle)
 		require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 	})
-
-	t.Run("NoClient", func(t *testing.T) {
-		t.Parallel()
-		require.ErrorIs(t, kubequeue.New(nil).Suspend(t.Context(), clHandle), kubequeue.ErrNoClient)
-		require.ErrorIs(t, kubequeue.New(nil).Resume(t.Context(), clHandle), kubequeue.ErrNoClient)
-	})
 }
 
 func TestHandle_Invalid(t *testing.T) {
@@ -1190,7 +1168,7 @@ func TestHandle_Invalid(t *testing.T) {
 				requireNoAPICall(t, client)
 
 				// A queue without a client reports the handle first too.
-				err = c.call(t.Context(), kubequeue.New(nil), tt.handle)
+				err = c.call(t.Context(), buildQueue(t), tt.handle)
 				require.ErrorIs(t, err, kubequeue.ErrInvalidHandle)
 			})
 		}
@@ -1201,7 +1179,7 @@ func TestHandle_Invalid(t *testing.T) {
 // and a worker whose payloads are sensitive.
 func secretSetup(t *testing.T) (*fake.Clientset, *kubequeue.Queue, *kubequeue.Worker[greeting]) {
 	t.Helper()
-	queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"), kubequeue.WithRetries(2))
+	queue, client := fakeQueue(t, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithRetries(2))
 	return client, queue, newGreeter(kubequeue.WithSensitivePayload())
 }
 
@@ -1316,11 +1294,11 @@ var jobsGVR = batchv1.SchemeGroupVersion.WithResource("jobs")
 
 // newAPIServer returns an apiServer and a queue on it that does not wait
 // between tries.
-func newAPIServer(opts ...kubequeue.QueueOption) (*apiServer, *kubequeue.Queue) {
+func newAPIServer(t testing.TB, opts ...kubequeue.QueueOption) (*apiServer, *kubequeue.Queue) {
 	s := &apiServer{Clientset: kubequeuetest.NewClientset()}
 	s.PrependReactor("*", "jobs", s.react)
 	opts = append([]kubequeue.QueueOption{kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(noSleep)}, opts...)
-	return s, kubequeue.New(s, opts...)
+	return s, newQueue(t, s, opts...)
 }
 
 // react performs a write to a Job as the API server would; a test's
@@ -1428,7 +1406,7 @@ func TestQueue_Enqueue_Undo(t *testing.T) {
 
 	t.Run("DeleteBusyOnce", func(t *testing.T) {
 		t.Parallel()
-		s, queue := newAPIServer()
+		s, queue := newAPIServer(t)
 		failAlways(s.Clientset, "create", "secrets", errSecretsForbidden)
 		failTimes(s.Clientset, "delete", "jobs", 1, errBusy)
 		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
@@ -1442,7 +1420,7 @@ func TestQueue_Enqueue_Undo(t *testing.T) {
 
 	t.Run("DeleteFails", func(t *testing.T) {
 		t.Parallel()
-		s, queue := newAPIServer(kubequeue.WithRetries(3))
+		s, queue := newAPIServer(t, kubequeue.WithRetries(3))
 		failAlways(s.Clientset, "create", "secrets", errSecretsForbidden)
 		failAlways(s.Clientset, "delete", "jobs", errDown)
 		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
@@ -1496,7 +1474,7 @@ func TestQueue_Enqueue_FinishesPendingJob(t *testing.T) {
 		for _, second := range []*kubequeue.Worker[greeting]{sensitive, newGreeter()} {
 			t.Run(name+"/"+map[bool]string{true: "Secret", false: "Env"}[second == sensitive], func(t *testing.T) {
 				t.Parallel()
-				s, queue := newAPIServer(kubequeue.WithRetries(3))
+				s, queue := newAPIServer(t, kubequeue.WithRetries(3))
 				var outage atomic.Bool
 				outage.Store(true)
 				left := leave(t, s, queue, &outage)
@@ -1535,7 +1513,7 @@ func TestQueue_Enqueue_NeverDeletesStartedJob(t *testing.T) {
 
 	t.Run("JobReadable", func(t *testing.T) {
 		t.Parallel()
-		s, queue := newAPIServer(kubequeue.WithRetries(3))
+		s, queue := newAPIServer(t, kubequeue.WithRetries(3))
 		resumeThenLose(s)
 		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
 		require.NoError(t, err, "the Job was resumed: it runs, and is Enqueue's")
@@ -1544,7 +1522,7 @@ func TestQueue_Enqueue_NeverDeletesStartedJob(t *testing.T) {
 
 	t.Run("JobUnreadable", func(t *testing.T) {
 		t.Parallel()
-		s, queue := newAPIServer(kubequeue.WithRetries(3))
+		s, queue := newAPIServer(t, kubequeue.WithRetries(3))
 		resumeThenLose(s)
 		failAlways(s.Clientset, "get", "jobs", errDown)
 		h, err := queue.Enqueue(t.Context(), w, greeting{Name: "x"})
@@ -1562,7 +1540,7 @@ func TestQueue_Enqueue_NeverDeletesStartedJob(t *testing.T) {
 	// delete again.
 	t.Run("FinishedByAnother", func(t *testing.T) {
 		t.Parallel()
-		s, other := newAPIServer()
+		s, other := newAPIServer(t)
 		key := kubequeue.WithUniqueKey("order-42")
 		s.PrependReactor("create", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
 			if string(action.(k8stesting.CreateAction).GetObject().(*corev1.Secret).Data["payload.json"]) == `{"name":"this"}` {
@@ -1572,7 +1550,7 @@ func TestQueue_Enqueue_NeverDeletesStartedJob(t *testing.T) {
 		})
 		failTimes(s.Clientset, "delete", "jobs", 1, errBusy)
 		var otherErr error
-		queue := kubequeue.New(s.Clientset, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(func(ctx context.Context, _ time.Duration) error {
+		queue := newQueue(t, s.Clientset, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(func(ctx context.Context, _ time.Duration) error {
 			_, otherErr = other.Enqueue(ctx, w, greeting{Name: "other"}, key)
 			return nil
 		}))
@@ -1595,11 +1573,11 @@ func TestQueue_Enqueue_UniqueKeyOverlap(t *testing.T) {
 	t.Parallel()
 	w := newGreeter(kubequeue.WithSensitivePayload())
 	key := kubequeue.WithUniqueKey("order-42")
-	s, second := newAPIServer()
+	s, second := newAPIServer(t)
 	failTimes(s.Clientset, "create", "secrets", 1, errDown)
 	var h2 kubequeue.Handle
 	var err2 error
-	first := kubequeue.New(s.Clientset, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(func(ctx context.Context, _ time.Duration) error {
+	first := newQueue(t, s.Clientset, kubequeue.WithDefaultNamespace("ns"), kubequeue.WithSleep(func(ctx context.Context, _ time.Duration) error {
 		h2, err2 = second.Enqueue(ctx, w, greeting{Name: "second"}, key)
 		return nil
 	}))
@@ -1621,7 +1599,7 @@ func TestQueue_Enqueue_UniqueKeyUserSuspended(t *testing.T) {
 	for _, sensitive := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Env", true: "Secret"}[sensitive], func(t *testing.T) {
 			t.Parallel()
-			s, queue := newAPIServer()
+			s, queue := newAPIServer(t)
 			opts := append(sensitivity(sensitive), kubequeue.WithUniqueKey("order-42"))
 			first, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "a"}, opts...)
 			require.NoError(t, err)
@@ -1639,7 +1617,7 @@ func TestQueue_Enqueue_UniqueKeyUserSuspended(t *testing.T) {
 // deleted is not returned.
 func TestQueue_Enqueue_UniqueKeyBeingDeleted(t *testing.T) {
 	t.Parallel()
-	s, queue := newAPIServer()
+	s, queue := newAPIServer(t)
 	h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{}, kubequeue.WithUniqueKey("order-42"))
 	require.NoError(t, err)
 	job := s.job(t, h.Name)
@@ -1670,7 +1648,7 @@ func TestQueue_Enqueue_Context(t *testing.T) {
 	for _, sensitive := range []bool{false, true} {
 		t.Run("EndsDuringCreate/"+map[bool]string{false: "Env", true: "Secret"}[sensitive], func(t *testing.T) {
 			t.Parallel()
-			s, queue := newAPIServer()
+			s, queue := newAPIServer(t)
 			ctx, cancel := context.WithCancel(t.Context())
 			s.PrependReactor("create", "jobs", func(action k8stesting.Action) (bool, runtime.Object, error) {
 				s.react(action) // stored, as the caller gives up
@@ -1700,7 +1678,7 @@ func TestQueue_Enqueue_AnswersLost(t *testing.T) {
 
 	t.Run("GetAfterAlreadyExistsFails", func(t *testing.T) {
 		t.Parallel()
-		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(2), kubequeue.WithSleep(noSleep))
+		queue, client := fakeQueue(t, kubequeue.WithRetries(2), kubequeue.WithSleep(noSleep))
 		failAlways(client, "create", "jobs", apierrors.NewAlreadyExists(clJobsResource, "x"))
 		failAlways(client, "get", "jobs", errDown)
 		_, err := queue.Enqueue(t.Context(), newGreeter(), greeting{})
@@ -1710,7 +1688,7 @@ func TestQueue_Enqueue_AnswersLost(t *testing.T) {
 
 	t.Run("SecretAnswerLost", func(t *testing.T) {
 		t.Parallel()
-		queue, client := kubequeuetest.NewQueue(kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
+		queue, client := fakeQueue(t, kubequeue.WithRetries(3), kubequeue.WithSleep(noSleep))
 		var lost atomic.Bool
 		client.PrependReactor("create", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
 			if lost.Swap(true) {
@@ -1731,7 +1709,7 @@ func TestQueue_Enqueue_AnswersLost(t *testing.T) {
 
 	t.Run("JobDeletedBeforeResume", func(t *testing.T) {
 		t.Parallel()
-		s, queue := newAPIServer()
+		s, queue := newAPIServer(t)
 		failAlways(s.Clientset, "patch", "jobs", apierrors.NewNotFound(clJobsResource, "x"))
 		h, err := queue.Enqueue(t.Context(), newGreeter(kubequeue.WithSensitivePayload()), greeting{})
 		require.Zero(t, h)

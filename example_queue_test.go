@@ -30,9 +30,11 @@ func sendEmail(ctx context.Context, e Email) error { return nil }
 // Enqueue creates the Job and returns a handle that can be stored and used
 // later. A real service passes a clientset from kubequeue.NewClientset.
 func ExampleQueue_Enqueue() {
-	client := fake.NewClientset()
-	queue := kubequeue.New(client, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
-
+	queue, err := kubequeue.New(fake.NewClientset(), kubequeue.WithRandSource(rand.NewPCG(1, 2)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	handle, err := queue.Enqueue(context.Background(), SendEmail,
 		Email{To: "ada@example.com", Subject: `Your order "42" has shipped`},
 		kubequeue.WithLabels(map[string]string{"order": "42"}),
@@ -50,7 +52,11 @@ func ExampleQueue_Enqueue() {
 // payload is JSON in one environment variable, so quotes, newlines and
 // non-ASCII text arrive exactly as sent.
 func ExampleQueue_Build() {
-	queue := kubequeue.New(nil, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
+	queue, err := kubequeue.New(fake.NewClientset(), kubequeue.WithRandSource(rand.NewPCG(1, 2)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	job, err := queue.Build(SendEmail, Email{To: "zoë@example.com", Subject: "It's \"done\"\nreally"},
 		kubequeue.WithTTLAfterFinished(0),
 	)

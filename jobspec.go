@@ -799,9 +799,6 @@ func (q *Queue) Build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 // caller's options suspended it themselves (then the annotation
 // AnnotationResume is "false").
 func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*batchv1.Job, string, error) {
-	if q.err != nil {
-		return nil, "", q.err
-	}
 	if worker == nil {
 		return nil, "", fmt.Errorf("%w: nil worker", ErrInvalidWorker)
 	}

@@ -864,7 +864,7 @@ func TestQueue_Build_Defaults(t *testing.T) {
 
 	t.Run("QueueDefaultNamespace", func(t *testing.T) {
 		t.Parallel()
-		q := kubequeue.New(nil, kubequeue.WithDefaultNamespace("batch"))
+		q := buildQueue(t, kubequeue.WithDefaultNamespace("batch"))
 
 		job, err := q.Build(jsWorker(t), jsArgs{})
 		require.NoError(t, err)
@@ -887,7 +887,7 @@ func TestQueue_Build_Defaults(t *testing.T) {
 		t.Parallel()
 		w := kubequeue.NewWorker(jsWorkerName, jsPerform, nil, kubequeue.WithImage(jsImage), nil)
 		require.NoError(t, w.Validate())
-		job, err := kubequeue.New(nil, nil).Build(w, jsArgs{}, nil)
+		job, err := buildQueue(t, nil).Build(w, jsArgs{}, nil)
 		require.NoError(t, err)
 		require.Equal(t, kubequeue.DefaultNamespace, job.Namespace)
 	})
@@ -916,7 +916,7 @@ func TestQueue_Build_GeneratedNames(t *testing.T) {
 	t.Run("EveryLength", func(t *testing.T) {
 		t.Parallel()
 		require.Equal(t, 52, kubequeue.MaxWorkerNameLen)
-		q := kubequeue.New(nil)
+		q := buildQueue(t)
 		for n := 1; n <= kubequeue.MaxWorkerNameLen; n++ {
 			worker := jsWorkerNameOfLen(n)
 			require.Len(t, worker, n)
@@ -950,7 +950,7 @@ func TestQueue_Build_GeneratedNames(t *testing.T) {
 		require.Equal(t, "name", ve.Field)
 		require.Equal(t, worker, ve.Value)
 
-		job, buildErr := kubequeue.New(nil).Build(w, jsArgs{})
+		job, buildErr := buildQueue(t).Build(w, jsArgs{})
 		require.Nil(t, job)
 		require.Equal(t, err, buildErr)
 	})
@@ -985,7 +985,7 @@ func TestQueue_Build_GeneratedNames(t *testing.T) {
 					require.Equal(t, "name", ve.Field)
 					require.Equal(t, tt.worker, ve.Value)
 				}
-				job, buildErr := kubequeue.New(nil).Build(w, jsArgs{})
+				job, buildErr := buildQueue(t).Build(w, jsArgs{})
 				require.Nil(t, job)
 				require.ErrorIs(t, buildErr, kubequeue.ErrInvalidWorker)
 			})
@@ -1004,9 +1004,9 @@ func TestQueue_Build_GeneratedNames(t *testing.T) {
 			}
 			return out
 		}
-		first := names(kubequeue.New(nil, kubequeue.WithRandSource(rand.NewPCG(1, 2))))
-		second := names(kubequeue.New(nil, kubequeue.WithRandSource(rand.NewPCG(1, 2))))
-		other := names(kubequeue.New(nil, kubequeue.WithRandSource(rand.NewPCG(3, 4))))
+		first := names(buildQueue(t, kubequeue.WithRandSource(rand.NewPCG(1, 2))))
+		second := names(buildQueue(t, kubequeue.WithRandSource(rand.NewPCG(1, 2))))
+		other := names(buildQueue(t, kubequeue.WithRandSource(rand.NewPCG(3, 4))))
 		require.Equal(t, first, second)
 		require.NotEqual(t, first, other)
 		seen := map[string]bool{}
@@ -1019,7 +1019,7 @@ func TestQueue_Build_GeneratedNames(t *testing.T) {
 	t.Run("RandSourceConcurrent", func(t *testing.T) {
 		t.Parallel()
 		w := jsWorker(t)
-		q := kubequeue.New(nil, kubequeue.WithRandSource(rand.NewPCG(5, 6)))
+		q := buildQueue(t, kubequeue.WithRandSource(rand.NewPCG(5, 6)))
 		var (
 			mu   sync.Mutex
 			seen = map[string]bool{}
@@ -1046,7 +1046,7 @@ func TestQueue_Build_GeneratedNames(t *testing.T) {
 	t.Run("NoDuplicates", func(t *testing.T) {
 		t.Parallel()
 		w := jsWorker(t)
-		q := kubequeue.New(nil)
+		q := buildQueue(t)
 		seen := make(map[string]bool, 10000)
 		for range 10000 {
 			job, err := q.Build(w, jsArgs{})
@@ -1410,12 +1410,12 @@ func TestNewWorker_Invalid(t *testing.T) {
 				require.ErrorContains(t, err, tt.errContains)
 			}
 
-			job, buildErr := kubequeue.New(nil).Build(w, jsArgs{ID: 1})
+			job, buildErr := buildQueue(t).Build(w, jsArgs{ID: 1})
 			require.Nil(t, job)
 			require.Equal(t, err, buildErr)
 
 			client := fake.NewClientset()
-			handle, enqueueErr := kubequeue.New(client).Enqueue(t.Context(), w, jsArgs{ID: 1})
+			handle, enqueueErr := newQueue(t, client).Enqueue(t.Context(), w, jsArgs{ID: 1})
 			require.Equal(t, err, enqueueErr)
 			require.Zero(t, handle)
 			requireNoAPICall(t, client)
@@ -1457,7 +1457,7 @@ func TestNewWorker_Invalid(t *testing.T) {
 		for _, s := range []string{"Bad_Name", "lots", "100Mi", "KUBEQUEUE_X", "WithJobMutator"} {
 			require.ErrorContains(t, err, s)
 		}
-		_, buildErr := kubequeue.New(nil).Build(w, jsArgs{})
+		_, buildErr := buildQueue(t).Build(w, jsArgs{})
 		require.Equal(t, err, buildErr)
 	})
 
@@ -1468,12 +1468,12 @@ func TestNewWorker_Invalid(t *testing.T) {
 			require.ErrorIs(t, w.Validate(), kubequeue.ErrInvalidWorker)
 			require.Empty(t, w.Name())
 
-			job, err := kubequeue.New(nil).Build(w, jsArgs{})
+			job, err := buildQueue(t).Build(w, jsArgs{})
 			require.Nil(t, job)
 			require.ErrorIs(t, err, kubequeue.ErrInvalidWorker)
 
 			client := fake.NewClientset()
-			handle, enqueueErr := kubequeue.New(client).Enqueue(t.Context(), w, jsArgs{})
+			handle, enqueueErr := newQueue(t, client).Enqueue(t.Context(), w, jsArgs{})
 			require.ErrorIs(t, enqueueErr, kubequeue.ErrInvalidWorker)
 			require.Equal(t, err, enqueueErr)
 			require.Zero(t, handle)
@@ -1484,7 +1484,7 @@ func TestNewWorker_Invalid(t *testing.T) {
 	t.Run("NilJob", func(t *testing.T) {
 		t.Parallel()
 		require.NotPanics(t, func() {
-			job, err := kubequeue.New(nil).Build(nil, jsArgs{})
+			job, err := buildQueue(t).Build(nil, jsArgs{})
 			require.Nil(t, job)
 			require.ErrorIs(t, err, kubequeue.ErrInvalidWorker)
 		})
@@ -1559,7 +1559,7 @@ func TestQueue_Build_InvalidCallOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			job, err := kubequeue.New(nil).Build(w, jsArgs{ID: 1}, tt.call...)
+			job, err := buildQueue(t).Build(w, jsArgs{ID: 1}, tt.call...)
 			require.Nil(t, job)
 			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
 			require.NotErrorIs(t, err, kubequeue.ErrInvalidWorker)
@@ -1571,7 +1571,7 @@ func TestQueue_Build_InvalidCallOptions(t *testing.T) {
 			require.Len(t, jsValidationErrors(err), 1, "the case has exactly one problem: %v", err)
 
 			client := fake.NewClientset()
-			handle, enqueueErr := kubequeue.New(client).Enqueue(t.Context(), w, jsArgs{ID: 1}, tt.call...)
+			handle, enqueueErr := newQueue(t, client).Enqueue(t.Context(), w, jsArgs{ID: 1}, tt.call...)
 			require.Equal(t, err, enqueueErr)
 			require.Zero(t, handle)
 			requireNoAPICall(t, client)
@@ -1580,7 +1580,7 @@ func TestQueue_Build_InvalidCallOptions(t *testing.T) {
 
 	t.Run("SeveralProblems", func(t *testing.T) {
 		t.Parallel()
-		_, err := kubequeue.New(nil).Build(w, jsArgs{},
+		_, err := buildQueue(t).Build(w, jsArgs{},
 			kubequeue.WithJobName("Bad"), kubequeue.WithBackoffLimit(-2), kubequeue.WithLabels(map[string]string{"k": "-v"}))
 		require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
 		require.NotErrorIs(t, err, kubequeue.ErrInvalidWorker)
@@ -1590,7 +1590,7 @@ func TestQueue_Build_InvalidCallOptions(t *testing.T) {
 	t.Run("WorkerErrorFirst", func(t *testing.T) {
 		t.Parallel()
 		bad := kubequeue.NewWorker(jsWorkerName, jsPerform)
-		_, err := kubequeue.New(nil).Build(bad, jsArgs{}, kubequeue.WithBackoffLimit(-1))
+		_, err := buildQueue(t).Build(bad, jsArgs{}, kubequeue.WithBackoffLimit(-1))
 		require.ErrorIs(t, err, kubequeue.ErrInvalidWorker)
 	})
 }
@@ -1628,7 +1628,7 @@ func TestQueue_Build_Payload(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				job, err := kubequeue.New(nil).Build(w, tt.payload)
+				job, err := buildQueue(t).Build(w, tt.payload)
 				require.Nil(t, job)
 				require.ErrorIs(t, err, kubequeue.ErrPayloadType)
 				require.NotErrorIs(t, err, kubequeue.ErrInvalidWorker)
@@ -1637,7 +1637,7 @@ func TestQueue_Build_Payload(t *testing.T) {
 				require.ErrorContains(t, err, jsWorkerName)
 
 				client := fake.NewClientset()
-				_, enqueueErr := kubequeue.New(client).Enqueue(t.Context(), w, tt.payload)
+				_, enqueueErr := newQueue(t, client).Enqueue(t.Context(), w, tt.payload)
 				require.Equal(t, err, enqueueErr)
 				requireNoAPICall(t, client)
 			})
@@ -1647,7 +1647,7 @@ func TestQueue_Build_Payload(t *testing.T) {
 	t.Run("PointerWorker", func(t *testing.T) {
 		t.Parallel()
 		w := kubequeue.NewWorker(jsWorkerName, func(context.Context, *jsArgs) error { return nil }, kubequeue.WithImage(jsImage))
-		_, err := kubequeue.New(nil).Build(w, jsArgs{ID: 1})
+		_, err := buildQueue(t).Build(w, jsArgs{ID: 1})
 		require.ErrorIs(t, err, kubequeue.ErrPayloadType)
 		require.ErrorContains(t, err, "*kubequeue_test.jsArgs")
 		job := build(t, w, &jsArgs{ID: 1})
@@ -1659,21 +1659,21 @@ func TestQueue_Build_Payload(t *testing.T) {
 		w := kubequeue.NewWorker(jsWorkerName, func(context.Context, string) error { return nil }, kubequeue.WithImage(jsImage))
 		// A string of n plain characters encodes as n+2 bytes.
 		inEnv := strings.Repeat("x", kubequeue.MaxEnvPayloadSize-2)
-		job, err := kubequeue.New(nil).Build(w, inEnv)
+		job, err := buildQueue(t).Build(w, inEnv)
 		require.NoError(t, err)
 		require.Len(t, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"), kubequeue.MaxEnvPayloadSize)
 		require.Nil(t, job.Spec.Suspend)
 
 		// One byte more travels in a Secret.
-		job, err = kubequeue.New(nil).Build(w, inEnv+"x")
+		job, err = buildQueue(t).Build(w, inEnv+"x")
 		require.NoError(t, err)
 		require.Equal(t, "/var/run/kubequeue/payload/payload.json", jsEnv(t, job, "KUBEQUEUE_PAYLOAD_FILE"))
 		require.True(t, *job.Spec.Suspend, "created suspended until its Secret exists")
 
 		fits := strings.Repeat("x", kubequeue.MaxPayloadSize-2)
-		_, err = kubequeue.New(nil).Build(w, fits)
+		_, err = buildQueue(t).Build(w, fits)
 		require.NoError(t, err)
-		job, err = kubequeue.New(nil).Build(w, fits+"x")
+		job, err = buildQueue(t).Build(w, fits+"x")
 		require.Nil(t, job)
 		require.ErrorIs(t, err, kubequeue.ErrPayloadTooLarge)
 		require.ErrorContains(t, err, fmt.Sprint(kubequeue.MaxPayloadSize))
@@ -1681,13 +1681,13 @@ func TestQueue_Build_Payload(t *testing.T) {
 
 		// Escaping counts: a quote encodes as two bytes.
 		quotes := strings.Repeat(`"`, (kubequeue.MaxPayloadSize-2)/2)
-		_, err = kubequeue.New(nil).Build(w, quotes)
+		_, err = buildQueue(t).Build(w, quotes)
 		require.NoError(t, err)
-		_, err = kubequeue.New(nil).Build(w, quotes+`"`)
+		_, err = buildQueue(t).Build(w, quotes+`"`)
 		require.ErrorIs(t, err, kubequeue.ErrPayloadTooLarge)
 
 		client := fake.NewClientset()
-		_, err = kubequeue.New(client).Enqueue(t.Context(), w, fits+"x")
+		_, err = newQueue(t, client).Enqueue(t.Context(), w, fits+"x")
 		require.ErrorIs(t, err, kubequeue.ErrPayloadTooLarge)
 		requireNoAPICall(t, client)
 	})
@@ -1741,7 +1741,7 @@ func TestQueue_Build_NilPayloadForInterfaceWorker(t *testing.T) {
 		got, called = p, true
 		return nil
 	}, kubequeue.WithImage(jsImage))
-	job, err := kubequeue.New(nil).Build(w, nil)
+	job, err := buildQueue(t).Build(w, nil)
 	require.NoError(t, err, "nil is a value of type any")
 	require.Equal(t, "null", jsEnv(t, job, "KUBEQUEUE_PAYLOAD"))
 	_, err = kubequeue.PerformJob(t.Context(), job, w)
@@ -1755,7 +1755,11 @@ func TestQueue_Build_NilPayloadForInterfaceWorker(t *testing.T) {
 func jsBuildFunc[T any](payload T) func() (*batchv1.Job, error) {
 	return func() (*batchv1.Job, error) {
 		w := kubequeue.NewWorker(jsWorkerName, func(context.Context, T) error { return nil }, kubequeue.WithImage(jsImage))
-		return kubequeue.New(nil).Build(w, payload)
+		queue, err := kubequeue.New(fake.NewClientset())
+		if err != nil {
+			return nil, err
+		}
+		return queue.Build(w, payload)
 	}
 }
 
@@ -2111,7 +2115,7 @@ func BenchmarkBuild(b *testing.B) {
 		kubequeue.WithLabels(map[string]string{"team": "checkout"}),
 	)
 	b.Run("kubequeue", func(b *testing.B) {
-		queue := kubequeue.New(nil)
+		queue := buildQueue(b)
 		b.ReportAllocs()
 		for b.Loop() {
 			job, err := queue.Build(w, payload)
@@ -2138,7 +2142,7 @@ func BenchmarkBuild(b *testing.B) {
 			kubequeue.WithLabels(map[string]string{"team": "checkout"}),
 		)
 		p := tagged{benchPayload: payload, Meta: map[string]any{"source": "web"}}
-		queue := kubequeue.New(nil)
+		queue := buildQueue(b)
 		b.ReportAllocs()
 		for b.Loop() {
 			job, err := queue.Build(w, p)
@@ -2211,7 +2215,7 @@ func BenchmarkBuild(b *testing.B) {
 			return job
 		}
 		// The two sides must build the same Job, apart from the random name.
-		want, err := kubequeue.New(nil).Build(w, payload)
+		want, err := buildQueue(b).Build(w, payload)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -2371,20 +2375,20 @@ func TestQueue_Build_DollarsEscapedOnlyInEnv(t *testing.T) {
 
 	// n dollars encode as n+2 bytes, and as 6n+2 in the environment.
 	const mostInEnv = (kubequeue.MaxEnvPayloadSize - 2) / 6
-	job, err := kubequeue.New(nil).Build(w, strings.Repeat("$", mostInEnv))
+	job, err := buildQueue(t).Build(w, strings.Repeat("$", mostInEnv))
 	require.NoError(t, err)
 	require.Len(t, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"), 6*mostInEnv+2)
 	require.NotContains(t, jsEnv(t, job, "KUBEQUEUE_PAYLOAD"), "$")
-	job, err = kubequeue.New(nil).Build(w, strings.Repeat("$", mostInEnv+1))
+	job, err = buildQueue(t).Build(w, strings.Repeat("$", mostInEnv+1))
 	require.NoError(t, err)
 	require.Equal(t, "/var/run/kubequeue/payload/payload.json", jsEnv(t, job, "KUBEQUEUE_PAYLOAD_FILE"),
 		"a payload whose escaped form exceeds MaxEnvPayloadSize travels in a Secret")
 
 	// A Secret holds up to MaxPayloadSize bytes of dollars, as they are.
 	most := strings.Repeat("$", kubequeue.MaxPayloadSize-2)
-	_, err = kubequeue.New(nil).Build(w, most)
+	_, err = buildQueue(t).Build(w, most)
 	require.NoError(t, err)
-	_, err = kubequeue.New(nil).Build(w, most+"$")
+	_, err = buildQueue(t).Build(w, most+"$")
 	require.ErrorIs(t, err, kubequeue.ErrPayloadTooLarge)
 
 	for _, opts := range [][]kubequeue.EnqueueOption{nil, {kubequeue.WithSensitivePayload()}} {
@@ -2393,7 +2397,7 @@ func TestQueue_Build_DollarsEscapedOnlyInEnv(t *testing.T) {
 			text = "costs $$5 and $(HOME)"
 		}
 		client := fake.NewClientset()
-		_, err := kubequeue.New(client).Enqueue(t.Context(), w, text, opts...)
+		_, err := newQueue(t, client).Enqueue(t.Context(), w, text, opts...)
 		require.NoError(t, err)
 		secrets, err := client.CoreV1().Secrets(kubequeue.DefaultNamespace).List(t.Context(), metav1.ListOptions{})
 		require.NoError(t, err)

@@ -118,8 +118,6 @@ var (
 	// started as a kubequeue Job, or that PerformJob was given a Job that
 	// kubequeue did not build.
 	ErrNotInJob = errors.New("kubequeue: not started as a kubequeue job")
-	// ErrNoClient reports a Queue created without a Kubernetes client.
-	ErrNoClient = errors.New("kubequeue: queue has no kubernetes client")
 	// ErrInvalidHandle reports a Handle without a valid namespace and name.
 	ErrInvalidHandle = errors.New("kubequeue: invalid handle")
 	// ErrJobNotFound reports that a handle's Job does not exist: it was
@@ -185,8 +183,6 @@ type Queue struct {
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
-
-	err error // an invalid queue option, returned by Build and Enqueue
 }
 
 // DefaultNamespace is the namespace of Jobs whose worker, call and queue
@@ -201,14 +197,13 @@ const DefaultRetries = 8
 // creates.
 const DefaultFieldManager = "kubequeue"
 
-// New returns a Queue that creates Jobs through client, which may be a
-// client-go clientset or its fake. A nil client is allowed for a Queue that
-// only builds Jobs; its Enqueue then returns [ErrNoClient]. New never fails:
-// an invalid option is reported by Build and Enqueue as an error matching
-// [ErrInvalidOption].
-func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
-	if v := reflect.ValueOf(client); client != nil && v.Kind() == reflect.Pointer && v.IsNil() {
-		client = nil // a nil *Clientset in an interface
+// New returns a Queue that creates Jobs through client: a client-go
+// clientset, or its fake for tests and for code that only builds Jobs. It
+// returns an error for a nil client, and one matching [ErrInvalidOption]
+// that names each invalid option.
+func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
+	if client == nil || isNilPointer(client) {
+		return nil, errors.New("kubequeue: New: nil kubernetes client (a queue that only builds Jobs can use client-go's fake clientset)")
 	}
 	q := &Queue{
 		client:       client,
@@ -222,6 +217,21 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 			opt.applyQueue(q)
 		}
 	}
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// isNilPointer reports whether v holds a nil pointer, such as a nil
+// *kubernetes.Clientset.
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// check reports the queue's invalid options.
+func (q *Queue) check() error {
 	p := &problems{sentinel: ErrInvalidOption}
 	p.addAll("WithDefaultNamespace", q.namespace, validation.IsDNS1123Label(q.namespace))
 	if q.fieldManager == "" || len(q.fieldManager) > 128 {
@@ -230,8 +240,7 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 	if q.tries < 1 || q.tries > 100 {
 		p.add("WithRetries", strconv.Itoa(q.tries), "must be 1 to 100")
 	}
-	q.err = p.err()
-	return q
+	return p.err()
 }
 
 // generateName returns "<worker>-<random suffix>".

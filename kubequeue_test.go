@@ -25,7 +25,7 @@ import (
 // queue that has no client, and requires success.
 func build(t *testing.T, job kubequeue.AnyWorker, payload any, opts ...kubequeue.EnqueueOption) *batchv1.Job {
 	t.Helper()
-	built, err := kubequeue.New(nil).Build(job, payload, opts...)
+	built, err := buildQueue(t).Build(job, payload, opts...)
 	require.NoError(t, err)
 	require.NotNil(t, built)
 	return built
@@ -229,11 +229,11 @@ func TestBadInput(t *testing.T) {
 		{"PayloadMarshalsWhatItCannotDecode", nil, enqueueWith(kubequeue.NewWorker("o", func(context.Context, oneWay) error { return nil }, img), oneWay{N: 1}), kubequeue.ErrPayloadEncode, "", "", "cannot be decoded into Go type kubequeue_test.oneWay"},
 		{"PayloadUnmarshalJSONPanics", nil, enqueueWith(kubequeue.NewWorker("u", func(context.Context, panicsDecoding) error { return nil }, img), panicsDecoding{}), kubequeue.ErrPayloadEncode, "", "", "UnmarshalJSON or UnmarshalText method panicked"},
 		{"PayloadTooLarge", nil, enqueueWith(worker(), greeting{Name: long(1 << 20)}), kubequeue.ErrPayloadTooLarge, "", "", "more than 1048576"},
-		// Queue options.
-		{"QueueNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("x_y")}, call(), kubequeue.ErrInvalidOption, "WithDefaultNamespace", "x_y", "RFC 1123"},
-		{"FieldManagerEmpty", []kubequeue.QueueOption{kubequeue.WithFieldManager("")}, call(), kubequeue.ErrInvalidOption, "WithFieldManager", "", "1 to 128 characters"},
-		{"RetriesZero", []kubequeue.QueueOption{kubequeue.WithRetries(0)}, call(), kubequeue.ErrInvalidOption, "WithRetries", "0", "1 to 100"},
-		{"RetriesAbsurd", []kubequeue.QueueOption{kubequeue.WithRetries(1000)}, call(), kubequeue.ErrInvalidOption, "WithRetries", "1000", "1 to 100"},
+		// Queue options, refused by New.
+		{"QueueNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("x_y")}, nil, kubequeue.ErrInvalidOption, "WithDefaultNamespace", "x_y", "RFC 1123"},
+		{"FieldManagerEmpty", []kubequeue.QueueOption{kubequeue.WithFieldManager("")}, nil, kubequeue.ErrInvalidOption, "WithFieldManager", "", "1 to 128 characters"},
+		{"RetriesZero", []kubequeue.QueueOption{kubequeue.WithRetries(0)}, nil, kubequeue.ErrInvalidOption, "WithRetries", "0", "1 to 100"},
+		{"RetriesAbsurd", []kubequeue.QueueOption{kubequeue.WithRetries(1000)}, nil, kubequeue.ErrInvalidOption, "WithRetries", "1000", "1 to 100"},
 		// The other calls.
 		{"CancelPropagation", nil, func(c ctx, q *kubequeue.Queue) error {
 			return q.Cancel(c, kubequeue.Handle{Namespace: "ns", Name: "j"}, kubequeue.WithPropagation("Sometimes"))
@@ -266,9 +266,10 @@ func TestBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			client := fake.NewClientset()
-			queue := kubequeue.New(client, tt.queue...)
-			var err error
-			require.NotPanics(t, func() { err = tt.run(t.Context(), queue) })
+			queue, err := kubequeue.New(client, tt.queue...)
+			if err == nil {
+				require.NotPanics(t, func() { err = tt.run(t.Context(), queue) })
+			}
 			require.ErrorIs(t, err, tt.sentinel)
 			require.ErrorContains(t, err, tt.rule)
 			if tt.field != "" {
@@ -324,7 +325,7 @@ func TestNewWorker_OptionsCopied(t *testing.T) {
 	selector["disk"] = "not a label value!"
 	env[0].Name = "KUBEQUEUE_PAYLOAD"
 
-	job, err := kubequeue.New(nil).Build(w, greeting{})
+	job, err := buildQueue(t).Build(w, greeting{})
 	require.NoError(t, err)
 	pod := job.Spec.Template.Spec
 	require.Equal(t, "registry.example.com/app:v1", pod.Containers[0].Image)

@@ -423,16 +423,6 @@ func TestQueue_List_InvalidOptions(t *testing.T) {
 	})
 }
 
-func TestQueue_List_NoClient(t *testing.T) {
-	t.Parallel()
-	_, err := kubequeue.New(nil).List(t.Context(), kubequeue.ListOptions{})
-	require.ErrorIs(t, err, kubequeue.ErrNoClient)
-
-	// Invalid options are still reported as such.
-	_, err = kubequeue.New(nil).List(t.Context(), kubequeue.ListOptions{Limit: -1})
-	require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
-}
-
 func TestQueue_List_APIErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

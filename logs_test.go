@@ -663,13 +663,6 @@ func TestQueue_Logs_JobNotFound(t *testing.T) {
 	})
 }
 
-func TestQueue_Logs_NoClient(t *testing.T) {
-	t.Parallel()
-	_, errs := lgCollect(kubequeue.New(nil).Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
-	require.Len(t, errs, 1)
-	require.ErrorIs(t, errs[0], kubequeue.ErrNoClient)
-}
-
 func TestQueue_Logs_APIErrors(t *testing.T) {
 	t.Parallel()
 	pods := schema.GroupResource{Resource: "pods"}

@@ -269,7 +269,7 @@ func TestQueue_Status(t *testing.T) {
 			for _, p := range tt.pods {
 				require.NoError(t, client.Tracker().Add(p))
 			}
-			queue := kubequeue.New(client)
+			queue := newQueue(t, client)
 			got, err := queue.Status(t.Context(), handle)
 			require.NoError(t, err)
 			want := tt.want
@@ -369,7 +369,7 @@ func TestStatus_DecodeResult(t *testing.T) {
 	// A termination message that is not JSON is not reported as no result.
 	client := fake.NewClientset(testJob(t, batchv1.JobStatus{Conditions: []batchv1.JobCondition{successCriteriaMet, complete}, Succeeded: 1}))
 	require.NoError(t, client.Tracker().Add(testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, `{"sum":4`, 2))))
-	text, err := kubequeue.New(client).Status(t.Context(), kubequeue.HandleFor(testJob(t, batchv1.JobStatus{})))
+	text, err := newQueue(t, client).Status(t.Context(), kubequeue.HandleFor(testJob(t, batchv1.JobStatus{})))
 	require.NoError(t, err)
 	require.Nil(t, text.Result)
 	err = text.DecodeResult(&got)
@@ -383,7 +383,7 @@ func TestStatus_DecodeResult(t *testing.T) {
 // Status encoded as JSON and decoded again keeps it.
 func TestStatus_Print(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client := fakeQueue(t)
 	h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "Ada"})
 	require.NoError(t, err)
 	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, map[string]string{"greeted": "Ada"}))
@@ -465,7 +465,7 @@ func TestQueue_Status_PodsUnreadable(t *testing.T) {
 		t.Parallel()
 		client := fake.NewClientset(testJob(t, succeeded), testPod("greet-abc-x1", 1, corev1.PodSucceeded, result))
 		lists := failPodReads(client, 1, errUnavailable)
-		st, err := kubequeue.New(client).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
+		st, err := newQueue(t, client).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
 		require.NoError(t, err)
 		require.Equal(t, kubequeue.StateSucceeded, st.State)
 		require.Equal(t, `{"sum":42}`, st.Result.String(), "read on the second try")
@@ -484,7 +484,7 @@ func TestQueue_Status_PodsUnreadable(t *testing.T) {
 			t.Parallel()
 			client := fake.NewClientset(testJob(t, succeeded), testPod("greet-abc-x1", 1, corev1.PodSucceeded, result))
 			lists := failPodReads(client, -1, tt.err)
-			st, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
+			st, err := newQueue(t, client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
 			require.NoError(t, err, "the Job succeeded: a caller must not run it again")
 			require.Equal(t, kubequeue.StateSucceeded, st.State)
 			require.Equal(t, at(5).Time, st.Finished)
@@ -502,7 +502,7 @@ func TestQueue_Status_PodsUnreadable(t *testing.T) {
 		failed := batchv1.JobStatus{Conditions: []batchv1.JobCondition{backoffTarget, backoffFailed}, Failed: 1}
 		client := fake.NewClientset(testJob(t, failed))
 		failPodReads(client, -1, errUnavailable)
-		st, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, failed)))
+		st, err := newQueue(t, client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, failed)))
 		require.NoError(t, err)
 		require.Equal(t, kubequeue.StateFailed, st.State)
 		require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, st.Reason)
@@ -516,7 +516,7 @@ func TestQueue_Status_PodsUnreadable(t *testing.T) {
 		active := batchv1.JobStatus{Active: 1, Ready: ptr.To(int32(0)), StartTime: ptr.To(at(1))}
 		client := fake.NewClientset(testJob(t, active))
 		failPodReads(client, -1, errUnavailable)
-		_, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, active)))
+		_, err := newQueue(t, client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, active)))
 		require.True(t, apierrors.IsServiceUnavailable(err), "%v", err)
 	})
 }

@@ -77,9 +77,6 @@ func (q *Queue) WaitAll(ctx context.Context, handles ...Handle) iter.Seq2[Status
 			}
 			given[h] = true
 			err := h.validate()
-			if err == nil && q.client == nil {
-				err = ErrNoClient
-			}
 			if err != nil {
 				if !yield(Status{Handle: h}, err) {
 					return

@@ -16,18 +16,21 @@ func TestNewWorker_ChecksOnce(t *testing.T) {
 	t.Parallel()
 	perform := func(context.Context, struct{}) error { return nil }
 
+	queue, err := New(fake.NewClientset())
+	require.NoError(t, err)
+
 	bad := NewWorker("greet", perform, WithImage("Not An Image"))
 	require.ErrorIs(t, bad.Validate(), ErrInvalidWorker)
 	bad.err = nil // as if NewWorker had found nothing wrong
-	_, err := New(nil).Build(bad, struct{}{})
+	_, err = queue.Build(bad, struct{}{})
 	require.NoError(t, err, "Build checked the options again")
-	_, err = New(fake.NewClientset()).Enqueue(t.Context(), bad, struct{}{})
+	_, err = queue.Enqueue(t.Context(), bad, struct{}{})
 	require.NoError(t, err, "Enqueue checked the options again")
 
 	good := NewWorker("greet", perform, WithImage("registry.example.com/app:v1"))
 	stored := errors.New("what NewWorker found")
 	good.err = stored
-	_, err = New(nil).Build(good, struct{}{})
+	_, err = queue.Build(good, struct{}{})
 	require.ErrorIs(t, err, stored)
 	require.ErrorIs(t, good.Validate(), stored)
 }

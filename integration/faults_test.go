@@ -59,7 +59,7 @@ func TestQueue_Enqueue_LostResponses(t *testing.T) {
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { lose.next = rt; return lose })
 	c, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns))
+	queue := newQueue(t, c, kubequeue.WithDefaultNamespace(e.ns))
 	// Suspended: the Jobs are what counts, not their pods.
 
 	handles := make([]kubequeue.Handle, enqueues)
@@ -201,7 +201,7 @@ func TestQueue_Enqueue_SecretPayload(t *testing.T) {
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return failSecrets{rt} })
 		c, err := kubernetes.NewForConfig(cfg)
 		require.NoError(t, err)
-		queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns))
+		queue := newQueue(t, c, kubequeue.WithDefaultNamespace(e.ns))
 		_, err = queue.Enqueue(e.ctx, greetWorker, greeting{Name: secret}, kubequeue.WithSensitivePayload())
 		require.True(t, apierrors.IsForbidden(err), "%v", err)
 		require.Eventually(t, func() bool {
@@ -230,7 +230,7 @@ func TestQueue_Enqueue_APIServerRestart(t *testing.T) {
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { refused.next = rt; return refused })
 	c, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
+	queue := newQueue(t, c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
 	key := func(i int) string { return fmt.Sprintf("order-%d", i) }
 	type result struct {
 		h   kubequeue.Handle
@@ -334,7 +334,7 @@ func queueThrough(t *testing.T, e *env, f *faults, opts ...kubequeue.QueueOption
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { f.next = rt; return f })
 	c, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	return kubequeue.New(c, append([]kubequeue.QueueOption{kubequeue.WithDefaultNamespace(e.ns)}, opts...)...)
+	return newQueue(t, c, append([]kubequeue.QueueOption{kubequeue.WithDefaultNamespace(e.ns)}, opts...)...)
 }
 
 // is reports whether req is a method request on resource (such as "jobs"
@@ -468,7 +468,7 @@ func TestQueue_Enqueue_APIServerRestartPlain(t *testing.T) {
 	c, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	// Two tries only, so that Enqueues fail while the API server is down.
-	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
+	queue := newQueue(t, c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
 	type result struct {
 		h   kubequeue.Handle
 		err error

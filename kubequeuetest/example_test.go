@@ -32,7 +32,7 @@ func signUp(ctx context.Context, queue *kubequeue.Queue, user string) error {
 // enqueued.
 func Example() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 
 	if err := signUp(ctx, queue, "Ada"); err != nil {
 		fmt.Println(err)
@@ -63,7 +63,7 @@ func ExamplePerform() {
 // controller would, so that code that waits for Jobs can be tested.
 func ExampleSetFailed() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 	ok, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "ada"})
 	bad, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "nobody"})
 
@@ -83,7 +83,7 @@ func ExampleSetFailed() {
 // reads a Job's logs can be tested.
 func ExampleWithLog() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 	h, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "ada"})
 	_ = kubequeuetest.SetFailed(ctx, client, h, "BackoffLimitExceeded", kubequeue.ExitRetryable, "smtp: connection refused",
 		kubequeuetest.WithLog("welcoming ada\nsmtp: connection refused\n"))
@@ -104,7 +104,7 @@ func ExampleWithLog() {
 // payload travels in a Secret, and returns the result perform recorded.
 func ExamplePerformJob() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 	count := kubequeue.NewWorker("count-words", func(ctx context.Context, text string) error {
 		return kubequeue.SetResult(ctx, len(strings.Fields(text)))
 	}, kubequeue.WithImage("registry.example.com/app:v1"))

@@ -37,10 +37,14 @@ import (
 // the clientset, so that a test can inspect what was created or inject
 // failures with PrependReactor. The queue's [kubequeue.Queue.Logs] reads,
 // for a pod that [SetSucceeded] or [SetFailed] made, the log given with
-// [WithLog].
-func NewQueue(opts ...kubequeue.QueueOption) (*kubequeue.Queue, *fake.Clientset) {
+// [WithLog]. The error is [kubequeue.New]'s, for an invalid option.
+func NewQueue(opts ...kubequeue.QueueOption) (*kubequeue.Queue, *fake.Clientset, error) {
 	client := NewClientset()
-	return kubequeue.New(logsClient{client}, opts...), client
+	queue, err := kubequeue.New(logsClient{client}, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return queue, client, nil
 }
 
 // Jobs returns the Jobs of worker held by client in any namespace, oldest
@@ -182,7 +186,11 @@ func RequireNotEnqueued[T any](t testing.TB, client kubernetes.Interface, w *kub
 // gave; [kubequeue.ExitCode] tells the exit code the container would have
 // had.
 func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...kubequeue.EnqueueOption) (json.RawMessage, error) {
-	job, err := kubequeue.New(nil).Build(w, p, opts...)
+	queue, err := kubequeue.New(fake.NewClientset())
+	if err != nil {
+		return nil, err
+	}
+	job, err := queue.Build(w, p, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -15,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,11 +59,21 @@ func main() {
 }
 
 func run(ctx context.Context, kubeconfig, namespace string, dryRun, asJSON bool) error {
-	if dryRun {
-		if namespace == "" {
-			namespace = kubequeue.DefaultNamespace
+	// A dry run only builds the Job, which any clientset can do.
+	var client kubernetes.Interface = fake.NewClientset()
+	if !dryRun {
+		cs, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
+		if err != nil {
+			return err
 		}
-		job, err := kubequeue.New(nil, kubequeue.WithDefaultNamespace(namespace)).Build(ComputePi, struct{}{})
+		client, namespace = cs, cmp.Or(namespace, contextNamespace)
+	}
+	queue, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(cmp.Or(namespace, kubequeue.DefaultNamespace)))
+	if err != nil {
+		return err
+	}
+	if dryRun {
+		job, err := queue.Build(ComputePi, struct{}{})
 		if err != nil {
 			return err
 		}
@@ -71,14 +84,7 @@ func run(ctx context.Context, kubeconfig, namespace string, dryRun, asJSON bool)
 		_, err = os.Stdout.Write(out)
 		return err
 	}
-	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
-	if err != nil {
-		return err
-	}
-	if namespace == "" {
-		namespace = contextNamespace
-	}
-	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, ComputePi, struct{}{})
+	handle, err := queue.Enqueue(ctx, ComputePi, struct{}{})
 	if err != nil {
 		return err
 	}

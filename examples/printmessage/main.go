@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,8 @@ import (
 	"os/signal"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubequeue/kubequeue"
@@ -79,11 +82,21 @@ func main() {
 }
 
 func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun, asJSON bool) error {
-	if dryRun {
-		if namespace == "" {
-			namespace = kubequeue.DefaultNamespace
+	// A dry run only builds the Job, which any clientset can do.
+	var client kubernetes.Interface = fake.NewClientset()
+	if !dryRun {
+		cs, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
+		if err != nil {
+			return err
 		}
-		job, err := kubequeue.New(nil, kubequeue.WithDefaultNamespace(namespace)).Build(PrintMessage, m)
+		client, namespace = cs, cmp.Or(namespace, contextNamespace)
+	}
+	queue, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(cmp.Or(namespace, kubequeue.DefaultNamespace)))
+	if err != nil {
+		return err
+	}
+	if dryRun {
+		job, err := queue.Build(PrintMessage, m)
 		if err != nil {
 			return err
 		}
@@ -94,14 +107,7 @@ func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun, a
 		_, err = os.Stdout.Write(out)
 		return err
 	}
-	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
-	if err != nil {
-		return err
-	}
-	if namespace == "" {
-		namespace = contextNamespace
-	}
-	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, PrintMessage, m)
+	handle, err := queue.Enqueue(ctx, PrintMessage, m)
 	if err != nil {
 		return err
 	}
