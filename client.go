@@ -123,10 +123,10 @@ func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts
 }
 
 // pending reports whether job waits for its payload Secret: Enqueue
-// created it suspended, with AnnotationResume, and has not yet stored the
+// created it suspended, with annotationResume, and has not yet stored the
 // Secret and removed the annotation.
 func pending(job *batchv1.Job) bool {
-	_, ok := job.Annotations[AnnotationResume]
+	_, ok := job.Annotations[annotationResume]
 	return ok
 }
 
@@ -217,7 +217,7 @@ func sameJob(job, got *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
 }
 
 // finish completes job, which is pending: it stores data in the payload
-// Secret the Job mounts, owned by the Job, then removes AnnotationResume
+// Secret the Job mounts, owned by the Job, then removes annotationResume
 // and, unless the caller's options suspended the Job, resumes it. If that
 // fails, it deletes the Job, which has not started (see undo). It returns
 // the Job as it now is.
@@ -238,7 +238,7 @@ func (q *Queue) finish(ctx context.Context, job *batchv1.Job, data string) (*bat
 func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string) (*batchv1.Job, error) {
 	vol := wire.SecretVolumeOf(&job.Spec.Template.Spec)
 	if vol == nil {
-		return nil, fmt.Errorf("job %s/%s has the annotation %s but mounts no payload secret", job.Namespace, job.Name, AnnotationResume)
+		return nil, fmt.Errorf("job %s/%s has the annotation %s but mounts no payload secret", job.Namespace, job.Name, annotationResume)
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -267,9 +267,9 @@ func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string
 	// One patch removes the annotation and resumes the Job, so that a Job
 	// suspended later can be told from one that waits for its payload. A
 	// merge patch that carries the UID fails if the Job was replaced.
-	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q,"annotations":{%q:null}}}`, job.UID, AnnotationResume)
-	if job.Annotations[AnnotationResume] != "false" {
-		patch = fmt.Appendf(nil, `{"metadata":{"uid":%q,"annotations":{%q:null}},"spec":{"suspend":false}}`, job.UID, AnnotationResume)
+	patch := fmt.Appendf(nil, `{"metadata":{"uid":%q,"annotations":{%q:null}}}`, job.UID, annotationResume)
+	if job.Annotations[annotationResume] != "false" {
+		patch = fmt.Appendf(nil, `{"metadata":{"uid":%q,"annotations":{%q:null}},"spec":{"suspend":false}}`, job.UID, annotationResume)
 	}
 	jobs := q.client.BatchV1().Jobs(job.Namespace)
 	var done *batchv1.Job

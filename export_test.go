@@ -2,6 +2,7 @@ package kubequeue
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 )
 
@@ -11,3 +12,14 @@ import (
 func WithSleep(sleep func(context.Context, time.Duration) error) QueueOption {
 	return queueOption(func(q *Queue) { q.sleep = sleep })
 }
+
+// WithRandSource makes the queue draw Job name suffixes from src instead of
+// the runtime's random generator, for reproducible names. The queue
+// serializes its own calls to src. Repeating it replaces.
+func WithRandSource(src rand.Source) QueueOption {
+	return queueOption(func(q *Queue) { q.rand = src })
+}
+
+// AnnotationResume is the annotation of a Job that waits for its payload
+// Secret.
+const AnnotationResume = annotationResume

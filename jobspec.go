@@ -779,7 +779,7 @@ func deepCopySlice[E any, P interface {
 // payload that travels in a Secret (above [MaxEnvPayloadSize], or with
 // [WithSensitivePayload]) is not in the Job: the Job mounts a Secret named
 // after it (Enqueue adds 8 hex digits of its enqueue ID to the name) and is
-// suspended, with [AnnotationResume]; Enqueue creates the Secret and then
+// suspended, with [annotationResume]; Enqueue creates the Secret and then
 // resumes it.
 //
 // The Job is named "<worker>-<suffix>" with a random 10-character suffix
@@ -797,7 +797,7 @@ func (q *Queue) Build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 // in a Secret, and "" when it is in the Job. Such a
 // Job is suspended, to be resumed once its Secret exists, unless the
 // caller's options suspended it themselves (then the annotation
-// AnnotationResume is "false").
+// annotationResume is "false").
 func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*batchv1.Job, string, error) {
 	if worker == nil {
 		return nil, "", fmt.Errorf("%w: nil worker", ErrInvalidWorker)
@@ -868,7 +868,7 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 		if built.Annotations == nil {
 			built.Annotations = make(map[string]string, 1)
 		}
-		built.Annotations[AnnotationResume] = strconv.FormatBool(resume)
+		built.Annotations[annotationResume] = strconv.FormatBool(resume)
 	} else {
 		data = ""
 	}
@@ -901,7 +901,7 @@ func annotationsSizeProblem(p *problems, annotations map[string]string) {
 	}
 	if size > apivalidation.TotalAnnotationSizeLimitB {
 		p.add("WithAnnotations", fmt.Sprintf("%d bytes", size), fmt.Sprintf("with kubequeue's own (%s, and %s or %s where they apply), the Job's annotations must total at most %d bytes, keys and values, for the API server to accept it",
-			AnnotationEnqueueID, AnnotationUniqueKey, AnnotationResume, apivalidation.TotalAnnotationSizeLimitB))
+			AnnotationEnqueueID, AnnotationUniqueKey, annotationResume, apivalidation.TotalAnnotationSizeLimitB))
 	}
 }
 

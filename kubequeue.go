@@ -155,13 +155,14 @@ const (
 	// AnnotationUniqueKey holds the hex SHA-256 of the key given to
 	// WithUniqueKey (the key itself is not stored).
 	AnnotationUniqueKey = "kubequeue.io/unique-key"
-	// AnnotationResume is set on a Job whose payload travels in a Secret
-	// while it waits for the Secret: the Job is created suspended, and
-	// "true" says that Enqueue resumes it once the Secret exists ("false":
-	// the caller's options suspended it). Enqueue removes it when it
-	// resumes the Job, so a Job suspended later does not have it.
-	AnnotationResume = "kubequeue.io/resume"
 )
+
+// annotationResume is set on a Job whose payload travels in a Secret while
+// it waits for the Secret: Build creates it suspended, and "true" says that
+// Enqueue resumes it once the Secret exists ("false": the caller's options
+// suspended it). Enqueue removes it when it resumes the Job, so a Job
+// suspended later does not have it.
+const annotationResume = "kubequeue.io/resume"
 
 // managedBy is the value of LabelManagedBy.
 const managedBy = "kubequeue"

@@ -1,7 +1,6 @@
 package kubequeue
 
 import (
-	"math/rand/v2"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -74,14 +73,6 @@ func WithDefaultNamespace(namespace string) QueueOption {
 // Default: [DefaultFieldManager]. Repeating it replaces.
 func WithFieldManager(name string) QueueOption {
 	return queueOption(func(q *Queue) { q.fieldManager = name })
-}
-
-// WithRandSource makes the queue draw Job name suffixes from src instead of
-// the runtime's random generator, for reproducible names in tests and
-// examples. The queue serializes its own calls to src, so do not share src
-// between queues or with other code. Repeating it replaces.
-func WithRandSource(src rand.Source) QueueOption {
-	return queueOption(func(q *Queue) { q.rand = src })
 }
 
 // WithImage sets the container image. Required. It must be a valid image
