@@ -243,13 +243,3 @@ func (q *Queue) check() error {
 	}
 	return p.err()
 }
-
-// generateName returns "<worker>-<random suffix>".
-func (q *Queue) generateName(worker string) string {
-	if q.rand == nil {
-		return names.Generate(worker, rand.Uint64)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return names.Generate(worker, q.rand.Uint64)
-}

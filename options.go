@@ -38,10 +38,6 @@ type CancelOption interface {
 	applyCancel(*cancelConfig)
 }
 
-type cancelConfig struct {
-	propagation metav1.DeletionPropagation
-}
-
 type cancelOption func(*cancelConfig)
 
 func (f cancelOption) applyCancel(c *cancelConfig) { f(c) }

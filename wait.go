@@ -272,15 +272,6 @@ func (w *waiter) jobEvent(ctx context.Context, wg *sync.WaitGroup, ev nsEvent, r
 	return true
 }
 
-// ctxErr returns ctx's error, with its cause if that is another error.
-func ctxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
-	}
-	return err
-}
-
 // namespaceWatch runs the informers of one namespace, for the Jobs of the
 // handles and their pods.
 type namespaceWatch struct {
