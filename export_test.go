@@ -23,3 +23,6 @@ func WithRandSource(src rand.Source) QueueOption {
 // AnnotationResume is the annotation of a Job that waits for its payload
 // Secret.
 const AnnotationResume = annotationResume
+
+// SetWorkerErr replaces what NewWorker found wrong with w's options.
+func SetWorkerErr[T any](w *Worker[T], err error) { w.err = err }

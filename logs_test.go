@@ -32,9 +32,6 @@ const (
 
 var lgHandle = kubequeue.Handle{Namespace: lgNamespace, Name: lgJobName, UID: lgUID, Worker: "greet"}
 
-// lgEpoch is the creation time of the Job's first pod.
-var lgEpoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
 // lgJob returns the Job, with a sidecar before the worker container so that
 // the container is found by its KUBEQUEUE_WORKER variable, not its place.
 func lgJob(conditions ...batchv1.JobConditionType) *batchv1.Job {
@@ -43,7 +40,7 @@ func lgJob(conditions ...batchv1.JobConditionType) *batchv1.Job {
 			Namespace: lgNamespace,
 			Name:      lgJobName,
 			UID:       lgUID,
-			Labels:    map[string]string{kubequeue.LabelManagedBy: "kubequeue", kubequeue.LabelWorker: "greet"},
+			Labels:    labelsOf("greet", nil),
 		},
 		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever,
@@ -67,7 +64,7 @@ var (
 	lgWaiting      = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
 )
 
-// lgPod returns a pod of the Job created at lgEpoch+age, whose worker
+// lgPod returns a pod of the Job created at epoch+age, whose worker
 // container is in state.
 func lgPod(name string, age time.Duration, phase corev1.PodPhase, state corev1.ContainerState) *corev1.Pod {
 	return &corev1.Pod{
@@ -75,7 +72,7 @@ func lgPod(name string, age time.Duration, phase corev1.PodPhase, state corev1.C
 			Namespace:         lgNamespace,
 			Name:              name,
 			UID:               types.UID("uid-" + name),
-			CreationTimestamp: metav1.NewTime(lgEpoch.Add(age)),
+			CreationTimestamp: metav1.NewTime(epoch.Add(age)),
 			Labels: map[string]string{
 				batchv1.ControllerUidLabel: lgUID,
 				batchv1.JobNameLabel:       lgJobName,
@@ -91,30 +88,17 @@ func lgPod(name string, age time.Duration, phase corev1.PodPhase, state corev1.C
 	}
 }
 
-// lgSetup returns a fake clientset holding job and pods, with no action
-// recorded, and a queue on it.
-func lgSetup(t *testing.T, job *batchv1.Job, pods ...*corev1.Pod) (*fake.Clientset, *kubequeue.Queue) {
-	t.Helper()
-	client, queue := setup(t)
-	if job != nil {
-		require.NoError(t, client.Tracker().Add(job))
-	}
-	for _, pod := range pods {
-		require.NoError(t, client.Tracker().Add(pod))
-	}
-	return client, queue
-}
-
-// lgRetries returns the pods of a running Job whose names sort in another
+// lgRetries returns a running Job, and its pods, whose names sort in another
 // order than their creation: attempt 1 and 2 failed, attempt 3 never
 // started its container, attempt 4 runs, and attempt 5 waits to restart
-// a container that has run before. A pod of another AnyWorker is among them.
-func lgRetries() []*corev1.Pod {
+// a container that has run before. A pod of another Job is among them.
+func lgRetries() []runtime.Object {
 	crashLoop := lgPod("greet-1-ccccc", 4*time.Minute, corev1.PodRunning, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}})
 	crashLoop.Status.ContainerStatuses[1].LastTerminationState = lgTerminated
 	other := lgPod("greet-2-xxxxx", -time.Minute, corev1.PodSucceeded, lgTerminated)
 	other.Labels[batchv1.ControllerUidLabel] = "uid-2"
-	return []*corev1.Pod{
+	return []runtime.Object{
+		lgJob(),
 		lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated),
 		lgPod("greet-1-aaaaa", time.Minute, corev1.PodFailed, lgTerminated),
 		lgPod("greet-1-mmmmm", 2*time.Minute, corev1.PodPending, lgWaiting),
@@ -204,7 +188,7 @@ func TestQueue_Logs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, lgJob(), lgRetries()...)
+			client, queue := setupWith(t, lgRetries()...)
 			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
 			require.Empty(t, errs)
 			require.Equal(t, tt.want, lines)
@@ -221,7 +205,7 @@ func TestQueue_Logs(t *testing.T) {
 
 func TestQueue_Logs_HandleWithoutUID(t *testing.T) {
 	t.Parallel()
-	_, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
+	_, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 	lines, errs := lgCollect(queue.Logs(t.Context(), kubequeue.Handle{Namespace: lgNamespace, Name: lgJobName}, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz")}, lines)
@@ -234,7 +218,7 @@ func TestQueue_Logs_FirstContainer(t *testing.T) {
 	job.Spec.Template.Spec.Containers = []corev1.Container{{Name: "main", Image: "busybox"}}
 	pod := lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning)
 	pod.Status.ContainerStatuses[1].Name = "main"
-	client, queue := lgSetup(t, job, pod)
+	client, queue := setupWith(t, job, pod)
 	lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Len(t, lines, 1)
@@ -317,7 +301,7 @@ func TestQueue_Logs_Options(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
+			client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
 			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
 			require.Empty(t, errs)
 			require.Len(t, lines, 1)
@@ -380,7 +364,7 @@ func TestQueue_Logs_Lines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
+			client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
 			lgLogBody(client, tt.body)
 			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{Timestamps: tt.timestamps}))
 			require.Empty(t, errs)
@@ -399,7 +383,7 @@ func TestQueue_Logs_Break(t *testing.T) {
 	t.Parallel()
 	t.Run("AfterFirstLine", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		lgLogBody(client, "one\ntwo\nthree\n")
 		var got []string
 		for line, err := range queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}) {
@@ -412,7 +396,7 @@ func TestQueue_Logs_Break(t *testing.T) {
 	})
 	t.Run("AfterFirstAttempt", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		var got []kubequeue.LogLine
 		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
@@ -426,7 +410,7 @@ func TestQueue_Logs_Break(t *testing.T) {
 	})
 	t.Run("OnError", func(t *testing.T) {
 		t.Parallel()
-		_, queue := lgSetup(t, nil)
+		_, queue := setupWith(t)
 		n := 0
 		for _, err := range queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}) {
 			n++
@@ -453,7 +437,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 	t.Run("FinishedJobEnds", func(t *testing.T) {
 		t.Parallel()
 		neverStarted := lgPod("greet-1-mmmmm", time.Minute, corev1.PodFailed, lgWaiting)
-		client, queue := lgSetup(t, lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete),
+		client, queue := setupWith(t, lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete),
 			lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated),
 			neverStarted,
 			lgPod("greet-1-aaaaa", 2*time.Minute, corev1.PodSucceeded, lgTerminated),
@@ -468,7 +452,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("FailedJobEnds", func(t *testing.T) {
 		t.Parallel()
-		_, queue := lgSetup(t, lgJob(batchv1.JobFailureTarget, batchv1.JobFailed),
+		_, queue := setupWith(t, lgJob(batchv1.JobFailureTarget, batchv1.JobFailed),
 			lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated),
 			// Deleted by the Job controller before it started.
 			lgPod("greet-1-aaaaa", time.Minute, corev1.PodPending, lgWaiting),
@@ -480,7 +464,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("WaitsForContainerToStart", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(),
+		client, queue := setupWith(t, lgJob(),
 			lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated),
 			lgPod("greet-1-aaaaa", time.Minute, corev1.PodPending, lgWaiting),
 		)
@@ -505,7 +489,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("NextAttempt", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
+		client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 		var lines []kubequeue.LogLine
 		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
@@ -528,7 +512,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 		t.Parallel()
 		// Attempt 2 does not exist yet; it is created while Logs waits, and
 		// once its log is read, Logs ends although the Job runs on.
-		client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
+		client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
 		var gets atomic.Int32
 		client.PrependReactor("get", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
 			if gets.Add(1) == 2 {
@@ -546,7 +530,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("ContextCancelled", func(t *testing.T) {
 		t.Parallel()
-		_, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
+		_, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 		ctx, cancel := context.WithCancel(lgWithTimeout(t, 10*time.Second))
 		defer cancel()
 		var lines []kubequeue.LogLine
@@ -567,7 +551,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("JobDeletedWhileFollowing", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
+		client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 		var lines []kubequeue.LogLine
 		var errs []error
 		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
@@ -594,12 +578,12 @@ func TestQueue_Logs_InvalidOptions(t *testing.T) {
 		{name: "NegativeAttempt", opts: kubequeue.LogOptions{Attempt: -1}, field: "LogOptions.Attempt"},
 		{name: "NegativeTailLines", opts: kubequeue.LogOptions{TailLines: -10}, field: "LogOptions.TailLines"},
 		{name: "NegativeSince", opts: kubequeue.LogOptions{Since: -time.Minute}, field: "LogOptions.Since"},
-		{name: "SinceAndSinceTime", opts: kubequeue.LogOptions{Since: time.Minute, SinceTime: lgEpoch}, field: "LogOptions.SinceTime"},
+		{name: "SinceAndSinceTime", opts: kubequeue.LogOptions{Since: time.Minute, SinceTime: epoch}, field: "LogOptions.SinceTime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, nil)
+			client, queue := setupWith(t)
 			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
 			require.Empty(t, lines)
 			require.Len(t, errs, 1)
@@ -628,7 +612,7 @@ func TestQueue_Logs_InvalidHandle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, nil)
+			client, queue := setupWith(t)
 			lines, errs := lgCollect(queue.Logs(t.Context(), tt.handle, kubequeue.LogOptions{}))
 			require.Empty(t, lines)
 			require.Len(t, errs, 1)
@@ -642,7 +626,7 @@ func TestQueue_Logs_JobNotFound(t *testing.T) {
 	t.Parallel()
 	t.Run("Missing", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, nil)
+		client, queue := setupWith(t)
 		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
 		require.Empty(t, lines)
 		require.Len(t, errs, 1)
@@ -652,7 +636,7 @@ func TestQueue_Logs_JobNotFound(t *testing.T) {
 	})
 	t.Run("OtherUID", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		h := lgHandle
 		h.UID = "uid-old"
 		lines, errs := lgCollect(queue.Logs(t.Context(), h, kubequeue.LogOptions{}))
@@ -669,7 +653,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 
 	t.Run("ListPods", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		forbidden := apierrors.NewForbidden(pods, "", errors.New("rbac says no"))
 		client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, nil, forbidden
@@ -683,7 +667,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 
 	t.Run("PodLogForbidden", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		client.PrependReactor("get", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
 			if action.GetSubresource() != "log" {
 				return false, nil, nil
@@ -702,7 +686,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 		t.Parallel()
 		// The first attempt's pod was deleted after it was listed: its log
 		// is skipped and the next attempt's read.
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		var calls atomic.Int32
 		client.PrependReactor("get", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
 			if action.GetSubresource() != "log" || calls.Add(1) > 1 {
@@ -721,7 +705,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 // number.
 func TestQueue_Logs_ContainerNeverCreated(t *testing.T) {
 	t.Parallel()
-	client, queue := lgSetup(t, lgJob(batchv1.JobComplete),
+	client, queue := setupWith(t, lgJob(batchv1.JobComplete),
 		lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgNeverCreated),
 		lgPod("greet-1-aaaaa", time.Minute, corev1.PodSucceeded, lgTerminated),
 	)
