@@ -18,7 +18,7 @@ type cancelConfig struct {
 type quantityPair struct{ request, limit string }
 
 // workerConfig holds what worker options set. Fields after job are derived
-// by validate.
+// by normalise.
 type workerConfig struct {
 	image            string
 	containerName    string
@@ -83,4 +83,39 @@ func kubequeueLabels(labels map[string]string, worker string) map[string]string 
 	out[LabelManagedBy] = managedBy
 	out[LabelWorker] = worker
 	return out
+}
+
+// normalise fills in the defaults of c (container name, restart policy)
+// and its derived fields, for a worker named name that has a perform
+// function or not. Invalid quantities are left out of the resources:
+// checkWorker reports them.
+func (c *workerConfig) normalise(name string, hasPerform bool) {
+	c.ownCommand = !hasPerform
+	if c.containerName == "" {
+		c.containerName = DefaultContainerName
+	}
+	if c.restartPolicy == "" {
+		c.restartPolicy = corev1.RestartPolicyNever
+	}
+	c.resources = corev1.ResourceRequirements{
+		Requests: quantities(c.cpu.request, c.memory.request),
+		Limits:   quantities(c.cpu.limit, c.memory.limit),
+	}
+	c.jobLabels = kubequeueLabels(c.job.labels, name)
+	c.podLabels = kubequeueLabels(c.job.podLabels, name)
+}
+
+// quantities returns the valid ones of a CPU and a memory quantity as a
+// resource list, or nil if there is none.
+func quantities(cpu, memory string) corev1.ResourceList {
+	var list corev1.ResourceList
+	for name, s := range map[corev1.ResourceName]string{corev1.ResourceCPU: cpu, corev1.ResourceMemory: memory} {
+		if q, reason := parseQuantity(name, s); s != "" && reason == "" {
+			if list == nil {
+				list = corev1.ResourceList{}
+			}
+			list[name] = q
+		}
+	}
+	return list
 }

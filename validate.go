@@ -75,19 +75,14 @@ func (p *problems) addFieldErrors(field string, errs field.ErrorList) {
 
 func (p *problems) err() error { return errors.Join(p.errs...) }
 
-// validateWorker checks a worker's name and options and fills in the derived
-// fields of c. hasPerform tells whether the worker has a perform function.
-func validateWorker(name string, hasPerform bool, c *workerConfig) error {
+// checkWorker checks a worker's name and options, as normalise left them.
+func checkWorker(name string, c *workerConfig) error {
 	p := &problems{worker: name, sentinel: ErrInvalidWorker}
 	p.addAll("name", name, names.ValidateWorkerName(name))
-	c.ownCommand = !hasPerform
-	if !hasPerform && len(c.command) == 0 {
+	if c.ownCommand && len(c.command) == 0 {
 		p.add("perform", "nil", "must not be nil unless WithCommand sets the program the Job runs")
 	}
 	p.addAll("WithImage", c.image, names.ValidateImage(c.image))
-	if c.containerName == "" {
-		c.containerName = DefaultContainerName
-	}
 	p.addAll("WithContainerName", c.containerName, validation.IsDNS1123Label(c.containerName))
 	for _, e := range c.env {
 		p.addAll("environment variable", e.Name, validation.IsEnvVarName(e.Name))
@@ -111,12 +106,9 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 			p.addAll("WithEnvFromSecret", e.SecretRef.Name, validation.IsDNS1123Subdomain(e.SecretRef.Name))
 		}
 	}
-	c.resources = corev1.ResourceRequirements{}
-	validateQuantities(p, "WithCPU", corev1.ResourceCPU, c.cpu, &c.resources)
-	validateQuantities(p, "WithMemory", corev1.ResourceMemory, c.memory, &c.resources)
+	checkQuantities(p, "WithCPU", corev1.ResourceCPU, c.cpu)
+	checkQuantities(p, "WithMemory", corev1.ResourceMemory, c.memory)
 	switch c.restartPolicy {
-	case "":
-		c.restartPolicy = corev1.RestartPolicyNever
 	case corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure:
 	default:
 		p.add("WithRestartPolicy", string(c.restartPolicy), "must be Never or OnFailure")
@@ -172,8 +164,6 @@ func validateWorker(name string, hasPerform bool, c *workerConfig) error {
 		annotationsSizeProblem(p, c.job.annotations)
 	}
 	validateFailureRules(p, c.restartPolicy, ruleContainer(c, nil), c.job.failureRules, len(c.job.failureRules))
-	c.jobLabels = kubequeueLabels(c.job.labels, name)
-	c.podLabels = kubequeueLabels(c.job.podLabels, name)
 	return p.err()
 }
 
@@ -404,50 +394,45 @@ func validateAnnotations(p *problems, option string, annotations map[string]stri
 	p.addFieldErrors(option, apivalidation.ValidateAnnotations(annotations, field.NewPath("annotations")))
 }
 
-// validateQuantities parses a request and a limit and stores them in res.
-func validateQuantities(p *problems, option string, name corev1.ResourceName, pair quantityPair, res *corev1.ResourceRequirements) {
-	request, okRequest := parseQuantity(p, option+" request", name, pair.request)
-	limit, okLimit := parseQuantity(p, option+" limit", name, pair.limit)
-	if okRequest {
-		if res.Requests == nil {
-			res.Requests = corev1.ResourceList{}
-		}
-		res.Requests[name] = request
-	}
-	if okLimit {
-		if res.Limits == nil {
-			res.Limits = corev1.ResourceList{}
-		}
-		res.Limits[name] = limit
-	}
+// checkQuantities checks a request and a limit.
+func checkQuantities(p *problems, option string, name corev1.ResourceName, pair quantityPair) {
+	request, okRequest := checkQuantity(p, option+" request", name, pair.request)
+	limit, okLimit := checkQuantity(p, option+" limit", name, pair.limit)
 	if okRequest && okLimit && request.Cmp(limit) > 0 {
 		p.add(option+" request", pair.request, fmt.Sprintf("must not exceed the limit %q", pair.limit))
 	}
 }
 
-// parseQuantity parses s; ok is false when s is empty or invalid.
-func parseQuantity(p *problems, field string, name corev1.ResourceName, s string) (q resource.Quantity, ok bool) {
+// checkQuantity parses s, if not empty, and reports it if invalid; ok is
+// false when s is empty or invalid.
+func checkQuantity(p *problems, field string, name corev1.ResourceName, s string) (q resource.Quantity, ok bool) {
 	if s == "" {
 		return q, false
 	}
-	q, err := resource.ParseQuantity(s)
-	if err != nil {
-		p.add(field, s, "not a Kubernetes quantity such as \"500m\", \"2\", \"128Mi\" or \"1Gi\"")
-		return q, false
-	}
-	if q.Sign() < 0 {
-		p.add(field, s, "must not be negative")
-		return q, false
-	}
-	if name == corev1.ResourceMemory && hasFraction(q) {
-		reason := "is not a whole number of bytes"
-		if strings.HasSuffix(s, "m") {
-			reason = fmt.Sprintf("the suffix m means thousandths, so this is %s bytes; did you mean %q?", strconv.FormatFloat(q.AsApproximateFloat64(), 'f', -1, 64), strings.TrimSuffix(s, "m")+"Mi")
-		}
+	q, reason := parseQuantity(name, s)
+	if reason != "" {
 		p.add(field, s, reason)
 		return q, false
 	}
 	return q, true
+}
+
+// parseQuantity parses s as a quantity of the resource name; reason says
+// why it is not one, or is empty.
+func parseQuantity(name corev1.ResourceName, s string) (q resource.Quantity, reason string) {
+	q, err := resource.ParseQuantity(s)
+	switch {
+	case err != nil:
+		return q, "not a Kubernetes quantity such as \"500m\", \"2\", \"128Mi\" or \"1Gi\""
+	case q.Sign() < 0:
+		return q, "must not be negative"
+	case name == corev1.ResourceMemory && hasFraction(q):
+		if strings.HasSuffix(s, "m") {
+			return q, fmt.Sprintf("the suffix m means thousandths, so this is %s bytes; did you mean %q?", strconv.FormatFloat(q.AsApproximateFloat64(), 'f', -1, 64), strings.TrimSuffix(s, "m")+"Mi")
+		}
+		return q, "is not a whole number of bytes"
+	}
+	return q, ""
 }
 
 // hasFraction reports whether q is not a whole number, exactly, at any

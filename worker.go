@@ -70,7 +70,8 @@ func NewWorker[T any](name string, perform func(context.Context, T) error, opts 
 			opt.applyWorker(&w.cfg)
 		}
 	}
-	w.err = validateWorker(name, perform != nil, &w.cfg)
+	w.cfg.normalise(name, perform != nil)
+	w.err = checkWorker(name, &w.cfg)
 	return w
 }
 
