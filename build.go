@@ -61,17 +61,14 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 	if err != nil {
 		return nil, "", err
 	}
-	call := &noCall
-	if len(opts) > 0 { // most calls pass none: nothing to check
-		call = new(callConfig)
-		for _, opt := range opts {
-			if opt != nil {
-				opt.applyEnqueue(call)
-			}
+	call := new(callConfig)
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyEnqueue(call)
 		}
-		if err := validateCall(worker.Name(), cfg, call); err != nil {
-			return nil, "", err
-		}
+	}
+	if err := validateCall(worker.Name(), cfg, call); err != nil {
+		return nil, "", err
 	}
 	name := call.name
 	switch {
@@ -124,8 +121,10 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 		data = ""
 	}
 	if len(built.Annotations) > 0 {
+		// Too large with the worker's annotations alone is the worker's
+		// mistake; with a call's options, the call's.
 		p := &problems{worker: worker.Name(), sentinel: ErrInvalidOption}
-		if call == &noCall {
+		if len(opts) == 0 {
 			p.sentinel = ErrInvalidWorker
 		}
 		if annotationsSizeProblem(p, built.Annotations); len(p.errs) > 0 {

@@ -1,7 +1,6 @@
 package kubequeue
 
 import (
-	"maps"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -73,16 +72,9 @@ type callConfig struct {
 	uniqueKeySet bool
 }
 
-// noCall is the configuration of a call without options. Read only.
-var noCall callConfig
-
 // kubequeueLabels returns labels plus kubequeue's own.
 func kubequeueLabels(labels map[string]string, worker string) map[string]string {
-	out := make(map[string]string, len(labels)+2)
-	maps.Copy(out, labels)
-	out[LabelManagedBy] = managedBy
-	out[LabelWorker] = worker
-	return out
+	return merged(labels, map[string]string{LabelManagedBy: managedBy, LabelWorker: worker})
 }
 
 // normalise fills in the defaults of c (container name, restart policy)

@@ -86,7 +86,7 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
 			Namespace:   namespace,
-			Labels:      withCall(w.jobLabels, call.job.labels),
+			Labels:      merged(w.jobLabels, call.job.labels),
 			Annotations: merged(w.job.annotations, call.job.annotations),
 		},
 		Spec: batchv1.JobSpec{
@@ -95,7 +95,7 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 			TTLSecondsAfterFinished: &ttlSeconds,
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
-					Labels:      withCall(w.podLabels, call.job.podLabels),
+					Labels:      merged(w.podLabels, call.job.podLabels),
 					Annotations: merged(w.job.podAnnotations, call.job.podAnnotations),
 				},
 				Spec: corev1.PodSpec{
@@ -209,23 +209,18 @@ func podFailurePolicy(w *workerConfig, call *callConfig) *batchv1.PodFailurePoli
 	return &batchv1.PodFailurePolicy{Rules: rules}
 }
 
-// withCall returns a copy of base with the call's entries added.
-func withCall(base, call map[string]string) map[string]string {
-	if base == nil {
-		base = map[string]string{}
-	}
-	out := maps.Clone(base) // copies the table whole: faster than inserting
-	maps.Copy(out, call)
-	return out
-}
-
-// merged returns a new map with a's and then b's entries, or nil if both are
+// merged returns a new map with the entries of each of ms in turn, a later
+// one's replacing an earlier one's of the same key, or nil if all are
 // empty.
-func merged(a, b map[string]string) map[string]string {
-	if len(a)+len(b) == 0 {
-		return nil
+func merged(ms ...map[string]string) map[string]string {
+	var out map[string]string
+	for _, m := range ms {
+		if len(m) > 0 && out == nil {
+			out = make(map[string]string, len(m))
+		}
+		maps.Copy(out, m)
 	}
-	return withCall(a, b)
+	return out
 }
 
 func cloneSlice[S ~[]E, E any](s S) S {

@@ -218,7 +218,7 @@ func WithImagePullSecrets(names ...string) WorkerOption {
 // WithNodeSelector adds node labels the pod's node must have. Repeating it
 // adds keys; a repeated key takes the last value.
 func WithNodeSelector(selector map[string]string) WorkerOption {
-	return workerOption(func(c *workerConfig) { c.nodeSelector = mergeMaps(c.nodeSelector, selector) })
+	return workerOption(func(c *workerConfig) { c.nodeSelector = merged(c.nodeSelector, selector) })
 }
 
 // WithTolerations adds tolerations to the pod. kubequeue checks keys,
@@ -279,13 +279,13 @@ func WithNamespace(namespace string) JobOption {
 // sets takes the call's value. The labels [LabelManagedBy] and [LabelWorker]
 // cannot be set.
 func WithLabels(labels map[string]string) JobOption {
-	return jobOption(func(c *jobConfig) { c.labels = mergeMaps(c.labels, labels) })
+	return jobOption(func(c *jobConfig) { c.labels = merged(c.labels, labels) })
 }
 
 // WithAnnotations adds annotations to the Job. Repeating it adds keys; on
 // Enqueue, a key the worker also sets takes the call's value.
 func WithAnnotations(annotations map[string]string) JobOption {
-	return jobOption(func(c *jobConfig) { c.annotations = mergeMaps(c.annotations, annotations) })
+	return jobOption(func(c *jobConfig) { c.annotations = merged(c.annotations, annotations) })
 }
 
 // WithPodLabels adds labels to the Job's pods. Repeating it adds keys; on
@@ -294,13 +294,13 @@ func WithAnnotations(annotations map[string]string) JobOption {
 // controller sets (job-name, controller-uid and their batch.kubernetes.io/
 // forms).
 func WithPodLabels(labels map[string]string) JobOption {
-	return jobOption(func(c *jobConfig) { c.podLabels = mergeMaps(c.podLabels, labels) })
+	return jobOption(func(c *jobConfig) { c.podLabels = merged(c.podLabels, labels) })
 }
 
 // WithPodAnnotations adds annotations to the Job's pods. Repeating it adds
 // keys; on Enqueue, a key the worker also sets takes the call's value.
 func WithPodAnnotations(annotations map[string]string) JobOption {
-	return jobOption(func(c *jobConfig) { c.podAnnotations = mergeMaps(c.podAnnotations, annotations) })
+	return jobOption(func(c *jobConfig) { c.podAnnotations = merged(c.podAnnotations, annotations) })
 }
 
 // WithBackoffLimit sets how many failed pods the Job tolerates before it
@@ -443,19 +443,4 @@ func WithUniqueKey(key string) EnqueueOption {
 // replaces.
 func WithRetries(tries int) QueueOption {
 	return queueOption(func(q *Queue) { q.tries = tries })
-}
-
-// mergeMaps returns dst with src's entries added; it allocates dst when
-// needed and never aliases src.
-func mergeMaps(dst, src map[string]string) map[string]string {
-	if len(src) == 0 {
-		return dst
-	}
-	if dst == nil {
-		dst = make(map[string]string, len(src))
-	}
-	for k, v := range src {
-		dst[k] = v
-	}
-	return dst
 }

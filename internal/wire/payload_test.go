@@ -69,18 +69,10 @@ func TestEncode_Error(t *testing.T) {
 	t.Parallel()
 	_, err := Encode(make(chan int))
 	require.Error(t, err)
-	// The pooled encoder still works after an error.
+	// Encode still works after an error.
 	got, err := Encode(1)
 	require.NoError(t, err)
 	require.Equal(t, "1", got)
-}
-
-func TestEncode_LargeBufferNotPooled(t *testing.T) {
-	t.Parallel()
-	big := strings.Repeat("x", 2*maxPooled)
-	got, err := Encode(big)
-	require.NoError(t, err)
-	require.Len(t, got, len(big)+2)
 }
 
 func TestEncode_InvalidUTF8(t *testing.T) {
@@ -260,7 +252,7 @@ func TestEncode_MethodPanics(t *testing.T) {
 		require.ErrorIs(t, err, errMarshalPanic)
 		require.ErrorContains(t, err, "boom")
 	}
-	// The pooled encoders still work.
+	// Encode still works after a panic.
 	got, err := Encode(map[string]int{"a": 1})
 	require.NoError(t, err)
 	require.Equal(t, `{"a":1}`, got)
