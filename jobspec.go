@@ -37,7 +37,7 @@ const (
 	// MaxPayloadSize is the largest encoded payload: 1 MiB, the most a
 	// Secret holds, counted as the Secret stores it (the JSON encoding,
 	// '$' as it is).
-	MaxPayloadSize = 1 << 20
+	MaxPayloadSize = wire.MaxPayloadSize
 )
 
 // seconds converts d to whole seconds, rounding up.

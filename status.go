@@ -1,7 +1,6 @@
 package kubequeue
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kubequeue/kubequeue/internal/order"
 	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
@@ -342,12 +342,7 @@ func lastTerminated(pods []corev1.Pod, container string, failed bool) *corev1.Co
 // byAttempt sorts pods in the order the Job controller created them, the
 // order of attempts.
 func byAttempt(pods []corev1.Pod) {
-	slices.SortStableFunc(pods, func(a, b corev1.Pod) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Name, b.Name)
-	})
+	slices.SortStableFunc(pods, func(a, b corev1.Pod) int { return order.ByCreation(&a, &b) })
 }
 
 // Status returns a summary of the handle's Job (see [Status]). It reads the

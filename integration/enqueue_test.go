@@ -24,7 +24,10 @@ import (
 func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	in := greeting{Name: `it's "quoted" $HOME $(HOME) $$ \`}
+	// The kubelet expands $(VAR) in env values, with the variables defined
+	// before (KUBEQUEUE_WORKER is) and $$ as $: none of it may change the
+	// payload.
+	in := greeting{Name: `it's "quoted" $HOME $(HOME) $$ \ costs $5, 5$, $$5; $(KUBEQUEUE_WORKER) $(NOT_DEFINED) $$(KUBEQUEUE_WORKER)`}
 
 	h, err := e.queue.Enqueue(e.ctx, greetWorker, in)
 	require.NoError(t, err)

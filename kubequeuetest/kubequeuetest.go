@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/internal/order"
 	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
@@ -59,15 +59,12 @@ func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.Any
 	}
 	jobs := list.Items
 	slices.SortStableFunc(jobs, func(a, b batchv1.Job) int {
-		if c := a.CreationTimestamp.Truncate(time.Second).Compare(b.CreationTimestamp.Truncate(time.Second)); c != 0 {
-			return c
-		}
 		sa, okA := createdSeq(a.UID)
 		sb, okB := createdSeq(b.UID)
-		if okA && okB && sa != sb {
+		if okA && okB && a.CreationTimestamp.Truncate(time.Second).Equal(b.CreationTimestamp.Truncate(time.Second)) {
 			return cmp.Compare(sa, sb)
 		}
-		return strings.Compare(a.Name, b.Name)
+		return order.ByCreation(&a, &b)
 	})
 	return jobs, nil
 }

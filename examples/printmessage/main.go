@@ -8,21 +8,15 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
-	"sigs.k8s.io/yaml"
-
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/examples/internal/enqueuecmd"
 )
 
 // Message is the payload of a print-message job.
@@ -65,57 +59,9 @@ func printMessage(ctx context.Context, m Message) error {
 func main() {
 	kubequeue.Main(PrintMessage) // performs the job and exits when started as one
 
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	namespace := flag.String("namespace", "", "namespace of the Job (default: the kubeconfig context's)")
 	message := flag.String("message", "Hello from kubequeue", "message to print")
 	delay := flag.String("delay", "", "wait this long before printing, such as 30s")
-	dryRun := flag.Bool("dry-run", false, "print the Job as YAML instead of creating it")
-	asJSON := flag.Bool("json", false, "print the enqueued job's handle as JSON")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, *kubeconfig, *namespace, Message{Message: *message, Delay: *delay}, *dryRun, *asJSON); err != nil {
-		fmt.Fprintln(os.Stderr, "printmessage:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun, asJSON bool) error {
-	// A dry run only builds the Job, which any clientset can do.
-	var client kubernetes.Interface = fake.NewClientset()
-	if !dryRun {
-		cs, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
-		if err != nil {
-			return err
-		}
-		client, namespace = cs, cmp.Or(namespace, contextNamespace)
-	}
-	queue, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(cmp.Or(namespace, kubequeue.DefaultNamespace)))
-	if err != nil {
-		return err
-	}
-	if dryRun {
-		job, err := queue.Build(PrintMessage, m)
-		if err != nil {
-			return err
-		}
-		out, err := yaml.Marshal(job)
-		if err != nil {
-			return err
-		}
-		_, err = os.Stdout.Write(out)
-		return err
-	}
-	handle, err := queue.Enqueue(ctx, PrintMessage, m)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(handle)
-	}
-	fmt.Printf("enqueued job %s (uid %s)\n", handle, handle.UID)
-	return nil
+	enqueuecmd.Main(PrintMessage, func() Message { return Message{Message: *message, Delay: *delay} })
 }
 
 func envOr(name, fallback string) string {
