@@ -23,19 +23,20 @@ func (q *Queue) generateName(worker string) string {
 }
 
 // Build returns the Job that [Queue.Enqueue] would create for worker and
-// payload, without any API call. The payload must be of the worker's type T
-// and its JSON encoding at most [MaxPayloadSize] bytes, and that encoding
-// must decode back into a T, as the runtime will decode it (checked by
-// decoding it, unless T is built only of plain fields that always do). A
-// payload that travels in a Secret (above [MaxEnvPayloadSize], or with
-// [WithSensitivePayload]) is not in the Job: the Job mounts a Secret named
-// after it (Enqueue adds 8 hex digits of its enqueue ID to the name) and is
-// suspended, with [annotationResume]; Enqueue creates the Secret and then
-// resumes it.
+// payload, without any API call. The payload must be of the worker's type
+// T, its JSON encoding at most [MaxPayloadSize] bytes, and that encoding
+// must decode back into a T (see "Payloads" in the package documentation).
 //
 // The Job is named "<worker>-<suffix>" with a random 10-character suffix
-// (derived from the key with [WithUniqueKey]) unless [WithJobName] names it; its namespace is the call's, else the
-// worker's, else the queue's. The caller owns the result and may change it.
+// (derived from the key with [WithUniqueKey]) unless [WithJobName] names
+// it; its namespace is the call's, else the worker's, else the queue's. A
+// payload that travels in a Secret (above [MaxEnvPayloadSize], or with
+// [WithSensitivePayload]) is not in the Job: the Job is suspended and
+// mounts a Secret named after it, which Enqueue creates before it resumes
+// the Job. Each Enqueue adds to the Job the annotation
+// [AnnotationEnqueueID] and, for a payload in a Secret, 8 hex digits of that
+// ID to the name of the Secret. The caller owns the result and may change
+// it.
 //
 // Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType],
 // [ErrPayloadEncode] or [ErrPayloadTooLarge].
@@ -45,10 +46,9 @@ func (q *Queue) Build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 }
 
 // build is Build, which also returns the encoded payload when it travels
-// in a Secret, and "" when it is in the Job. Such a
-// Job is suspended, to be resumed once its Secret exists, unless the
-// caller's options suspended it themselves (then the annotation
-// annotationResume is "false").
+// in a Secret, and "" when it is in the Job. Such a Job is suspended, to be
+// resumed once its Secret exists, unless the caller's options suspended it
+// themselves (then its annotationResume is "false").
 func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*batchv1.Job, string, error) {
 	if worker == nil {
 		return nil, "", fmt.Errorf("%w: nil worker", ErrInvalidWorker)

@@ -18,33 +18,20 @@ import (
 	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
-// Enqueue builds the Job for job and payload (see [Queue.Build]) and creates
-// it. It returns the Job's handle once the API server has stored the Job
-// and, for a payload in a Secret, the Secret.
+// Enqueue builds the Job of worker for payload (see [Queue.Build]) and
+// creates it. It returns the Job's [Handle] once the API server has stored
+// the Job and, for a payload in a Secret, the Secret. Requests that fail
+// with an error that says to, or that leaves it unknown whether the API
+// server acted, are tried again (see [WithRetries]); one Enqueue never
+// creates two Jobs (see "Enqueue" in the package documentation).
 //
 // Invalid input, and a ctx that has already ended, are reported before any
-// API call. Every request is tried again (see [WithRetries]) after an error
-// that says to, or that leaves it unknown whether the API server acted on
-// it, such as a timeout or a lost connection. The Job's name is chosen
-// here, never by the API server, and a Job that an earlier try created is
-// recognized by its [AnnotationEnqueueID], so one Enqueue never creates two
-// Jobs.
-//
-// An error matching [ErrMaybeEnqueued] means that Enqueue may have left a
-// Job: answers were lost and looking the Job up failed too, or storing its
-// payload Secret or resuming it failed and so did deleting it. The Job may
-// then exist and run, or, with a payload in a Secret, wait suspended until
-// an Enqueue of its unique key finishes it or it is cancelled; the returned
-// Handle names it. Any other error means that no Job of this call exists:
-// the API server refused it, or had none when Enqueue looked after a lost
-// answer, or Enqueue deleted it before it could start. [WithUniqueKey]
-// makes a caller's own retry safe: an Enqueue of the same key returns the
-// Job of the key.
-//
-// API errors are wrapped with the Job's namespace and name and remain
-// testable with the k8s.io/apimachinery/pkg/api/errors functions, such as
-// IsAlreadyExists (a [WithJobName] already taken) or IsForbidden. When ctx
-// ends first, the error wraps ctx's.
+// API call. An error matching [ErrMaybeEnqueued] comes with the Handle of a
+// Job that may exist; any other error means that no Job of this call
+// exists. API errors are wrapped with the Job's namespace and name and
+// remain testable with the k8s.io/apimachinery/pkg/api/errors functions,
+// such as IsAlreadyExists (a [WithJobName] already taken) or IsForbidden.
+// When ctx ends first, the error wraps ctx's.
 func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts ...EnqueueOption) (Handle, error) {
 	job, secretPayload, err := q.build(worker, payload, opts...)
 	if err != nil {

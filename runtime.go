@@ -219,13 +219,15 @@ func Run(ctx context.Context, workers ...AnyWorker) int {
 
 // PerformJob performs a built Job in this process, exactly as its container
 // would: it reads the worker name and payload from the environment of the
-// Job's container, finds the worker among workers, decodes the payload and calls
-// perform with ctx. It returns perform's error, or an error matching
+// Job's container, finds the worker among workers, decodes the payload and
+// calls perform with ctx. It returns perform's error, or an error matching
 // [ErrNotInJob], [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode]
 // or [ErrPanic]; [ExitCode] gives the exit code the container would have.
 // It also returns the result perform recorded with [SetResult], if it
 // returned nil. It suits tests and running a job inline, in the caller's
-// process.
+// process. A payload that travels in a Secret is read from the file the
+// Secret is mounted as, which exists only in the container:
+// kubequeuetest.PerformJob performs such a Job held by a clientset.
 func PerformJob(ctx context.Context, job *batchv1.Job, workers ...AnyWorker) (result json.RawMessage, err error) {
 	env, ok := wire.JobEnv(job)
 	if !ok {

@@ -39,18 +39,9 @@ type Worker[T any] struct {
 var _ AnyWorker = (*Worker[struct{}])(nil)
 
 // NewWorker declares a worker named name that performs payloads of type T
-// with perform. T is inferred from perform; it must be encodable as JSON,
-// with strings in valid UTF-8 (a payload that is not is refused rather than
-// altered; send binary data as []byte), and its encoding must decode back
-// into a T (Build checks it: an interface field holding a value does not).
-// Decoding follows encoding/json's rules: numbers in typed fields keep
-// every digit, while numbers held in an interface (in a map[string]any, say)
-// decode as float64, so prefer struct payloads; and a field the payload
-// has and T does not is ignored, so that an enqueuer deployed with a new
-// field can run beside workers that do not know it yet, unless
-// [WithStrictPayload] makes it an error. A payload that does not decode
-// fails its Job with [ErrPayloadDecode], in an error that names the field
-// and the Go types but quotes none of the payload's values.
+// with perform; T is inferred from perform. T must be encodable as JSON,
+// and its encoding must decode back into a T (see "Payloads" in the
+// package documentation).
 //
 // The name is stored in every Job the worker creates and is how the runtime
 // finds perform: keep it stable across deploys. It must be a DNS-1123 label
