@@ -283,8 +283,10 @@ func TestLocalKubelet_Logs(t *testing.T) {
 	pod := runningPod(t, e, h.Name)
 
 	// follow=true streams while the container runs, and ends with it.
+	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+	defer cancel()
 	start := time.Now()
-	stream, err := client.CoreV1().Pods(e.ns).GetLogs(pod.Name, &corev1.PodLogOptions{Follow: true}).Stream(e.ctx)
+	stream, err := client.CoreV1().Pods(e.ns).GetLogs(pod.Name, &corev1.PodLogOptions{Follow: true}).Stream(ctx)
 	require.NoError(t, err)
 	defer stream.Close()
 	var lines []string

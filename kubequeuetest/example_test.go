@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/kubequeuetest"
@@ -70,6 +71,8 @@ func ExampleSetFailed() {
 	_ = kubequeuetest.SetSucceeded(ctx, client, ok, map[string]string{"mail": "sent"})
 	_ = kubequeuetest.SetFailed(ctx, client, bad, "PodFailurePolicy", kubequeue.ExitPermanent, "no such user")
 
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	st, err := queue.Wait(ctx, ok)
 	fmt.Println(st.State, string(st.Result), err)
 	st, err = queue.Wait(ctx, bad)
