@@ -98,7 +98,7 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 	}
 	built := newJob(worker.Name(), cfg, call, namespace, name, env, inSecret)
 	if len(cfg.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
-		if err := checkMutated(worker.Name(), built, name, namespace, inSecret); err != nil {
+		if err := validateMutated(worker.Name(), built, name, namespace, inSecret); err != nil {
 			return nil, "", err
 		}
 	}

@@ -80,7 +80,7 @@ func kubequeueLabels(labels map[string]string, worker string) map[string]string 
 // normalise fills in the defaults of c (container name, restart policy)
 // and its derived fields, for a worker named name that has a perform
 // function or not. Invalid quantities are left out of the resources:
-// checkWorker reports them.
+// validateWorker reports them.
 func (c *workerConfig) normalise(name string, hasPerform bool) {
 	c.ownCommand = !hasPerform
 	if c.containerName == "" {

@@ -252,7 +252,7 @@ func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
 			opt.applyQueue(q)
 		}
 	}
-	if err := q.check(); err != nil {
+	if err := q.validate(); err != nil {
 		return nil, err
 	}
 	return q, nil
@@ -265,8 +265,8 @@ func isNilPointer(v any) bool {
 	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
-// check reports the queue's invalid options.
-func (q *Queue) check() error {
+// validate reports the queue's invalid options.
+func (q *Queue) validate() error {
 	p := &problems{sentinel: ErrInvalidOption}
 	p.addAll("WithDefaultNamespace", q.namespace, validation.IsDNS1123Label(q.namespace))
 	if q.fieldManager == "" || len(q.fieldManager) > 128 {

@@ -75,8 +75,8 @@ func (p *problems) addFieldErrors(field string, errs field.ErrorList) {
 
 func (p *problems) err() error { return errors.Join(p.errs...) }
 
-// checkWorker checks a worker's name and options, as normalise left them.
-func checkWorker(name string, c *workerConfig) error {
+// validateWorker checks a worker's name and options, as normalise left them.
+func validateWorker(name string, c *workerConfig) error {
 	p := &problems{worker: name, sentinel: ErrInvalidWorker}
 	p.addAll("name", name, names.ValidateWorkerName(name))
 	if c.ownCommand && len(c.command) == 0 {
@@ -106,8 +106,8 @@ func checkWorker(name string, c *workerConfig) error {
 			p.addAll("WithEnvFromSecret", e.SecretRef.Name, validation.IsDNS1123Subdomain(e.SecretRef.Name))
 		}
 	}
-	checkQuantities(p, "WithCPU", corev1.ResourceCPU, c.cpu)
-	checkQuantities(p, "WithMemory", corev1.ResourceMemory, c.memory)
+	validateQuantities(p, "WithCPU", corev1.ResourceCPU, c.cpu)
+	validateQuantities(p, "WithMemory", corev1.ResourceMemory, c.memory)
 	switch c.restartPolicy {
 	case corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure:
 	default:
@@ -229,7 +229,7 @@ func overlapsPayload(mountPath string) bool {
 
 // ruleContainer returns the name of the worker's container, which a pod
 // failure policy rule's containerName must name, or "" when a mutator,
-// which may add containers, decides (checkMutated checks it then).
+// which may add containers, decides (validateMutated checks it then).
 func ruleContainer(w *workerConfig, call *callConfig) string {
 	if len(w.job.mutators) > 0 || call != nil && len(call.job.mutators) > 0 {
 		return ""
@@ -394,18 +394,18 @@ func validateAnnotations(p *problems, option string, annotations map[string]stri
 	p.addFieldErrors(option, apivalidation.ValidateAnnotations(annotations, field.NewPath("annotations")))
 }
 
-// checkQuantities checks a request and a limit.
-func checkQuantities(p *problems, option string, name corev1.ResourceName, pair quantityPair) {
-	request, okRequest := checkQuantity(p, option+" request", name, pair.request)
-	limit, okLimit := checkQuantity(p, option+" limit", name, pair.limit)
+// validateQuantities checks a request and a limit.
+func validateQuantities(p *problems, option string, name corev1.ResourceName, pair quantityPair) {
+	request, okRequest := validateQuantity(p, option+" request", name, pair.request)
+	limit, okLimit := validateQuantity(p, option+" limit", name, pair.limit)
 	if okRequest && okLimit && request.Cmp(limit) > 0 {
 		p.add(option+" request", pair.request, fmt.Sprintf("must not exceed the limit %q", pair.limit))
 	}
 }
 
-// checkQuantity parses s, if not empty, and reports it if invalid; ok is
+// validateQuantity parses s, if not empty, and reports it if invalid; ok is
 // false when s is empty or invalid.
-func checkQuantity(p *problems, field string, name corev1.ResourceName, s string) (q resource.Quantity, ok bool) {
+func validateQuantity(p *problems, field string, name corev1.ResourceName, s string) (q resource.Quantity, ok bool) {
 	if s == "" {
 		return q, false
 	}
@@ -468,12 +468,12 @@ func annotationsSizeProblem(p *problems, annotations map[string]string) {
 // failure policy.
 const maxFailureRules = 20
 
-// checkMutated checks that what kubequeue relies on in a built Job
+// validateMutated checks that what kubequeue relies on in a built Job
 // survived its mutators: its name and namespace, kubequeue's labels on the
 // Job and its pod template (by which WaitAll and List select), the worker
 // container and its variables, the payload's Secret volume and mount, and
 // the containers the pod failure policy names.
-func checkMutated(worker string, job *batchv1.Job, name, namespace string, inSecret bool) error {
+func validateMutated(worker string, job *batchv1.Job, name, namespace string, inSecret bool) error {
 	p := &problems{worker: worker, sentinel: ErrInvalidOption}
 	if job.Name != name || job.Namespace != namespace {
 		p.add("WithJobMutator", job.Namespace+"/"+job.Name, "must not change the name or namespace ("+namespace+"/"+name+"): use WithJobName or WithNamespace")

@@ -62,7 +62,7 @@ func NewWorker[T any](name string, perform func(context.Context, T) error, opts 
 		}
 	}
 	w.cfg.normalise(name, perform != nil)
-	w.err = checkWorker(name, &w.cfg)
+	w.err = validateWorker(name, &w.cfg)
 	return w
 }
 
