@@ -19,19 +19,6 @@ import (
 	"github.com/kubequeue/kubequeue"
 )
 
-// clHandle names the Job clJob returns.
-var clHandle = kubequeue.Handle{Namespace: "jobs", Name: "greet-1", UID: "uid-1", Worker: "greet"}
-
-// clJob returns a kubequeue Job named like clHandle with the given UID.
-func clJob(uid types.UID) *batchv1.Job {
-	return &batchv1.Job{ObjectMeta: metav1.ObjectMeta{
-		Namespace: clHandle.Namespace,
-		Name:      clHandle.Name,
-		UID:       uid,
-		Labels:    labelsOf("greet", nil),
-	}}
-}
-
 var clJobsResource = schema.GroupResource{Group: "batch", Resource: "jobs"}
 
 // clFails makes client's calls of verb on jobs fail with err.
@@ -58,11 +45,11 @@ func TestQueue_Get(t *testing.T) {
 		handle  kubequeue.Handle
 		wantErr error
 	}{
-		{name: "SameUID", stored: clJob("uid-1"), handle: clHandle},
-		{name: "HandleWithoutUID", stored: clJob("uid-2"), handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}},
-		{name: "OtherUID", stored: clJob("uid-2"), handle: clHandle, wantErr: kubequeue.ErrJobNotFound},
-		{name: "Missing", handle: clHandle, wantErr: kubequeue.ErrJobNotFound},
-		{name: "OtherNamespace", stored: clJob("uid-1"), handle: kubequeue.Handle{Namespace: "other", Name: "greet-1", UID: "uid-1"}, wantErr: kubequeue.ErrJobNotFound},
+		{name: "SameUID", stored: handleJob("uid-1"), handle: testHandle},
+		{name: "HandleWithoutUID", stored: handleJob("uid-2"), handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}},
+		{name: "OtherUID", stored: handleJob("uid-2"), handle: testHandle, wantErr: kubequeue.ErrJobNotFound},
+		{name: "Missing", handle: testHandle, wantErr: kubequeue.ErrJobNotFound},
+		{name: "OtherNamespace", stored: handleJob("uid-1"), handle: kubequeue.Handle{Namespace: "other", Name: "greet-1", UID: "uid-1"}, wantErr: kubequeue.ErrJobNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,15 +88,15 @@ func TestQueue_Get_Errors(t *testing.T) {
 	t.Run("MissingStaysNotFound", func(t *testing.T) {
 		t.Parallel()
 		_, queue := setupWith(t)
-		_, err := queue.Get(t.Context(), clHandle)
+		_, err := queue.Get(t.Context(), testHandle)
 		require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 		require.True(t, apierrors.IsNotFound(err), "error %v lost its API type", err)
 	})
 
 	t.Run("OtherUIDNamesBoth", func(t *testing.T) {
 		t.Parallel()
-		_, queue := setupWith(t, clJob("uid-2"))
-		_, err := queue.Get(t.Context(), clHandle)
+		_, queue := setupWith(t, handleJob("uid-2"))
+		_, err := queue.Get(t.Context(), testHandle)
 		require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 		require.ErrorContains(t, err, "uid-1")
 		require.ErrorContains(t, err, "uid-2")
@@ -127,9 +114,9 @@ func TestQueue_Get_Errors(t *testing.T) {
 	for _, tt := range apiErrors {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := setupWith(t, clJob("uid-1"))
+			client, queue := setupWith(t, handleJob("uid-1"))
 			clFails(client, "get", tt.err)
-			job, err := queue.Get(t.Context(), clHandle)
+			job, err := queue.Get(t.Context(), testHandle)
 			require.ErrorIs(t, err, tt.err)
 			require.True(t, tt.check(err), "error %v lost its API type", err)
 			require.NotErrorIs(t, err, kubequeue.ErrJobNotFound)
@@ -148,18 +135,18 @@ func TestQueue_Cancel(t *testing.T) {
 		opts            []kubequeue.CancelOption
 		wantPropagation metav1.DeletionPropagation
 	}{
-		{name: "Default", handle: clHandle, wantPropagation: foreground},
+		{name: "Default", handle: testHandle, wantPropagation: foreground},
 		{name: "HandleWithoutUID", handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}, wantPropagation: foreground},
-		{name: "Background", handle: clHandle, opts: []kubequeue.CancelOption{kubequeue.WithPropagation(background)}, wantPropagation: background},
-		{name: "Orphan", handle: clHandle, opts: []kubequeue.CancelOption{kubequeue.WithPropagation(orphan)}, wantPropagation: orphan},
-		{name: "Foreground", handle: clHandle, opts: []kubequeue.CancelOption{kubequeue.WithPropagation(foreground)}, wantPropagation: foreground},
-		{name: "RepeatedReplaces", handle: clHandle, opts: []kubequeue.CancelOption{kubequeue.WithPropagation(orphan), kubequeue.WithPropagation(background)}, wantPropagation: background},
-		{name: "NilOption", handle: clHandle, opts: []kubequeue.CancelOption{nil}, wantPropagation: foreground},
+		{name: "Background", handle: testHandle, opts: []kubequeue.CancelOption{kubequeue.WithPropagation(background)}, wantPropagation: background},
+		{name: "Orphan", handle: testHandle, opts: []kubequeue.CancelOption{kubequeue.WithPropagation(orphan)}, wantPropagation: orphan},
+		{name: "Foreground", handle: testHandle, opts: []kubequeue.CancelOption{kubequeue.WithPropagation(foreground)}, wantPropagation: foreground},
+		{name: "RepeatedReplaces", handle: testHandle, opts: []kubequeue.CancelOption{kubequeue.WithPropagation(orphan), kubequeue.WithPropagation(background)}, wantPropagation: background},
+		{name: "NilOption", handle: testHandle, opts: []kubequeue.CancelOption{nil}, wantPropagation: foreground},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := setupWith(t, clJob("uid-1"))
+			client, queue := setupWith(t, handleJob("uid-1"))
 			require.NoError(t, queue.Cancel(t.Context(), tt.handle, tt.opts...))
 
 			actions := client.Actions()
@@ -194,8 +181,8 @@ func TestQueue_Cancel_InvalidPropagation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := setupWith(t, clJob("uid-1"))
-			err := queue.Cancel(t.Context(), clHandle, kubequeue.WithPropagation(tt.policy))
+			client, queue := setupWith(t, handleJob("uid-1"))
+			err := queue.Cancel(t.Context(), testHandle, kubequeue.WithPropagation(tt.policy))
 			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
 			require.ErrorContains(t, err, "WithPropagation")
 			requireNoAPICall(t, client)
@@ -206,9 +193,9 @@ func TestQueue_Cancel_InvalidPropagation(t *testing.T) {
 
 func TestQueue_Cancel_Idempotent(t *testing.T) {
 	t.Parallel()
-	client, queue := setupWith(t, clJob("uid-1"))
-	require.NoError(t, queue.Cancel(t.Context(), clHandle))
-	require.NoError(t, queue.Cancel(t.Context(), clHandle), "cancelling a Job that is gone is not an error")
+	client, queue := setupWith(t, handleJob("uid-1"))
+	require.NoError(t, queue.Cancel(t.Context(), testHandle))
+	require.NoError(t, queue.Cancel(t.Context(), testHandle), "cancelling a Job that is gone is not an error")
 	require.NoError(t, queue.Cancel(t.Context(), kubequeue.Handle{Namespace: "jobs", Name: "never-was"}))
 	require.Equal(t, []string{"delete", "delete", "delete"}, clVerbs(client))
 }
@@ -220,9 +207,9 @@ func TestQueue_Cancel_Conflict(t *testing.T) {
 
 	t.Run("AnotherJobTookTheName", func(t *testing.T) {
 		t.Parallel()
-		client, queue := setupWith(t, clJob("uid-2"))
+		client, queue := setupWith(t, handleJob("uid-2"))
 		clFails(client, "delete", conflict)
-		require.NoError(t, queue.Cancel(t.Context(), clHandle), "the handle's Job is gone")
+		require.NoError(t, queue.Cancel(t.Context(), testHandle), "the handle's Job is gone")
 		require.Equal(t, []string{"delete", "get"}, clVerbs(client))
 		jobs := listJobs(t, client)
 		require.Len(t, jobs, 1, "the Job that took the name is not deleted")
@@ -233,16 +220,16 @@ func TestQueue_Cancel_Conflict(t *testing.T) {
 		t.Parallel()
 		client, queue := setupWith(t)
 		clFails(client, "delete", conflict)
-		require.NoError(t, queue.Cancel(t.Context(), clHandle))
+		require.NoError(t, queue.Cancel(t.Context(), testHandle))
 	})
 
 	t.Run("SameUID", func(t *testing.T) {
 		t.Parallel()
 		// A Conflict for another reason, while the handle's Job is there:
 		// Cancel did not happen.
-		client, queue := setupWith(t, clJob("uid-1"))
+		client, queue := setupWith(t, handleJob("uid-1"))
 		clFails(client, "delete", conflict)
-		err := queue.Cancel(t.Context(), clHandle)
+		err := queue.Cancel(t.Context(), testHandle)
 		require.ErrorIs(t, err, conflict)
 		require.True(t, apierrors.IsConflict(err), "error %v lost its API type", err)
 		require.ErrorContains(t, err, "kubequeue: cancel job jobs/greet-1")
@@ -250,17 +237,17 @@ func TestQueue_Cancel_Conflict(t *testing.T) {
 
 	t.Run("GetFails", func(t *testing.T) {
 		t.Parallel()
-		client, queue := setupWith(t, clJob("uid-2"))
+		client, queue := setupWith(t, handleJob("uid-2"))
 		clFails(client, "delete", conflict)
 		clFails(client, "get", apierrors.NewForbidden(clJobsResource, "greet-1", errors.New("no get")))
-		err := queue.Cancel(t.Context(), clHandle)
+		err := queue.Cancel(t.Context(), testHandle)
 		require.True(t, apierrors.IsConflict(err), "the delete's error, got %v", err)
 		require.ErrorContains(t, err, "kubequeue: cancel job jobs/greet-1")
 	})
 
 	t.Run("HandleWithoutUID", func(t *testing.T) {
 		t.Parallel()
-		client, queue := setupWith(t, clJob("uid-2"))
+		client, queue := setupWith(t, handleJob("uid-2"))
 		clFails(client, "delete", conflict)
 		err := queue.Cancel(t.Context(), kubequeue.Handle{Namespace: "jobs", Name: "greet-1"})
 		require.True(t, apierrors.IsConflict(err), "got %v", err)
@@ -283,9 +270,9 @@ func TestQueue_Cancel_APIErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := setupWith(t, clJob("uid-1"))
+			client, queue := setupWith(t, handleJob("uid-1"))
 			clFails(client, "delete", tt.err)
-			err := queue.Cancel(t.Context(), clHandle)
+			err := queue.Cancel(t.Context(), testHandle)
 			require.ErrorIs(t, err, tt.err)
 			require.True(t, tt.check(err), "error %v lost its API type", err)
 			require.ErrorContains(t, err, "kubequeue: cancel job jobs/greet-1")
@@ -302,15 +289,15 @@ func TestQueue_SuspendResume(t *testing.T) {
 		suspend   bool
 		wantPatch string
 	}{
-		{name: "Suspend", handle: clHandle, suspend: true, wantPatch: `{"metadata":{"uid":"uid-1"},"spec":{"suspend":true}}`},
-		{name: "Resume", handle: clHandle, suspend: false, wantPatch: `{"metadata":{"uid":"uid-1"},"spec":{"suspend":false}}`},
+		{name: "Suspend", handle: testHandle, suspend: true, wantPatch: `{"metadata":{"uid":"uid-1"},"spec":{"suspend":true}}`},
+		{name: "Resume", handle: testHandle, suspend: false, wantPatch: `{"metadata":{"uid":"uid-1"},"spec":{"suspend":false}}`},
 		{name: "SuspendWithoutUID", handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}, suspend: true, wantPatch: `{"spec":{"suspend":true}}`},
 		{name: "ResumeWithoutUID", handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}, suspend: false, wantPatch: `{"spec":{"suspend":false}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			job := clJob("uid-1")
+			job := handleJob("uid-1")
 			job.Spec.Suspend = ptr.To(!tt.suspend)
 			client, queue := setupWith(t, job)
 			op := queue.Resume
@@ -341,9 +328,9 @@ func TestQueue_SuspendResume(t *testing.T) {
 func TestQueue_SuspendResume_FieldManager(t *testing.T) {
 	t.Parallel()
 	client, queue := setup(t, kubequeue.WithFieldManager("billing"))
-	require.NoError(t, client.Tracker().Add(clJob("uid-1")))
-	require.NoError(t, queue.Suspend(t.Context(), clHandle))
-	require.NoError(t, queue.Resume(t.Context(), clHandle))
+	require.NoError(t, client.Tracker().Add(handleJob("uid-1")))
+	require.NoError(t, queue.Suspend(t.Context(), testHandle))
+	require.NoError(t, queue.Resume(t.Context(), testHandle))
 	for _, a := range client.Actions() {
 		require.Equal(t, "billing", a.(k8stesting.PatchActionImpl).PatchOptions.FieldManager)
 	}
@@ -366,19 +353,19 @@ func TestQueue_SuspendResume_Errors(t *testing.T) {
 		check        func(error) bool
 		wantNotFound bool
 	}{
-		{name: "NotFound", err: notFound, handle: clHandle, check: apierrors.IsNotFound, wantNotFound: true},
+		{name: "NotFound", err: notFound, handle: testHandle, check: apierrors.IsNotFound, wantNotFound: true},
 		{name: "NotFoundWithoutUID", err: notFound, handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}, check: apierrors.IsNotFound, wantNotFound: true},
-		{name: "UIDChanged", err: uidInvalid, handle: clHandle, check: apierrors.IsInvalid, wantNotFound: true},
-		{name: "OtherInvalid", err: suspendInvalid, handle: clHandle, check: apierrors.IsInvalid},
-		{name: "InvalidWithoutDetails", err: apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "greet-1", nil), handle: clHandle, check: apierrors.IsInvalid},
-		{name: "Forbidden", err: forbidden, handle: clHandle, check: apierrors.IsForbidden},
-		{name: "Transport", err: errTransport, handle: clHandle, check: func(err error) bool { return errors.Is(err, errTransport) }},
+		{name: "UIDChanged", err: uidInvalid, handle: testHandle, check: apierrors.IsInvalid, wantNotFound: true},
+		{name: "OtherInvalid", err: suspendInvalid, handle: testHandle, check: apierrors.IsInvalid},
+		{name: "InvalidWithoutDetails", err: apierrors.NewInvalid(schema.GroupKind{Group: "batch", Kind: "Job"}, "greet-1", nil), handle: testHandle, check: apierrors.IsInvalid},
+		{name: "Forbidden", err: forbidden, handle: testHandle, check: apierrors.IsForbidden},
+		{name: "Transport", err: errTransport, handle: testHandle, check: func(err error) bool { return errors.Is(err, errTransport) }},
 	}
 	for _, tt := range tests {
 		for _, verb := range []string{"suspend", "resume"} {
 			t.Run(tt.name+"/"+verb, func(t *testing.T) {
 				t.Parallel()
-				client, queue := setupWith(t, clJob("uid-1"))
+				client, queue := setupWith(t, handleJob("uid-1"))
 				clFails(client, "patch", tt.err)
 				op := queue.Suspend
 				if verb == "resume" {
@@ -401,10 +388,10 @@ func TestQueue_SuspendResume_Errors(t *testing.T) {
 	t.Run("MissingJob", func(t *testing.T) {
 		t.Parallel()
 		_, queue := setupWith(t)
-		err := queue.Suspend(t.Context(), clHandle)
+		err := queue.Suspend(t.Context(), testHandle)
 		require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 		require.True(t, apierrors.IsNotFound(err))
-		err = queue.Resume(t.Context(), clHandle)
+		err = queue.Resume(t.Context(), testHandle)
 		require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -211,6 +212,20 @@ func build(t *testing.T, worker kubequeue.AnyWorker, payload any, opts ...kubequ
 func requireNoAPICall(t *testing.T, client *fake.Clientset) {
 	t.Helper()
 	require.Empty(t, client.Actions(), "invalid input must be refused before any API call")
+}
+
+// testHandle names the Job that handleJob returns.
+var testHandle = kubequeue.Handle{Namespace: "jobs", Name: "greet-1", UID: "uid-1", Worker: "greet"}
+
+// handleJob returns a kubequeue Job named like testHandle with the given
+// UID.
+func handleJob(uid types.UID) *batchv1.Job {
+	return &batchv1.Job{ObjectMeta: metav1.ObjectMeta{
+		Namespace: testHandle.Namespace,
+		Name:      testHandle.Name,
+		UID:       uid,
+		Labels:    labelsOf(testHandle.Worker, nil),
+	}}
 }
 
 // epoch is the fixed time of the tests' fake objects: the creation of the

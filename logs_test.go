@@ -23,32 +23,16 @@ import (
 	"github.com/kubequeue/kubequeue"
 )
 
-// The Job the Logs tests read, and its handle.
-const (
-	lgNamespace = "jobs"
-	lgJobName   = "greet-1"
-	lgUID       = "uid-1"
-)
-
-var lgHandle = kubequeue.Handle{Namespace: lgNamespace, Name: lgJobName, UID: lgUID, Worker: "greet"}
-
-// lgJob returns the Job, with a sidecar before the worker container so that
+// lgJob returns testHandle's Job, with a sidecar before the worker container so that
 // the container is found by its KUBEQUEUE_WORKER variable, not its place.
 func lgJob(conditions ...batchv1.JobConditionType) *batchv1.Job {
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: lgNamespace,
-			Name:      lgJobName,
-			UID:       lgUID,
-			Labels:    labelsOf("greet", nil),
+	job := handleJob(testHandle.UID)
+	job.Spec.Template.Spec = corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Containers: []corev1.Container{
+			{Name: "sidecar", Image: "registry.example.com/proxy:v1"},
+			{Name: "worker", Image: "registry.example.com/app:v1", Env: []corev1.EnvVar{{Name: "KUBEQUEUE_WORKER", Value: "greet"}}},
 		},
-		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever,
-			Containers: []corev1.Container{
-				{Name: "sidecar", Image: "registry.example.com/proxy:v1"},
-				{Name: "worker", Image: "registry.example.com/app:v1", Env: []corev1.EnvVar{{Name: "KUBEQUEUE_WORKER", Value: "greet"}}},
-			},
-		}}},
 	}
 	for _, c := range conditions {
 		job.Status.Conditions = append(job.Status.Conditions, batchv1.JobCondition{Type: c, Status: corev1.ConditionTrue})
@@ -69,13 +53,13 @@ var (
 func lgPod(name string, age time.Duration, phase corev1.PodPhase, state corev1.ContainerState) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace:         lgNamespace,
+			Namespace:         testHandle.Namespace,
 			Name:              name,
 			UID:               types.UID("uid-" + name),
 			CreationTimestamp: metav1.NewTime(epoch.Add(age)),
 			Labels: map[string]string{
-				batchv1.ControllerUidLabel: lgUID,
-				batchv1.JobNameLabel:       lgJobName,
+				batchv1.ControllerUidLabel: string(testHandle.UID),
+				batchv1.JobNameLabel:       testHandle.Name,
 			},
 		},
 		Status: corev1.PodStatus{
@@ -132,7 +116,7 @@ func lgLogRequests(t *testing.T, client *fake.Clientset) []*corev1.PodLogOptions
 		}
 		generic, ok := a.(k8stesting.GenericAction)
 		require.True(t, ok, "got %T", a)
-		require.Equal(t, lgNamespace, a.GetNamespace())
+		require.Equal(t, testHandle.Namespace, a.GetNamespace())
 		opts, ok := generic.GetValue().(*corev1.PodLogOptions)
 		require.True(t, ok, "got %T", generic.GetValue())
 		out = append(out, opts)
@@ -189,7 +173,7 @@ func TestQueue_Logs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			client, queue := setupWith(t, lgRetries()...)
-			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
+			lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, tt.opts))
 			require.Empty(t, errs)
 			require.Equal(t, tt.want, lines)
 
@@ -206,7 +190,7 @@ func TestQueue_Logs(t *testing.T) {
 func TestQueue_Logs_HandleWithoutUID(t *testing.T) {
 	t.Parallel()
 	_, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
-	lines, errs := lgCollect(queue.Logs(t.Context(), kubequeue.Handle{Namespace: lgNamespace, Name: lgJobName}, kubequeue.LogOptions{}))
+	lines, errs := lgCollect(queue.Logs(t.Context(), kubequeue.Handle{Namespace: testHandle.Namespace, Name: testHandle.Name}, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz")}, lines)
 }
@@ -219,7 +203,7 @@ func TestQueue_Logs_FirstContainer(t *testing.T) {
 	pod := lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning)
 	pod.Status.ContainerStatuses[1].Name = "main"
 	client, queue := setupWith(t, job, pod)
-	lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+	lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Len(t, lines, 1)
 	requests := lgLogRequests(t, client)
@@ -302,7 +286,7 @@ func TestQueue_Logs_Options(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
-			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
+			lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, tt.opts))
 			require.Empty(t, errs)
 			require.Len(t, lines, 1)
 			requests := lgLogRequests(t, client)
@@ -366,7 +350,7 @@ func TestQueue_Logs_Lines(t *testing.T) {
 			t.Parallel()
 			client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
 			lgLogBody(client, tt.body)
-			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{Timestamps: tt.timestamps}))
+			lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{Timestamps: tt.timestamps}))
 			require.Empty(t, errs)
 			require.Len(t, lines, len(tt.want))
 			for i := range tt.want {
@@ -386,7 +370,7 @@ func TestQueue_Logs_Break(t *testing.T) {
 		client, queue := setupWith(t, lgRetries()...)
 		lgLogBody(client, "one\ntwo\nthree\n")
 		var got []string
-		for line, err := range queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}) {
+		for line, err := range queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}) {
 			require.NoError(t, err)
 			got = append(got, line.Text)
 			break
@@ -398,7 +382,7 @@ func TestQueue_Logs_Break(t *testing.T) {
 		t.Parallel()
 		client, queue := setupWith(t, lgRetries()...)
 		var got []kubequeue.LogLine
-		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
 			got = append(got, line)
 			if line.Attempt == 2 {
@@ -412,7 +396,7 @@ func TestQueue_Logs_Break(t *testing.T) {
 		t.Parallel()
 		_, queue := setupWith(t)
 		n := 0
-		for _, err := range queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}) {
+		for _, err := range queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}) {
 			n++
 			require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 			break
@@ -442,7 +426,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 			neverStarted,
 			lgPod("greet-1-aaaaa", 2*time.Minute, corev1.PodSucceeded, lgTerminated),
 		)
-		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}))
+		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}))
 		require.Empty(t, errs, "following a finished Job ends without waiting")
 		require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz"), lgLine(3, "greet-1-aaaaa")}, lines)
 		for _, po := range lgLogRequests(t, client) {
@@ -457,7 +441,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 			// Deleted by the Job controller before it started.
 			lgPod("greet-1-aaaaa", time.Minute, corev1.PodPending, lgWaiting),
 		)
-		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}))
+		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}))
 		require.Empty(t, errs)
 		require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz")}, lines)
 	})
@@ -469,15 +453,15 @@ func TestQueue_Logs_Follow(t *testing.T) {
 			lgPod("greet-1-aaaaa", time.Minute, corev1.PodPending, lgWaiting),
 		)
 		var lines []kubequeue.LogLine
-		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
 			lines = append(lines, line)
 			if line.Attempt == 1 {
 				// The second attempt starts and succeeds.
 				require.NoError(t, client.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"),
-					lgPod("greet-1-aaaaa", time.Minute, corev1.PodRunning, lgRunning), lgNamespace))
+					lgPod("greet-1-aaaaa", time.Minute, corev1.PodRunning, lgRunning), testHandle.Namespace))
 				require.NoError(t, client.Tracker().Update(batchv1.SchemeGroupVersion.WithResource("jobs"),
-					lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), lgNamespace))
+					lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), testHandle.Namespace))
 			}
 		}
 		require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz"), lgLine(2, "greet-1-aaaaa")}, lines)
@@ -491,16 +475,16 @@ func TestQueue_Logs_Follow(t *testing.T) {
 		t.Parallel()
 		client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 		var lines []kubequeue.LogLine
-		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
 			lines = append(lines, line)
 			if line.Attempt == 1 {
 				// Attempt 1 fails, attempt 2 runs, and the Job succeeds.
 				require.NoError(t, client.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"),
-					lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated), lgNamespace))
+					lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated), testHandle.Namespace))
 				require.NoError(t, client.Tracker().Add(lgPod("greet-1-aaaaa", time.Minute, corev1.PodSucceeded, lgTerminated)))
 				require.NoError(t, client.Tracker().Update(batchv1.SchemeGroupVersion.WithResource("jobs"),
-					lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), lgNamespace))
+					lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), testHandle.Namespace))
 			}
 		}
 		require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz"), lgLine(2, "greet-1-aaaaa")}, lines,
@@ -520,7 +504,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 			}
 			return false, nil, nil
 		})
-		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true, Attempt: 2}))
+		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true, Attempt: 2}))
 		require.Empty(t, errs)
 		require.Equal(t, []kubequeue.LogLine{lgLine(2, "greet-1-aaaaa")}, lines)
 		requests := lgLogRequests(t, client)
@@ -535,7 +519,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 		defer cancel()
 		var lines []kubequeue.LogLine
 		var errs []error
-		for line, err := range queue.Logs(ctx, lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(ctx, testHandle, kubequeue.LogOptions{Follow: true}) {
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -554,13 +538,13 @@ func TestQueue_Logs_Follow(t *testing.T) {
 		client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 		var lines []kubequeue.LogLine
 		var errs []error
-		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}) {
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			lines = append(lines, line)
-			require.NoError(t, client.Tracker().Delete(batchv1.SchemeGroupVersion.WithResource("jobs"), lgNamespace, lgJobName))
+			require.NoError(t, client.Tracker().Delete(batchv1.SchemeGroupVersion.WithResource("jobs"), testHandle.Namespace, testHandle.Name))
 		}
 		require.Len(t, lines, 1)
 		require.Len(t, errs, 1)
@@ -584,7 +568,7 @@ func TestQueue_Logs_InvalidOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			client, queue := setupWith(t)
-			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
+			lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, tt.opts))
 			require.Empty(t, lines)
 			require.Len(t, errs, 1)
 			require.ErrorIs(t, errs[0], kubequeue.ErrInvalidOption)
@@ -604,10 +588,10 @@ func TestQueue_Logs_InvalidHandle(t *testing.T) {
 		handle kubequeue.Handle
 	}{
 		{name: "Zero", handle: kubequeue.Handle{}},
-		{name: "EmptyName", handle: kubequeue.Handle{Namespace: lgNamespace}},
-		{name: "EmptyNamespace", handle: kubequeue.Handle{Name: lgJobName}},
-		{name: "BadNamespace", handle: kubequeue.Handle{Namespace: "Bad_NS", Name: lgJobName}},
-		{name: "BadWorker", handle: kubequeue.Handle{Namespace: lgNamespace, Name: lgJobName, Worker: "has space"}},
+		{name: "EmptyName", handle: kubequeue.Handle{Namespace: testHandle.Namespace}},
+		{name: "EmptyNamespace", handle: kubequeue.Handle{Name: testHandle.Name}},
+		{name: "BadNamespace", handle: kubequeue.Handle{Namespace: "Bad_NS", Name: testHandle.Name}},
+		{name: "BadWorker", handle: kubequeue.Handle{Namespace: testHandle.Namespace, Name: testHandle.Name, Worker: "has space"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -627,7 +611,7 @@ func TestQueue_Logs_JobNotFound(t *testing.T) {
 	t.Run("Missing", func(t *testing.T) {
 		t.Parallel()
 		client, queue := setupWith(t)
-		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+		lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 		require.Empty(t, lines)
 		require.Len(t, errs, 1)
 		require.ErrorIs(t, errs[0], kubequeue.ErrJobNotFound)
@@ -637,7 +621,7 @@ func TestQueue_Logs_JobNotFound(t *testing.T) {
 	t.Run("OtherUID", func(t *testing.T) {
 		t.Parallel()
 		client, queue := setupWith(t, lgRetries()...)
-		h := lgHandle
+		h := testHandle
 		h.UID = "uid-old"
 		lines, errs := lgCollect(queue.Logs(t.Context(), h, kubequeue.LogOptions{}))
 		require.Empty(t, lines, "the logs of a Job that took the name are not the handle's")
@@ -658,7 +642,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 		client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, nil, forbidden
 		})
-		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+		lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 		require.Empty(t, lines)
 		require.Len(t, errs, 1)
 		require.True(t, apierrors.IsForbidden(errs[0]), "error %v lost its API type", errs[0])
@@ -674,7 +658,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 			}
 			return true, nil, apierrors.NewForbidden(pods, "greet-1-zzzzz", errors.New("no pods/log"))
 		})
-		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+		lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 		require.Empty(t, lines)
 		require.Len(t, errs, 1, "an error ends the sequence")
 		require.True(t, apierrors.IsForbidden(errs[0]), "error %v lost its API type", errs[0])
@@ -694,7 +678,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 			}
 			return true, nil, apierrors.NewNotFound(pods, "greet-1-zzzzz")
 		})
-		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+		lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 		require.Empty(t, errs)
 		require.Equal(t, []kubequeue.LogLine{lgLine(2, "greet-1-aaaaa"), lgLine(4, "greet-1-bbbbb"), lgLine(5, "greet-1-ccccc")}, lines)
 	})
@@ -709,7 +693,7 @@ func TestQueue_Logs_ContainerNeverCreated(t *testing.T) {
 		lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgNeverCreated),
 		lgPod("greet-1-aaaaa", time.Minute, corev1.PodSucceeded, lgTerminated),
 	)
-	lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+	lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Len(t, lines, 1)
 	require.Equal(t, 2, lines[0].Attempt)
@@ -722,7 +706,7 @@ func TestQueue_Logs_ContainerNeverCreated(t *testing.T) {
 		}
 		return true, nil, apierrors.NewBadRequest(`container "worker" in pod "greet-1-aaaaa" is terminated`)
 	})
-	lines, errs = lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+	lines, errs = lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Empty(t, lines)
 }
