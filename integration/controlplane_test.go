@@ -91,7 +91,7 @@ func TestQueue_Enqueue_RBAC(t *testing.T) {
 	require.NoError(t, err)
 	userClient, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	queue := kubequeue.New(userClient, kubequeue.WithDefaultNamespace(e.ns))
+	queue := newQueue(t, userClient, kubequeue.WithDefaultNamespace(e.ns))
 	worker := greetWorker
 
 	_, err = queue.Enqueue(e.ctx, worker, greeting{})

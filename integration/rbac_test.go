@@ -111,7 +111,7 @@ func TestRBAC_DeployRole(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	role := deployRole(t)
-	queue := kubequeue.New(serviceAccountClient(t, e, role), kubequeue.WithDefaultNamespace(e.ns))
+	queue := newQueue(t, serviceAccountClient(t, e, role), kubequeue.WithDefaultNamespace(e.ns))
 
 	// Everything, with the whole Role.
 	var h kubequeue.Handle
