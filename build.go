@@ -61,13 +61,8 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 	if err != nil {
 		return nil, "", err
 	}
-	call := new(callConfig)
-	for _, opt := range opts {
-		if opt != nil {
-			opt.applyEnqueue(call)
-		}
-	}
-	if err := validateCall(worker.Name(), cfg, call); err != nil {
+	call, err := callOptions(worker.Name(), cfg, opts, 0)
+	if err != nil {
 		return nil, "", err
 	}
 	name := call.name
@@ -77,6 +72,28 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 	case name == "":
 		name = q.generateName(worker.Name())
 	}
+	return q.assemble(worker.Name(), cfg, call, len(opts) > 0, name, data, 0)
+}
+
+// callOptions applies and checks the options of one call for a worker
+// with configuration cfg, of a batch of items (0 for a single Job).
+func callOptions(worker string, cfg *workerConfig, opts []EnqueueOption, items int) (*callConfig, error) {
+	call := new(callConfig)
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyEnqueue(call)
+		}
+	}
+	if err := validateCall(worker, cfg, call, items); err != nil {
+		return nil, err
+	}
+	return call, nil
+}
+
+// assemble builds the Job named name of a worker, a call and its encoded
+// payload data, or of a batch of items (items > 0) when data holds them,
+// as build says. withOpts tells whether the call passed options.
+func (q *Queue) assemble(worker string, cfg *workerConfig, call *callConfig, withOpts bool, name, data string, items int32) (*batchv1.Job, string, error) {
 	namespace := q.namespace
 	for _, c := range []*jobConfig{&cfg.job, &call.job} {
 		if c.namespace != nil {
@@ -90,15 +107,17 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 		}
 	}
 	// The sizes count what is stored: the escaped form in the environment,
-	// data as it is in a Secret.
+	// data as it is in a Secret. Each pod of a batch holds a copy of the
+	// Job's environment: its items stay there only if all the copies take
+	// no more room than one payload in the environment may.
 	var env string
 	if !inSecret {
 		env = wire.EnvValue(data)
-		inSecret = len(env) > MaxEnvPayloadSize
+		inSecret = int64(len(env))*int64(max(items, 1)) > MaxEnvPayloadSize
 	}
-	built := newJob(worker.Name(), cfg, call, namespace, name, env, inSecret)
+	built := newJob(worker, cfg, call, namespace, name, env, inSecret, items)
 	if len(cfg.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
-		if err := validateMutated(worker.Name(), built, name, namespace, inSecret); err != nil {
+		if err := validateMutated(worker, built, name, namespace, inSecret, items); err != nil {
 			return nil, "", err
 		}
 	}
@@ -123,8 +142,8 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 	if len(built.Annotations) > 0 {
 		// Too large with the worker's annotations alone is the worker's
 		// mistake; with a call's options, the call's.
-		p := &problems{worker: worker.Name(), sentinel: ErrInvalidOption}
-		if len(opts) == 0 {
+		p := &problems{worker: worker, sentinel: ErrInvalidOption}
+		if !withOpts {
 			p.sentinel = ErrInvalidWorker
 		}
 		if annotationsSizeProblem(p, built.Annotations); len(p.errs) > 0 {

@@ -62,6 +62,10 @@ type jobConfig struct {
 	failureRules   []batchv1.PodFailurePolicyRule
 	sensitive      *bool
 	mutators       []func(*batchv1.Job)
+
+	// Of batches only (see Queue.EnqueueBatch).
+	parallelism      *int32
+	maxFailedIndexes *int32
 }
 
 // callConfig holds what options passed to Build or Enqueue set.
@@ -70,6 +74,8 @@ type callConfig struct {
 	name         string
 	uniqueKey    string
 	uniqueKeySet bool
+
+	successPolicy []batchv1.SuccessPolicyRule // of a batch only
 }
 
 // kubequeueLabels returns labels plus kubequeue's own.

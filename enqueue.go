@@ -37,6 +37,15 @@ func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts
 	if err != nil {
 		return Handle{}, err
 	}
+	return q.enqueue(ctx, worker.Name(), job, secretPayload, 0, func() (string, error) { return worker.encodePayload(payload) })
+}
+
+// enqueue creates job, built for worker, as Enqueue says: secretPayload is
+// the encoded payload (or a batch's items) when it travels in a Secret
+// (else ""), and encode encodes it again, to finish a Job of the same
+// unique key that waits for its payload. items is a batch's number of
+// items, else 0.
+func (q *Queue) enqueue(ctx context.Context, worker string, job *batchv1.Job, secretPayload string, items int32, encode func() (string, error)) (Handle, error) {
 	if ctx.Err() != nil {
 		return Handle{}, fmt.Errorf("kubequeue: enqueue job %s/%s: %w", job.Namespace, job.Name, ctxErr(ctx))
 	}
@@ -51,7 +60,7 @@ func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts
 		// key is in no one's way.
 		wire.SecretVolumeOf(&job.Spec.Template.Spec).SecretName = job.Name + "-" + id[:8]
 	}
-	h := Handle{Namespace: job.Namespace, Name: job.Name, Worker: worker.Name()}
+	h := Handle{Namespace: job.Namespace, Name: job.Name, Worker: worker}
 	got, err := q.createJob(ctx, job)
 	if err != nil {
 		if errors.Is(err, ErrMaybeEnqueued) {
@@ -60,11 +69,18 @@ func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts
 		return Handle{}, err
 	}
 	if pending(got) {
+		if c := got.Spec.Completions; items > 0 && (c == nil || *c != items) {
+			// The batch of this unique key, which another call created,
+			// has as many pods as that call had items.
+			h.UID = got.UID
+			return h, fmt.Errorf("%w: enqueue batch %s/%s: the batch of this unique key waits for the items of the call that created it, %d of them, and this call has %d: enqueue the key again with those items to start it, or cancel the returned handle",
+				ErrMaybeEnqueued, got.Namespace, got.Name, ptr.Deref(c, 0), items)
+		}
 		data := secretPayload
 		if data == "" {
 			// The Job of this unique key waits for a payload that another
 			// Enqueue has not stored: this call's payload finishes it.
-			if data, err = worker.encodePayload(payload); err != nil {
+			if data, err = encode(); err != nil {
 				return Handle{}, err
 			}
 		}
@@ -165,8 +181,8 @@ func sameJob(job, got *batchv1.Job, alreadyExists error) (*batchv1.Job, error) {
 	if got.Annotations[AnnotationEnqueueID] == job.Annotations[AnnotationEnqueueID] {
 		return got, nil
 	}
-	if key := job.Annotations[AnnotationUniqueKey]; key == "" || got.Annotations[AnnotationUniqueKey] != key {
-		return nil, alreadyExists
+	if key := job.Annotations[AnnotationUniqueKey]; key == "" || got.Annotations[AnnotationUniqueKey] != key || isBatch(got) != isBatch(job) {
+		return nil, alreadyExists // of another key, of none, or of a batch for a single Job (or the reverse)
 	}
 	if got.DeletionTimestamp != nil {
 		return nil, fmt.Errorf("%w: the job of this unique key is being deleted; enqueue again once it is gone", alreadyExists)
@@ -195,7 +211,7 @@ func (q *Queue) finish(ctx context.Context, job *batchv1.Job, data string) (*bat
 // Job's: its name holds the enqueue ID of the Enqueue that created the Job.
 func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string) (*batchv1.Job, error) {
 	vol := wire.SecretVolumeOf(&job.Spec.Template.Spec)
-	if vol == nil {
+	if vol == nil || len(vol.Items) != 1 {
 		return nil, fmt.Errorf("job %s/%s has the annotation %s but mounts no payload secret", job.Namespace, job.Name, annotationResume)
 	}
 	secret := &corev1.Secret{
@@ -209,7 +225,7 @@ func (q *Queue) attachPayload(ctx context.Context, job *batchv1.Job, data string
 		},
 		Immutable: ptr.To(true),
 		Type:      corev1.SecretTypeOpaque,
-		Data:      map[string][]byte{wire.SecretKey: []byte(data)},
+		Data:      map[string][]byte{vol.Items[0].Key: []byte(data)}, // a payload's key, or a batch's
 	}
 	secrets := q.client.CoreV1().Secrets(job.Namespace)
 	err := q.retry(ctx, func() error {

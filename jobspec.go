@@ -51,8 +51,9 @@ func seconds(d time.Duration) int64 {
 
 // newJob builds the Job for a worker, a call and an encoded payload. It is
 // pure: the name and namespace are chosen by the caller. w and call must
-// have been validated.
-func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, data string, inSecret bool) *batchv1.Job {
+// have been validated. items is 0 for a single Job, and else the number of
+// items of a batch, whose data are the items joined by wire.JoinItems.
+func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, data string, inSecret bool, items int32) *batchv1.Job {
 	backoffLimit := DefaultBackoffLimit
 	ttl := DefaultTTLAfterFinished
 	var deadline *int64
@@ -72,10 +73,14 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 
 	env := make([]corev1.EnvVar, 0, len(w.env)+2)
 	env = append(env, corev1.EnvVar{Name: wire.EnvWorker, Value: worker})
+	dataVar, fileVar, key := wire.EnvPayload, wire.EnvPayloadFile, wire.SecretKey
+	if items > 0 {
+		dataVar, fileVar, key = wire.EnvBatch, wire.EnvBatchFile, wire.BatchKey
+	}
 	if inSecret {
-		env = append(env, corev1.EnvVar{Name: wire.EnvPayloadFile, Value: wire.SecretDir + "/" + wire.SecretKey})
+		env = append(env, corev1.EnvVar{Name: fileVar, Value: wire.SecretDir + "/" + key})
 	} else {
-		env = append(env, corev1.EnvVar{Name: wire.EnvPayload, Value: data})
+		env = append(env, corev1.EnvVar{Name: dataVar, Value: data})
 	}
 	for _, e := range w.env {
 		env = append(env, *e.DeepCopy())
@@ -125,11 +130,14 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 		},
 	}
 	w.resources.DeepCopyInto(&job.Spec.Template.Spec.Containers[0].Resources)
-	job.Spec.PodFailurePolicy = podFailurePolicy(w, call)
+	job.Spec.PodFailurePolicy = podFailurePolicy(w, call, items > 0)
+	if items > 0 {
+		indexed(&job.Spec, w, call, items)
+	}
 	if inSecret {
 		spec := &job.Spec.Template.Spec
 		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: wire.SecretVolume, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: name, Items: []corev1.KeyToPath{{Key: wire.SecretKey, Path: wire.SecretKey}}},
+			Secret: &corev1.SecretVolumeSource{SecretName: name, Items: []corev1.KeyToPath{{Key: key, Path: key}}},
 		}})
 		c := &spec.Containers[0]
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: wire.SecretVolume, MountPath: wire.SecretDir, ReadOnly: true})
@@ -180,10 +188,10 @@ func containerSecurityContext(w *workerConfig) *corev1.SecurityContext {
 
 // podFailurePolicy is the Job's pod failure policy: the worker's and the
 // call's rules, then kubequeue's: ExitPermanent from the worker container
-// fails the Job (unless the container runs a program of its own, for which
-// 42 may mean something else), and a disruption is not counted. A pod that
-// restarts on failure can have none.
-func podFailurePolicy(w *workerConfig, call *callConfig) *batchv1.PodFailurePolicy {
+// fails the Job, or in a batch only the item's index (unless the container
+// runs a program of its own, for which 42 may mean something else), and a
+// disruption is not counted. A pod that restarts on failure can have none.
+func podFailurePolicy(w *workerConfig, call *callConfig, batch bool) *batchv1.PodFailurePolicy {
 	if w.restartPolicy != corev1.RestartPolicyNever {
 		return nil
 	}
@@ -191,8 +199,12 @@ func podFailurePolicy(w *workerConfig, call *callConfig) *batchv1.PodFailurePoli
 	rules = append(rules, deepCopySlice(w.job.failureRules)...)
 	rules = append(rules, deepCopySlice(call.job.failureRules)...)
 	if !w.ownCommand {
+		action := batchv1.PodFailurePolicyActionFailJob
+		if batch {
+			action = batchv1.PodFailurePolicyActionFailIndex
+		}
 		rules = append(rules, batchv1.PodFailurePolicyRule{
-			Action: batchv1.PodFailurePolicyActionFailJob,
+			Action: action,
 			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 				ContainerName: ptr.To(w.containerName),
 				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
@@ -207,6 +219,35 @@ func podFailurePolicy(w *workerConfig, call *callConfig) *batchv1.PodFailurePoli
 		}},
 	})
 	return &batchv1.PodFailurePolicy{Rules: rules}
+}
+
+// indexed makes spec the spec of a batch of items: an Indexed Job whose
+// pod of index i performs item i, as many at a time as the parallelism
+// (by default all), each item retried up to the backoff limit without
+// using up the others' (backoffLimitPerIndex), with no limit on the failed
+// pods of the whole Job (the API server's default with
+// backoffLimitPerIndex, made explicit).
+func indexed(spec *batchv1.JobSpec, w *workerConfig, call *callConfig, items int32) {
+	parallelism := items
+	var maxFailed *int32
+	for _, c := range []*jobConfig{&w.job, &call.job} {
+		if c.parallelism != nil {
+			parallelism = min(*c.parallelism, items)
+		}
+		if c.maxFailedIndexes != nil {
+			// More than the items could never be exceeded: the same.
+			maxFailed = ptr.To(min(*c.maxFailedIndexes, items))
+		}
+	}
+	spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+	spec.Completions = ptr.To(items)
+	spec.Parallelism = ptr.To(parallelism)
+	spec.BackoffLimitPerIndex = spec.BackoffLimit
+	spec.BackoffLimit = ptr.To[int32](math.MaxInt32)
+	spec.MaxFailedIndexes = maxFailed
+	if len(call.successPolicy) > 0 {
+		spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: deepCopySlice(call.successPolicy)}
+	}
 }
 
 // merged returns a new map with the entries of each of ms in turn, a later

@@ -2,11 +2,13 @@ package kubequeue
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +40,13 @@ type LogOptions struct {
 	// Timestamps asks the kubelet for the time of each line, in
 	// [LogLine.Time].
 	Timestamps bool
+	// Index, if not nil, yields the lines of that item of a batch only
+	// (see [Queue.EnqueueBatch]): the pods of its index, whose attempts
+	// Attempt counts, and Follow follows until the item has succeeded or
+	// failed. Without it, a batch's lines come item by item, in the order
+	// of their indexes, each item's attempt by attempt. It is an error
+	// for a Job that is not a batch, or an index the batch does not have.
+	Index *int
 }
 
 // LogLine is a line of a Job's log.
@@ -49,6 +58,9 @@ type LogLine struct {
 	// pods are gone (deleted by suspending the Job, or by pod garbage
 	// collection).
 	Attempt int
+	// Index is, for a batch, the index of the item whose pod wrote the
+	// line; attempts are counted per item. Zero for a single Job.
+	Index int
 	// Pod is the name of that pod.
 	Pod string
 	// Time is when the line was written, if LogOptions.Timestamps was set.
@@ -97,9 +109,13 @@ func (q *Queue) Logs(ctx context.Context, h Handle, opts LogOptions) iter.Seq2[L
 			yield(LogLine{}, err)
 			return
 		}
+		if err := opts.validateFor(job); err != nil {
+			yield(LogLine{}, err)
+			return
+		}
 		l := &logStream{
 			q: q, opts: opts, container: workerContainer(&job.Spec.Template.Spec), yield: yield,
-			done: make(map[types.UID]bool), attempt: make(map[types.UID]int),
+			batch: isBatch(job), done: make(map[types.UID]bool), attempt: make(map[types.UID]int), last: make(map[int]int),
 		}
 		interval := logPollInterval
 		for {
@@ -108,7 +124,8 @@ func (q *Queue) Logs(ctx context.Context, h Handle, opts LogOptions) iter.Seq2[L
 				yield(LogLine{}, err)
 				return
 			}
-			jobDone := finished(job)
+			pods = l.selectPods(pods)
+			jobDone := finished(job) || (opts.Index != nil && indexDone(job, *opts.Index))
 			streamed := len(l.done)
 			more, ok := l.attempts(ctx, pods, jobDone)
 			if !ok || !more || !opts.Follow || jobDone {
@@ -149,7 +166,37 @@ func (o *LogOptions) validate() error {
 	if o.TailLines < 0 {
 		p.add("LogOptions.TailLines", strconv.Itoa(o.TailLines), "must not be negative")
 	}
+	if o.Index != nil && *o.Index < 0 {
+		p.add("LogOptions.Index", strconv.Itoa(*o.Index), "must not be negative")
+	}
 	return p.err()
+}
+
+// validateFor reports an Index that job does not have.
+func (o *LogOptions) validateFor(job *batchv1.Job) error {
+	if o.Index == nil {
+		return nil
+	}
+	p := &problems{sentinel: ErrInvalidOption}
+	switch {
+	case !isBatch(job):
+		p.add("LogOptions.Index", strconv.Itoa(*o.Index), fmt.Sprintf("job %s/%s is not a batch", job.Namespace, job.Name))
+	case job.Spec.Completions == nil || int64(*o.Index) >= int64(*job.Spec.Completions):
+		p.add("LogOptions.Index", strconv.Itoa(*o.Index), fmt.Sprintf("batch %s/%s has no such item", job.Namespace, job.Name))
+	}
+	return p.err()
+}
+
+// indexDone reports whether the item of index i of a batch's job has
+// succeeded or failed.
+func indexDone(job *batchv1.Job, i int) bool {
+	done := false
+	mark := func(j int) { done = done || j == i }
+	eachIndex(job.Status.CompletedIndexes, i+1, mark)
+	if job.Status.FailedIndexes != nil {
+		eachIndex(*job.Status.FailedIndexes, i+1, mark)
+	}
+	return done
 }
 
 // logStream is the state of one Logs sequence.
@@ -158,32 +205,60 @@ type logStream struct {
 	opts      LogOptions
 	container string
 	yield     func(LogLine, error) bool
+	batch     bool               // the Job is a batch's
 	done      map[types.UID]bool // pods whose lines were yielded or skipped
 	attempt   map[types.UID]int  // the attempt number of each pod seen
-	last      int                // the highest attempt number given
+	last      map[int]int        // the highest attempt number given, by item
 }
 
-// number returns the attempt number of the i-th of pods (oldest first): its
-// position, fixed when the sequence first sees the pod, and never one
-// given to another pod before.
-func (l *logStream) number(pods []corev1.Pod, i int) int {
-	uid := pods[i].UID
-	if n, ok := l.attempt[uid]; ok {
+// selectPods returns the pods whose lines the sequence yields, in order: all
+// of a single Job's, in the order of attempts; a batch's by index, each
+// index's in the order of attempts, or only those of LogOptions.Index.
+func (l *logStream) selectPods(pods []corev1.Pod) []corev1.Pod {
+	if !l.batch {
+		return pods
+	}
+	out := pods[:0]
+	for _, pod := range pods {
+		if i, ok := podIndex(&pod); ok && (l.opts.Index == nil || i == *l.opts.Index) {
+			out = append(out, pod)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b corev1.Pod) int {
+		i, _ := podIndex(&a)
+		j, _ := podIndex(&b)
+		return cmp.Compare(i, j) // stable: each index's pods stay in the order of attempts
+	})
+	return out
+}
+
+// number returns the attempt number of a pod, the pos-th of its item
+// (oldest first; a single Job is one item): its position, fixed when the
+// sequence first sees the pod, and never one given to another pod of the
+// item before.
+func (l *logStream) number(pod *corev1.Pod, item, pos int) int {
+	if n, ok := l.attempt[pod.UID]; ok {
 		return n
 	}
-	n := max(i+1, l.last+1)
-	l.attempt[uid], l.last = n, n
+	n := max(pos, l.last[item]+1)
+	l.attempt[pod.UID], l.last[item] = n, n
 	return n
 }
 
-// attempts yields the lines of the pods not done yet, in order of
-// attempts. It stops at a pod whose container has not started when
-// following a Job that is not finished. It reports whether more attempts
+// attempts yields the lines of the pods not done yet, in the order selectPods
+// gives. It stops at a pod whose container has not started when following
+// a Job (or item) that is not finished. It reports whether more attempts
 // may come, and false in ok once yield asked to stop or failed.
 func (l *logStream) attempts(ctx context.Context, pods []corev1.Pod, jobDone bool) (more, ok bool) {
+	pos := make(map[int]int) // the pods of each item so far
 	for i := range pods {
 		pod := &pods[i]
-		attempt := l.number(pods, i)
+		item, _ := podIndex(pod)
+		if !l.batch {
+			item = 0
+		}
+		pos[item]++
+		attempt := l.number(pod, item, pos[item])
 		if l.done[pod.UID] || (l.opts.Attempt != 0 && attempt != l.opts.Attempt) {
 			continue
 		}
@@ -194,19 +269,23 @@ func (l *logStream) attempts(ctx context.Context, pods []corev1.Pod, jobDone boo
 			l.done[pod.UID] = true
 			continue
 		}
-		if !l.stream(ctx, pod, attempt) {
+		if !l.stream(ctx, pod, item, attempt) {
 			return false, false
 		}
 		l.done[pod.UID] = true
-		if l.opts.Attempt != 0 {
-			return false, true
+		if l.opts.Attempt != 0 && (!l.batch || l.opts.Index != nil) {
+			return false, true // the one attempt asked for
 		}
+	}
+	if l.batch && l.opts.Index == nil {
+		return true, true // until the whole batch has finished
 	}
 	return l.opts.Attempt == 0 || len(pods) < l.opts.Attempt, true
 }
 
-// stream yields the lines of one pod. It reports whether to go on.
-func (l *logStream) stream(ctx context.Context, pod *corev1.Pod, attempt int) bool {
+// stream yields the lines of one pod, of item (a batch's) and attempt. It
+// reports whether to go on.
+func (l *logStream) stream(ctx context.Context, pod *corev1.Pod, item, attempt int) bool {
 	po := &corev1.PodLogOptions{
 		Container:  l.container,
 		Follow:     l.opts.Follow && !podDone(pod),
@@ -239,7 +318,7 @@ func (l *logStream) stream(ctx context.Context, pod *corev1.Pod, attempt int) bo
 	for {
 		text, err := r.ReadString('\n')
 		if text != "" {
-			line := LogLine{Attempt: attempt, Pod: pod.Name, Text: strings.TrimSuffix(text, "\n")}
+			line := LogLine{Attempt: attempt, Index: item, Pod: pod.Name, Text: strings.TrimSuffix(text, "\n")}
 			if l.opts.Timestamps {
 				line.Time, line.Text = splitTimestamp(line.Text)
 			}

@@ -710,3 +710,68 @@ func TestQueue_Logs_ContainerNeverCreated(t *testing.T) {
 	require.Empty(t, errs)
 	require.Empty(t, lines)
 }
+
+// lgBatchPods returns the pods of batchJob's batch of 3, in another order
+// than items and attempts: item 0 failed once then succeeded, item 1 runs,
+// item 2 never started its container.
+func lgBatchPods() []runtime.Object {
+	ran := withContainerID(exited(1, "", 2))
+	return []runtime.Object{
+		itemPod(1, 2, corev1.PodRunning, corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}),
+		itemPod(0, 3, corev1.PodSucceeded, withContainerID(exited(0, "", 4))),
+		itemPod(2, 1, corev1.PodPending, lgWaiting),
+		itemPod(0, 1, corev1.PodFailed, ran),
+	}
+}
+
+func TestQueue_Logs_Batch(t *testing.T) {
+	t.Parallel()
+	job := batchJob(t, 3, batchv1.JobStatus{CompletedIndexes: "0", Succeeded: 1, Failed: 1, Active: 2})
+	line := func(index, attempt, created int) kubequeue.LogLine {
+		return kubequeue.LogLine{Index: index, Attempt: attempt, Pod: fmt.Sprintf("greet-batch-%d-%d", index, created), Text: "fake logs"}
+	}
+	tests := []struct {
+		name string
+		opts kubequeue.LogOptions
+		want []kubequeue.LogLine
+	}{
+		{"AllItems", kubequeue.LogOptions{}, []kubequeue.LogLine{line(0, 1, 1), line(0, 2, 3), line(1, 1, 2)}},
+		{"Item", kubequeue.LogOptions{Index: ptr.To(0)}, []kubequeue.LogLine{line(0, 1, 1), line(0, 2, 3)}},
+		{"ItemAttempt", kubequeue.LogOptions{Index: ptr.To(0), Attempt: 2}, []kubequeue.LogLine{line(0, 2, 3)}},
+		{"FirstAttempts", kubequeue.LogOptions{Attempt: 1}, []kubequeue.LogLine{line(0, 1, 1), line(1, 1, 2)}},
+		{"ItemNeverStarted", kubequeue.LogOptions{Index: ptr.To(2)}, nil},
+		// Item 0 has succeeded: following it ends with its lines, while
+		// the batch runs on.
+		{"FollowFinishedItem", kubequeue.LogOptions{Index: ptr.To(0), Follow: true}, []kubequeue.LogLine{line(0, 1, 1), line(0, 2, 3)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, queue := setupWith(t, append([]runtime.Object{job}, lgBatchPods()...)...)
+			lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), batchHandle, tt.opts))
+			require.Empty(t, errs)
+			require.Equal(t, tt.want, lines)
+		})
+	}
+
+	// An index the Job does not have is an error, after reading the Job.
+	for name, tt := range map[string]struct {
+		handle kubequeue.Handle
+		index  int
+		want   string
+	}{
+		"NoSuchItem": {batchHandle, 3, "batch ns/greet-batch has no such item"},
+		"NotABatch":  {testHandle, 0, "job jobs/greet-1 is not a batch"},
+		"Negative":   {batchHandle, -1, "must not be negative"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, queue := setupWith(t, job, lgJob())
+			lines, errs := lgCollect(queue.Logs(t.Context(), tt.handle, kubequeue.LogOptions{Index: ptr.To(tt.index)}))
+			require.Empty(t, lines)
+			require.Len(t, errs, 1)
+			require.ErrorIs(t, errs[0], kubequeue.ErrInvalidOption)
+			require.ErrorContains(t, errs[0], tt.want)
+		})
+	}
+}

@@ -304,7 +304,10 @@ func WithPodAnnotations(annotations map[string]string) JobOption {
 }
 
 // WithBackoffLimit sets how many failed pods the Job tolerates before it
-// fails (spec.backoffLimit): a Job runs at most limit+1 times. Default:
+// fails (spec.backoffLimit): a Job runs at most limit+1 times. In a batch
+// (see [Queue.EnqueueBatch]) it is each item's limit instead
+// (spec.backoffLimitPerIndex): an item runs at most limit+1 times, and
+// fails alone, without using up the other items' retries. Default:
 // [DefaultBackoffLimit]. Must not be negative. Repeating it replaces.
 func WithBackoffLimit(limit int32) JobOption {
 	return jobOption(func(c *jobConfig) { c.backoffLimit = &limit })
@@ -328,8 +331,9 @@ func WithTTLAfterFinished(d time.Duration) JobOption {
 
 // WithPodFailurePolicyRules adds rules to the Job's podFailurePolicy,
 // before kubequeue's own: a pod whose worker container exits with
-// [ExitPermanent] fails the Job at once (FailJob; not for a worker whose
-// [WithCommand] runs a program of its own), and a pod disrupted by
+// [ExitPermanent] fails the Job at once (FailJob; in a batch, FailIndex
+// fails only its item; not for a worker whose [WithCommand] runs a
+// program of its own), and a pod disrupted by
 // Kubernetes (condition DisruptionTarget: a node drain, a preemption, an
 // eviction by the kubelet under node pressure) is retried without counting
 // against the backoff limit (Ignore); a deadline ([WithActiveDeadline])
@@ -338,7 +342,9 @@ func WithTTLAfterFinished(d time.Duration) JobOption {
 // (podReplacementPolicy Failed). At most 20 rules in all, kubequeue's
 // included; the API server checks the rest. A pod failure policy needs
 // restartPolicy Never, so with [WithRestartPolicy](OnFailure) the Job has
-// none and adding rules is an error. Repeating it adds.
+// none and adding rules is an error. The action FailIndex is for batches:
+// a worker may have such rules, but then Enqueue refuses to create a
+// single Job of it. Repeating it adds.
 func WithPodFailurePolicyRules(rules ...batchv1.PodFailurePolicyRule) JobOption {
 	return jobOption(func(c *jobConfig) {
 		for _, r := range rules {

@@ -197,18 +197,24 @@ func ValidateWorkers(workers ...AnyWorker) error {
 // Run performs the job this process was started for: it reads the worker
 // name and payload from the environment (the payload from the file
 // KUBEQUEUE_PAYLOAD_FILE names when that is set, such as a key of a mounted
-// Secret, else from KUBEQUEUE_PAYLOAD), finds the worker among workers,
-// decodes the payload into the worker's type and calls perform with ctx in
-// a goroutine of its own, recovering a panic and reporting a
-// runtime.Goexit as a failure (so that the process always ends with an
-// exit code). It logs the outcome with [slog.Default] and returns
-// the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
-// [ExitPermanent]. Most programs call [Main] instead.
+// Secret, else from KUBEQUEUE_PAYLOAD; in a batch's pod, the item of its
+// index, JOB_COMPLETION_INDEX: see [Queue.EnqueueBatch]), finds the worker
+// among workers, decodes the payload into the worker's type and calls
+// perform with ctx in a goroutine of its own, recovering a panic and
+// reporting a runtime.Goexit as a failure (so that the process always ends
+// with an exit code). It logs the outcome with [slog.Default] (with the
+// item's index in a batch) and returns the exit code for it (see
+// [ExitCode]). Outside a kubequeue Job it returns [ExitPermanent]. Most
+// programs call [Main] instead.
 func Run(ctx context.Context, workers ...AnyWorker) int {
 	name, _ := os.LookupEnv(wire.EnvWorker)
+	log := slog.Default()
+	if index, ok := os.LookupEnv(wire.EnvCompletionIndex); ok && InJob() {
+		log = log.With("item", index) // a batch's
+	}
 	start := time.Now()
 	result, err := perform(ctx, os.LookupEnv, workers)
-	report(slog.Default(), name, time.Since(start), err)
+	report(log, name, time.Since(start), err)
 	if werr := writeTerminationMessage(os.LookupEnv, terminationMessage(result, err)); werr != nil {
 		// The Job's outcome stands: failing a perform that succeeded would
 		// run it again. Only the result, or the error's text, is lost.
@@ -227,7 +233,11 @@ func Run(ctx context.Context, workers ...AnyWorker) int {
 // returned nil. It suits tests and running a job inline, in the caller's
 // process. A payload that travels in a Secret is read from the file the
 // Secret is mounted as, which exists only in the container:
-// kubequeuetest.PerformJob performs such a Job held by a clientset.
+// kubequeuetest.PerformJob performs such a Job held by a clientset. A
+// batch's Job (see [Queue.EnqueueBatch]) is performed for the item whose
+// index the container's environment sets in JOB_COMPLETION_INDEX, which
+// the Job controller adds to each pod and a built Job does not have:
+// kubequeuetest.PerformBatch and PerformBatchJob perform each item.
 func PerformJob(ctx context.Context, job *batchv1.Job, workers ...AnyWorker) (result json.RawMessage, err error) {
 	env, ok := wire.JobEnv(job)
 	if !ok {
@@ -284,8 +294,13 @@ func performWorker(ctx context.Context, lookup func(string) (string, bool), work
 }
 
 // readPayload returns the payload: the file $KUBEQUEUE_PAYLOAD_FILE names,
-// when set (a payload mounted from a Secret), or else $KUBEQUEUE_PAYLOAD.
+// when set (a payload mounted from a Secret), or else $KUBEQUEUE_PAYLOAD;
+// in a batch's pod, the item of its index (see readItem).
 func readPayload(worker string, lookup func(string) (string, bool)) (string, error) {
+	_, inFile := lookup(wire.EnvBatchFile)
+	if _, inEnv := lookup(wire.EnvBatch); inFile || inEnv {
+		return readItem(worker, lookup)
+	}
 	if path, ok := lookup(wire.EnvPayloadFile); ok {
 		data, err := wire.ReadFile(path, lookup)
 		if err != nil {
@@ -298,6 +313,31 @@ func readPayload(worker string, lookup func(string) (string, bool)) (string, err
 		return "", fmt.Errorf("%w: worker %q: neither %s nor %s is set", ErrPayloadDecode, worker, wire.EnvPayload, wire.EnvPayloadFile)
 	}
 	return data, nil
+}
+
+// readItem returns the item of a batch's pod: line $JOB_COMPLETION_INDEX
+// of the items, read from the file $KUBEQUEUE_BATCH_FILE names, when set
+// (items mounted from a Secret), or else from $KUBEQUEUE_BATCH.
+func readItem(worker string, lookup func(string) (string, bool)) (string, error) {
+	s, ok := lookup(wire.EnvCompletionIndex)
+	if !ok {
+		return "", fmt.Errorf("%w: worker %q: a batch's pod without %s (the Job controller sets it in the pods of an Indexed Job)", ErrPayloadDecode, worker, wire.EnvCompletionIndex)
+	}
+	index, err := wire.Index(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: worker %q: %s=%q: %w", ErrPayloadDecode, worker, wire.EnvCompletionIndex, s, err)
+	}
+	data, _ := lookup(wire.EnvBatch)
+	if path, ok := lookup(wire.EnvBatchFile); ok {
+		if data, err = wire.ReadFile(path, lookup); err != nil {
+			return "", fmt.Errorf("%w: worker %q: read %s=%s: %w", ErrPayloadDecode, worker, wire.EnvBatchFile, path, err)
+		}
+	}
+	item, err := wire.Item(data, index)
+	if err != nil {
+		return "", fmt.Errorf("%w: worker %q: %w", ErrPayloadDecode, worker, err)
+	}
+	return item, nil
 }
 
 // report logs the outcome of a run.

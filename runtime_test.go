@@ -923,6 +923,83 @@ func TestRun_PayloadFile(t *testing.T) {
 // termination message, which the enqueuer reads as JobFailedError, and
 // PerformJob's error) for the payload's values. It changes the
 // environment and slog's default logger, so it does not run in parallel.
+// TestRun_BatchItem: in a batch's pod the runtime performs the item of
+// the pod's index, from the variable or the mounted file.
+func TestRun_BatchItem(t *testing.T) {
+	const path = "/var/run/kubequeue/payload/batch.jsonl"
+	root := t.TempDir()
+	file := filepath.Join(root, path)
+	require.NoError(t, os.MkdirAll(filepath.Dir(file), 0o755))
+	t.Setenv(rtEnvWorker, "batch")
+	t.Setenv("KUBEQUEUE_LOCAL_ROOT", root)
+
+	var got []int
+	w := rtWorker("batch", func(_ context.Context, a rtArgs) error {
+		got = append(got, a.N)
+		return nil
+	})
+	items := "{\"n\":10}\n{\"n\":11}\n{\"n\":12}"
+	tests := []struct {
+		name     string
+		env      map[string]string // "" unsets
+		file     string            // "" writes none
+		wantCode int
+		want     []int
+	}{
+		{name: "First", env: map[string]string{"KUBEQUEUE_BATCH": items, "JOB_COMPLETION_INDEX": "0"}, wantCode: kubequeue.ExitSuccess, want: []int{10}},
+		{name: "Last", env: map[string]string{"KUBEQUEUE_BATCH": items, "JOB_COMPLETION_INDEX": "2"}, wantCode: kubequeue.ExitSuccess, want: []int{12}},
+		{name: "OneItem", env: map[string]string{"KUBEQUEUE_BATCH": `{"n":5}`, "JOB_COMPLETION_INDEX": "0"}, wantCode: kubequeue.ExitSuccess, want: []int{5}},
+		{name: "File", env: map[string]string{"KUBEQUEUE_BATCH_FILE": path, "JOB_COMPLETION_INDEX": "1"}, file: items, wantCode: kubequeue.ExitSuccess, want: []int{11}},
+		{name: "FileWins", env: map[string]string{"KUBEQUEUE_BATCH_FILE": path, "KUBEQUEUE_BATCH": `{"n":99}`, "JOB_COMPLETION_INDEX": "0"}, file: items, wantCode: kubequeue.ExitSuccess, want: []int{10}},
+		{name: "BatchWinsOverPayload", env: map[string]string{"KUBEQUEUE_BATCH": items, rtEnvPayload: `{"n":99}`, "JOB_COMPLETION_INDEX": "1"}, wantCode: kubequeue.ExitSuccess, want: []int{11}},
+		{name: "NoIndex", env: map[string]string{"KUBEQUEUE_BATCH": items}, wantCode: kubequeue.ExitPermanent},
+		{name: "IndexBeyond", env: map[string]string{"KUBEQUEUE_BATCH": items, "JOB_COMPLETION_INDEX": "3"}, wantCode: kubequeue.ExitPermanent},
+		{name: "IndexNegative", env: map[string]string{"KUBEQUEUE_BATCH": items, "JOB_COMPLETION_INDEX": "-1"}, wantCode: kubequeue.ExitPermanent},
+		{name: "IndexNotANumber", env: map[string]string{"KUBEQUEUE_BATCH": items, "JOB_COMPLETION_INDEX": "one"}, wantCode: kubequeue.ExitPermanent},
+		{name: "FileMissing", env: map[string]string{"KUBEQUEUE_BATCH_FILE": path, "JOB_COMPLETION_INDEX": "0"}, wantCode: kubequeue.ExitPermanent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got = nil
+			for _, k := range []string{"KUBEQUEUE_BATCH", "KUBEQUEUE_BATCH_FILE", "JOB_COMPLETION_INDEX", rtEnvPayload} {
+				if v, ok := tt.env[k]; ok {
+					t.Setenv(k, v)
+				} else {
+					t.Setenv(k, "")
+					os.Unsetenv(k)
+				}
+			}
+			_ = os.Remove(file)
+			if tt.file != "" {
+				require.NoError(t, os.WriteFile(file, []byte(tt.file), 0o600))
+			}
+			require.Equal(t, tt.wantCode, kubequeue.Run(t.Context(), w))
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestPerformJob_Batch: a built batch's Job is performed for the index its
+// environment sets, as the Job controller sets it in each pod.
+func TestPerformJob_Batch(t *testing.T) {
+	t.Parallel()
+	w := rtWorker("batch", func(ctx context.Context, a rtArgs) error {
+		return kubequeue.SetResult(ctx, a.N*2)
+	})
+	built, err := buildQueue(t).BuildBatch(w, []rtArgs{{N: 1}, {N: 2}})
+	require.NoError(t, err)
+
+	_, err = kubequeue.PerformJob(t.Context(), built, w)
+	require.ErrorIs(t, err, kubequeue.ErrPayloadDecode, "a built Job has no index")
+	require.ErrorContains(t, err, "JOB_COMPLETION_INDEX")
+
+	c := &built.Spec.Template.Spec.Containers[0]
+	c.Env = append(c.Env, corev1.EnvVar{Name: "JOB_COMPLETION_INDEX", Value: "1"})
+	result, err := kubequeue.PerformJob(t.Context(), built, w)
+	require.NoError(t, err)
+	require.JSONEq(t, "4", string(result))
+}
+
 func TestRun_DecodeErrorQuotesNoPayload(t *testing.T) {
 	const secret = "sk_live_7f3a9"
 	type args struct {

@@ -82,9 +82,19 @@ type Status struct {
 	// died before it could.
 	TerminationMessage string `json:"terminationMessage,omitempty"`
 	// Result is what perform recorded with [SetResult], as JSON, once the
-	// Job succeeded and while its pod exists; nil otherwise. Decode it with
+	// Job succeeded and while its pod exists; nil otherwise, and for a
+	// batch, whose results are its items'. Decode it with
 	// [Status.DecodeResult].
 	Result Result `json:"result,omitempty"`
+	// Items is, for a batch (see [Queue.EnqueueBatch]), where each of its
+	// items stands, by index, with its exit code, termination message and
+	// result: len(Items) is the batch's size. nil for a single Job. For a
+	// batch, the fields above are the whole Job's: Failures counts the
+	// failed pods of every item, ExitCode and TerminationMessage are the
+	// last failed run's of any item, and State is succeeded only once
+	// every item has (or a success policy is met), failed once the Job
+	// has failed (reason FailedIndexes: an item failed).
+	Items []ItemStatus `json:"items,omitempty"`
 
 	rawResult string // the succeeded run's termination message
 	podsErr   error  // why the pods of a finished Job could not be read
@@ -124,6 +134,9 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 // termination message that is not JSON (written by a program of its own,
 // or cut short by the kubelet) gives another error.
 func (s Status) DecodeResult(v any) error {
+	if s.Items != nil {
+		return fmt.Errorf("%w: job %s is a batch: its results are its items' (Status.Items[i].DecodeResult)", ErrNoResult, s.Handle)
+	}
 	if len(s.Result) == 0 && s.podsErr != nil {
 		return fmt.Errorf("%w: the pods of job %s, which hold its result, could not be read: %w", ErrNoResult, s.Handle, s.podsErr)
 	}
@@ -151,6 +164,7 @@ func (s Status) Err() error {
 		Message:            s.Message,
 		ExitCode:           s.ExitCode,
 		TerminationMessage: s.TerminationMessage,
+		FailedItems:        s.itemsIn(StateFailed),
 	}
 }
 
@@ -170,6 +184,10 @@ type JobFailedError struct {
 	// TerminationMessage is that container's termination message: the
 	// error perform returned.
 	TerminationMessage string
+	// FailedItems are, for a batch, the indexes of its items that failed,
+	// in increasing order (see [Status.Items] for each one's exit code and
+	// message); nil for a single Job.
+	FailedItems []int
 }
 
 // Error returns a one-line description of the failure.
@@ -181,6 +199,9 @@ func (e *JobFailedError) Error() string {
 	}
 	if e.Message != "" {
 		fmt.Fprintf(&b, " (%s)", e.Message)
+	}
+	if n := len(e.FailedItems); n > 0 {
+		fmt.Fprintf(&b, ": %d item%s failed (%s)", n, map[bool]string{true: "s", false: ""}[n > 1], formatIndexes(e.FailedItems, 5))
 	}
 	if e.ExitCode != 0 {
 		fmt.Fprintf(&b, ": last attempt exited with code %d", e.ExitCode)
@@ -257,7 +278,9 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 	if st.State == StatePending && running(pods, container) {
 		st.State = StateRunning // the Job controller has not counted it ready yet
 	}
-	if st.State == StateSucceeded {
+	if isBatch(job) {
+		st.Items = itemStatuses(job, pods)
+	} else if st.State == StateSucceeded {
 		if c := lastTerminated(pods, container, false); c != nil && c.Message != "" {
 			st.rawResult = c.Message
 			if json.Valid([]byte(c.Message)) {
@@ -276,6 +299,10 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 // Job's status at most once a second), the exit code of a failed attempt,
 // or the result of the successful one.
 func needsPods(job *batchv1.Job) bool {
+	if isBatch(job) {
+		// Which items run, and the results of those that succeeded.
+		return job.Status.Active > 0 || job.Status.Succeeded > 0 || job.Status.Failed > 0
+	}
 	pendingActive := job.Status.Active > 0 && (job.Status.Ready == nil || *job.Status.Ready == 0) && !finished(job)
 	return pendingActive || job.Status.Failed > 0 || condition(job, batchv1.JobComplete) != nil
 }

@@ -163,13 +163,15 @@ func validateWorker(name string, c *workerConfig) error {
 	if len(c.job.annotations) > 0 && apivalidation.ValidateAnnotationsSize(c.job.annotations) == nil { // else reported above
 		annotationsSizeProblem(p, c.job.annotations)
 	}
-	validateFailureRules(p, c.restartPolicy, ruleContainer(c, nil), c.job.failureRules, len(c.job.failureRules))
+	// A worker's rules may fail an index: they apply to its batches too.
+	validateFailureRules(p, c.restartPolicy, ruleContainer(c, nil), c.job.failureRules, len(c.job.failureRules), true)
 	return p.err()
 }
 
-// validateCall checks the options passed to one Build or Enqueue call for a
-// worker w.
-func validateCall(worker string, w *workerConfig, c *callConfig) error {
+// validateCall checks the options passed to one call for a worker w: of
+// Build or Enqueue when items is 0, else of a batch of items (BuildBatch,
+// EnqueueBatch).
+func validateCall(worker string, w *workerConfig, c *callConfig, items int) error {
 	p := &problems{worker: worker, sentinel: ErrInvalidOption}
 	if c.uniqueKeySet {
 		switch {
@@ -181,9 +183,21 @@ func validateCall(worker string, w *workerConfig, c *callConfig) error {
 	}
 	if c.name != "" {
 		p.addAll("WithJobName", c.name, names.ValidateJobName(c.name))
+		if items > 0 && len(names.ValidateJobName(c.name)) == 0 {
+			// The Job controller names the pod of index i's host
+			// "<job>-<i>", a DNS label too.
+			if host := fmt.Sprintf("%s-%d", c.name, items-1); len(validation.IsDNS1123Label(host)) > 0 {
+				p.add("WithJobName", c.name, fmt.Sprintf("must leave room for the index of a batch of %d: the host name of its last pod, %s, must be a DNS label of at most 63 characters", items, host))
+			}
+		}
 	}
 	validateJobConfig(p, &c.job)
-	validateFailureRules(p, w.restartPolicy, ruleContainer(w, c), c.job.failureRules, len(w.job.failureRules)+len(c.job.failureRules))
+	validateFailureRules(p, w.restartPolicy, ruleContainer(w, c), c.job.failureRules, len(w.job.failureRules)+len(c.job.failureRules), items > 0)
+	if items == 0 {
+		validateSingle(p, w, c)
+	} else {
+		validateBatch(p, c, items)
+	}
 	// Each map was checked alone; their union must fit the size limit too.
 	if len(c.job.annotations) > 0 && len(w.job.annotations) > 0 {
 		validateAnnotations(p, "WithAnnotations", merged(w.job.annotations, c.job.annotations))
@@ -217,6 +231,12 @@ func validateJobConfig(p *problems, c *jobConfig) {
 			p.add("WithJobMutator", "nil", "must not be nil")
 		}
 	}
+	if c.parallelism != nil && (*c.parallelism < 1 || *c.parallelism > MaxBatchItems) {
+		p.add("WithParallelism", fmt.Sprint(*c.parallelism), fmt.Sprintf("must be 1 to %d (to pause a batch, suspend it)", MaxBatchItems))
+	}
+	if c.maxFailedIndexes != nil && (*c.maxFailedIndexes < 0 || *c.maxFailedIndexes > MaxBatchItems) {
+		p.add("WithMaxFailedItems", fmt.Sprint(*c.maxFailedIndexes), fmt.Sprintf("must be 0 to %d", MaxBatchItems))
+	}
 }
 
 // overlapsPayload reports whether a volume mounted at mountPath would hide
@@ -246,8 +266,9 @@ const (
 // validateFailureRules checks pod failure policy rules for a pod with
 // restart policy restart, of total rules in the Job's policy before
 // kubequeue's own, as the API server does; a rule's containerName must be
-// container, unless that is "".
-func validateFailureRules(p *problems, restart corev1.RestartPolicy, container string, rules []batchv1.PodFailurePolicyRule, total int) {
+// container, unless that is "". FailIndex is allowed for an indexed Job (a
+// batch) only.
+func validateFailureRules(p *problems, restart corev1.RestartPolicy, container string, rules []batchv1.PodFailurePolicyRule, total int, indexed bool) {
 	if len(rules) > 0 && restart != corev1.RestartPolicyNever {
 		p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", len(rules)), "needs restartPolicy Never, and the worker sets "+string(restart))
 	}
@@ -259,9 +280,11 @@ func validateFailureRules(p *problems, restart corev1.RestartPolicy, container s
 		switch r.Action {
 		case batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore, batchv1.PodFailurePolicyActionCount:
 		case batchv1.PodFailurePolicyActionFailIndex:
-			p.add("WithPodFailurePolicyRules action", where+": FailIndex", "needs an Indexed Job, and kubequeue's Jobs are NonIndexed")
+			if !indexed {
+				p.add("WithPodFailurePolicyRules action", where+": FailIndex", failIndexSingle)
+			}
 		default:
-			p.add("WithPodFailurePolicyRules action", where+": "+string(r.Action), "must be FailJob, Ignore or Count")
+			p.add("WithPodFailurePolicyRules action", where+": "+string(r.Action), "must be FailJob, FailIndex (in a batch), Ignore or Count")
 		}
 		if (r.OnExitCodes == nil) == (len(r.OnPodConditions) == 0) {
 			p.add("WithPodFailurePolicyRules", where, "must set exactly one of onExitCodes and onPodConditions")
@@ -320,6 +343,104 @@ func validateOnExitCodes(p *problems, where, container string, e *batchv1.PodFai
 		}
 		seen[v] = true
 	}
+}
+
+// failIndexSingle says why a single Job cannot have a FailIndex rule.
+const failIndexSingle = "needs an Indexed Job, a batch (EnqueueBatch); a single Job is NonIndexed: use FailJob"
+
+// validateSingle checks what only a single Job's call cannot have: the
+// options of batches, and the worker's FailIndex rules (the call's were
+// checked with the rest).
+func validateSingle(p *problems, w *workerConfig, c *callConfig) {
+	const batchOnly = "applies to a batch only (EnqueueBatch, BuildBatch)"
+	if c.job.parallelism != nil {
+		p.add("WithParallelism", fmt.Sprint(*c.job.parallelism), batchOnly)
+	}
+	if c.job.maxFailedIndexes != nil {
+		p.add("WithMaxFailedItems", fmt.Sprint(*c.job.maxFailedIndexes), batchOnly)
+	}
+	if len(c.successPolicy) > 0 {
+		p.add("WithSuccessPolicy", fmt.Sprintf("%d rules", len(c.successPolicy)), batchOnly)
+	}
+	for i, r := range w.job.failureRules {
+		if r.Action == batchv1.PodFailurePolicyActionFailIndex {
+			p.add("WithPodFailurePolicyRules action", fmt.Sprintf("worker rule %d: FailIndex", i), failIndexSingle)
+		}
+	}
+}
+
+// validateBatch checks a batch's success policy against its items, as the
+// API server does.
+func validateBatch(p *problems, c *callConfig, items int) {
+	if len(c.successPolicy) > maxSuccessPolicyRules {
+		p.add("WithSuccessPolicy", fmt.Sprintf("%d rules", len(c.successPolicy)), fmt.Sprintf("must be at most %d", maxSuccessPolicyRules))
+	}
+	for i, r := range c.successPolicy {
+		where := fmt.Sprintf("rule %d", i)
+		if r.SucceededCount == nil && r.SucceededIndexes == nil {
+			p.add("WithSuccessPolicy", where, "must set succeededCount, succeededIndexes or both")
+		}
+		total := items
+		if r.SucceededIndexes != nil {
+			n, err := countIndexes(*r.SucceededIndexes, items)
+			if err != nil {
+				p.add("WithSuccessPolicy succeededIndexes", where+": "+truncate(*r.SucceededIndexes), err.Error())
+			}
+			total = n
+		}
+		if n := r.SucceededCount; n != nil {
+			switch {
+			case *n < 1:
+				p.add("WithSuccessPolicy succeededCount", fmt.Sprintf("%s: %d", where, *n), "must be at least 1")
+			case int(*n) > items:
+				p.add("WithSuccessPolicy succeededCount", fmt.Sprintf("%s: %d", where, *n), fmt.Sprintf("must be at most the batch's %d items", items))
+			case r.SucceededIndexes != nil && int(*n) > total:
+				p.add("WithSuccessPolicy succeededCount", fmt.Sprintf("%s: %d", where, *n), fmt.Sprintf("must be at most the %d indexes of succeededIndexes", total))
+			}
+		}
+	}
+}
+
+// maxSuccessPolicyRules is the most rules the API server accepts in a
+// success policy, and maxSucceededIndexesLen the longest succeededIndexes.
+const (
+	maxSuccessPolicyRules  = 20
+	maxSucceededIndexesLen = 64 << 10
+)
+
+// countIndexes parses an interval list of indexes, such as "0,2-4,9", as
+// the API server does for a success policy: intervals in increasing order,
+// not overlapping, each index below items. It returns how many indexes it
+// lists.
+func countIndexes(list string, items int) (int, error) {
+	if len(list) > maxSucceededIndexesLen {
+		return 0, fmt.Errorf("must be at most %d characters", maxSucceededIndexesLen)
+	}
+	if list == "" {
+		return 0, errors.New("must list at least one index")
+	}
+	total, prev := 0, -1
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		first, err := strconv.Atoi(lo)
+		last := first
+		if err == nil && isRange {
+			last, err = strconv.Atoi(hi)
+		}
+		switch {
+		case err != nil || first < 0 || last < 0:
+			return 0, fmt.Errorf("%q is neither an index nor a range first-last of them", part)
+		case isRange && first >= last:
+			return 0, fmt.Errorf("%q: a range's first index must be below its last", part)
+		case first <= prev:
+			return 0, fmt.Errorf("%q: the indexes must be in increasing order without overlaps", part)
+		case last >= items:
+			return 0, fmt.Errorf("%q: the batch's indexes are 0 to %d", part, items-1)
+		}
+		total += last - first + 1
+		prev = last
+	}
+	return total, nil
 }
 
 func validateLabels(p *problems, option string, labels map[string]string) {
@@ -473,7 +594,7 @@ const maxFailureRules = 20
 // Job and its pod template (by which WaitAll and List select), the worker
 // container and its variables, the payload's Secret volume and mount, and
 // the containers the pod failure policy names.
-func validateMutated(worker string, job *batchv1.Job, name, namespace string, inSecret bool) error {
+func validateMutated(worker string, job *batchv1.Job, name, namespace string, inSecret bool, items int32) error {
 	p := &problems{worker: worker, sentinel: ErrInvalidOption}
 	if job.Name != name || job.Namespace != namespace {
 		p.add("WithJobMutator", job.Namespace+"/"+job.Name, "must not change the name or namespace ("+namespace+"/"+name+"): use WithJobName or WithNamespace")
@@ -495,12 +616,23 @@ func validateMutated(worker string, job *batchv1.Job, name, namespace string, in
 	} else if inSecret {
 		c := &spec.Containers[i]
 		vol := wire.SecretVolumeOf(spec)
+		fileVar := wire.EnvPayloadFile
+		if items > 0 {
+			fileVar = wire.EnvBatchFile
+		}
 		ok := vol != nil && vol.SecretName == name &&
-			slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == wire.EnvPayloadFile }) &&
+			slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == fileVar }) &&
 			slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == wire.SecretVolume && m.MountPath == wire.SecretDir })
 		if !ok {
-			p.add("WithJobMutator", wire.SecretVolume, "must not remove or change the payload's Secret volume, mount or "+wire.EnvPayloadFile+" variable")
+			p.add("WithJobMutator", wire.SecretVolume, "must not remove or change the payload's Secret volume, mount or "+fileVar+" variable")
 		}
+	}
+	indexed := job.Spec.CompletionMode != nil && *job.Spec.CompletionMode == batchv1.IndexedCompletion
+	switch {
+	case items > 0 && (!indexed || job.Spec.Completions == nil || *job.Spec.Completions != items):
+		p.add("WithJobMutator completions", fmt.Sprint(job.Spec.Completions), fmt.Sprintf("must stay %d, Indexed: the batch's items", items))
+	case items == 0 && indexed:
+		p.add("WithJobMutator completionMode", string(batchv1.IndexedCompletion), "a single Job must stay NonIndexed: enqueue a batch with EnqueueBatch")
 	}
 	if pfp := job.Spec.PodFailurePolicy; pfp != nil {
 		for _, r := range pfp.Rules {

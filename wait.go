@@ -489,7 +489,7 @@ const byJobUID = "job-uid"
 
 // of returns the cached pods of a finished Job, in the order of attempts,
 // and whether they are all there: a succeeded pod for a Job that
-// succeeded, and as many failed pods as the Job counts.
+// succeeded, and as many succeeded and failed pods as the Job counts.
 func (c *podCache) of(job *batchv1.Job) ([]corev1.Pod, bool) {
 	if c == nil || !c.informer.HasSynced() {
 		return nil, false
@@ -499,8 +499,7 @@ func (c *podCache) of(job *batchv1.Job) ([]corev1.Pod, bool) {
 		return nil, false
 	}
 	pods := make([]corev1.Pod, 0, len(objs))
-	var failed int32
-	succeeded := false
+	var failed, succeeded int32
 	for _, obj := range objs {
 		pod := obj.(*corev1.Pod)
 		pods = append(pods, *pod)
@@ -508,10 +507,11 @@ func (c *podCache) of(job *batchv1.Job) ([]corev1.Pod, bool) {
 		case corev1.PodFailed:
 			failed++
 		case corev1.PodSucceeded:
-			succeeded = true
+			succeeded++
 		}
 	}
-	if failed < job.Status.Failed || (condition(job, batchv1.JobComplete) != nil && !succeeded) {
+	// A batch's Job counts each item's succeeded pod.
+	if failed < job.Status.Failed || succeeded < job.Status.Succeeded || (condition(job, batchv1.JobComplete) != nil && succeeded == 0) {
 		return nil, false
 	}
 	byAttempt(pods)
@@ -532,6 +532,9 @@ func slimPod(obj any) (any, error) {
 			Labels: map[string]string{batchv1.ControllerUidLabel: pod.Labels[batchv1.ControllerUidLabel]},
 		},
 		Status: corev1.PodStatus{Phase: pod.Status.Phase},
+	}
+	if index, ok := pod.Annotations[batchv1.JobCompletionIndexAnnotation]; ok { // a batch's pod
+		slim.Annotations = map[string]string{batchv1.JobCompletionIndexAnnotation: index}
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		slim.Status.ContainerStatuses = append(slim.Status.ContainerStatuses, corev1.ContainerStatus{

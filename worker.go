@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/kubequeue/kubequeue/internal/wire"
 )
@@ -19,6 +21,7 @@ type AnyWorker interface {
 
 	config() (*workerConfig, error)
 	encodePayload(v any) (string, error)
+	encodeItems(items any) ([]string, error)
 	performPayload(ctx context.Context, data string) error
 }
 
@@ -103,19 +106,47 @@ func (w *Worker[T]) encodePayload(v any) (string, error) {
 	if _, ok := v.(T); !ok && (v != nil || reflect.TypeFor[T]().Kind() != reflect.Interface) {
 		return "", fmt.Errorf("%w: worker %q takes %v, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
 	}
+	return w.encode(v, "payload")
+}
+
+// encode encodes v, a T, as encodePayload says; what names it in errors.
+func (w *Worker[T]) encode(v any, what string) (string, error) {
 	data, err := wire.Encode(v)
 	if err != nil {
-		return "", fmt.Errorf("%w: worker %q: %T as JSON: %w", ErrPayloadEncode, w.name, v, err)
+		return "", fmt.Errorf("%w: worker %q: %s: %T as JSON: %w", ErrPayloadEncode, w.name, what, v, err)
 	}
 	if len(data) > MaxPayloadSize {
-		return "", fmt.Errorf("%w: worker %q: payload is %d bytes encoded, more than %d", ErrPayloadTooLarge, w.name, len(data), MaxPayloadSize)
+		return "", fmt.Errorf("%w: worker %q: %s is %d bytes encoded, more than %d", ErrPayloadTooLarge, w.name, what, len(data), MaxPayloadSize)
 	}
 	if !w.roundTrips {
 		if _, err := w.decode(data); err != nil {
-			return "", fmt.Errorf("%w: worker %q: %T encodes as JSON that does not decode back into %v, so its Job could never run: %w", ErrPayloadEncode, w.name, v, reflect.TypeFor[T](), err)
+			return "", fmt.Errorf("%w: worker %q: %s: %T encodes as JSON that does not decode back into %v, so its Job could never run: %w", ErrPayloadEncode, w.name, what, v, reflect.TypeFor[T](), err)
 		}
 	}
 	return data, nil
+}
+
+// encodeItems checks that items is a []T, and encodes each item as
+// encodePayload does, each one's encoding on a line of its own (see
+// wire.JoinItems).
+func (w *Worker[T]) encodeItems(items any) ([]string, error) {
+	s, ok := items.([]T)
+	if !ok {
+		return nil, fmt.Errorf("%w: worker %q takes a batch of []%v, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), items)
+	}
+	out := make([]string, len(s))
+	for i, v := range s {
+		what := "item " + strconv.Itoa(i)
+		data, err := w.encode(v, what)
+		if err != nil {
+			return nil, err
+		}
+		if strings.IndexByte(data, '\n') >= 0 { // encoding/json never writes one; a line is an item
+			return nil, fmt.Errorf("%w: worker %q: %s: %T encodes as JSON with a line break", ErrPayloadEncode, w.name, what, v)
+		}
+		out[i] = data
+	}
+	return out, nil
 }
 
 // decode decodes a payload as the runtime does: strictly with

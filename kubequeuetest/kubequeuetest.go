@@ -70,7 +70,9 @@ func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.Any
 }
 
 // Enqueued returns the decoded payloads of the Jobs of w held by client,
-// oldest first, decoded as the runtime in the container decodes them.
+// oldest first, decoded as the runtime in the container decodes them: what
+// w is to perform. A batch ([kubequeue.Queue.EnqueueBatch]) gives its
+// items, in the order of their indexes; [BatchItems] reads one batch's.
 func Enqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequeue.Worker[T]) ([]T, error) {
 	jobs, err := Jobs(ctx, client, w)
 	if err != nil {
@@ -78,6 +80,14 @@ func Enqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequ
 	}
 	out := make([]T, 0, len(jobs))
 	for i := range jobs {
+		if isBatch(&jobs[i]) {
+			items, err := BatchItems(ctx, client, &jobs[i], w)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, items...)
+			continue
+		}
 		job, err := inlinePayload(ctx, client, &jobs[i])
 		if err != nil {
 			return nil, err
@@ -91,12 +101,15 @@ func Enqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequ
 	return out, nil
 }
 
-// inlinePayload returns job itself, or, when its payload travels in a
-// Secret, a copy with the payload, read from the Secret in client, in its
-// environment, as the runtime reads it from the mounted file.
+// inlinePayload returns job itself, or, when its payload (or a batch's
+// items) travels in a Secret, a copy with the payload, read from the
+// Secret in client, in its environment, as the runtime reads it from the
+// mounted file.
 func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv1.Job) (*batchv1.Job, error) {
 	env, _ := wire.JobEnv(job)
-	if _, inSecret := env[wire.EnvPayloadFile]; !inSecret {
+	_, payloadFile := env[wire.EnvPayloadFile]
+	_, batchFile := env[wire.EnvBatchFile]
+	if !payloadFile && !batchFile {
 		return job, nil
 	}
 	vol := wire.SecretVolumeOf(&job.Spec.Template.Spec)
@@ -106,6 +119,9 @@ func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv
 	secret, err := client.CoreV1().Secrets(job.Namespace).Get(ctx, vol.SecretName, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("kubequeuetest: read the payload secret of job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	if batchFile {
+		return withBatch(job, string(secret.Data[wire.BatchKey])), nil
 	}
 	return withPayload(job, string(secret.Data[wire.SecretKey])), nil
 }
@@ -206,9 +222,13 @@ func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...ku
 // travels in a Secret is read from the Secret in client, as the container
 // reads it from the mounted file. It returns what perform recorded with
 // [kubequeue.SetResult] and perform's error, as kubequeue.PerformJob does.
+// A batch's Job is an error: [PerformBatchJob] performs its items.
 func PerformJob(ctx context.Context, client kubernetes.Interface, job *batchv1.Job, workers ...kubequeue.AnyWorker) (json.RawMessage, error) {
 	if job == nil {
 		return kubequeue.PerformJob(ctx, job, workers...)
+	}
+	if isBatch(job) {
+		return nil, fmt.Errorf("kubequeuetest: job %s/%s is a batch: PerformBatchJob performs its items", job.Namespace, job.Name)
 	}
 	job, err := inlinePayload(ctx, client, job)
 	if err != nil {
@@ -218,8 +238,9 @@ func PerformJob(ctx context.Context, client kubernetes.Interface, job *batchv1.J
 }
 
 // PerformEnqueued performs, in this process and oldest first, each Job of w
-// held by client, as [PerformJob] does, and returns the errors of those that
-// failed, joined. The Jobs stay in client.
+// held by client, as [PerformJob] does (a batch's items index by index, as
+// [PerformBatchJob] does), and returns the errors of those that failed,
+// joined. The Jobs stay in client.
 func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequeue.Worker[T]) error {
 	jobs, err := Jobs(ctx, client, w)
 	if err != nil {
@@ -230,6 +251,14 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 		job, err := inlinePayload(ctx, client, &jobs[i])
 		if err != nil {
 			return err
+		}
+		if isBatch(job) {
+			for _, o := range performItems(ctx, job, []kubequeue.AnyWorker{w}) {
+				if o.Err != nil {
+					errs = append(errs, fmt.Errorf("job %s/%s item %d: %w", job.Namespace, job.Name, o.Index, o.Err))
+				}
+			}
+			continue
 		}
 		if _, err := kubequeue.PerformJob(ctx, job, w); err != nil {
 			errs = append(errs, fmt.Errorf("job %s/%s: %w", jobs[i].Namespace, jobs[i].Name, err))

@@ -46,6 +46,27 @@ func Generate(worker string, next func() uint64) string {
 	return string(b)
 }
 
+// GenerateWithin returns what Generate does, with worker cut so that the
+// name has at most maxLen characters (and no '-' before the suffix's).
+func GenerateWithin(worker string, maxLen int, next func() uint64) string {
+	return Generate(cut(worker, maxLen-1-SuffixLen), next)
+}
+
+// FromKeyWithin returns what FromKey does, cut as GenerateWithin cuts.
+// The suffix is drawn from the whole worker name.
+func FromKeyWithin(worker, key string, maxLen int) string {
+	sum := sha256.Sum256([]byte(worker + "\x00" + key))
+	return Generate(cut(worker, maxLen-1-SuffixLen), func() uint64 { return binary.BigEndian.Uint64(sum[:8]) })
+}
+
+// cut returns the first n characters of s, without trailing '-'.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.TrimRight(s[:max(n, 0)], "-")
+}
+
 // FromKey returns the name Generate would give with a suffix drawn from the
 // SHA-256 of worker and key instead of random numbers: the same worker and
 // key always give the same name, and other keys, in all likelihood, others.
