@@ -147,6 +147,21 @@ func waitForFile(ctx context.Context, m marker) error {
 	}
 }
 
+// square is an item of squareWorker's batches.
+type square struct {
+	N    int  `json:"n"`
+	Fail bool `json:"fail,omitempty"`
+}
+
+// squareItem records N*N as its result, or, with Fail, fails permanently.
+func squareItem(ctx context.Context, s square) error {
+	fmt.Printf("squaring %d\n", s.N)
+	if s.Fail {
+		return kubequeue.Permanent(fmt.Errorf("item %d can never succeed", s.N))
+	}
+	return kubequeue.SetResult(ctx, s.N*s.N)
+}
+
 var (
 	greetWorker    = kubequeue.NewWorker("greet", greet, kubequeue.WithImage(testImage))
 	longNameWorker = kubequeue.NewWorker("a-worker-whose-name-is-as-long-as-kubequeue-allows-x", greet, kubequeue.WithImage(testImage))
@@ -167,5 +182,6 @@ var (
 	testWorkers = []kubequeue.AnyWorker{
 		greetWorker, longNameWorker, failingWorker, permanentWorker,
 		sleepWorker, flakyWorker, countWorker, envWorker, addWorker, fileWorker,
+		squareWorker,
 	}
 )

@@ -107,7 +107,10 @@ import (
 // Config configures a local kubelet.
 type Config struct {
 	// RESTConfig reaches the API server, which must listen on a loopback
-	// address.
+	// address. A QPS and Burst left zero are 1000 and 2000, as the control
+	// plane's components have: client-go's defaults (5 and 10) would let
+	// the pods' status updates, two or three a pod, through at about two
+	// pods a second.
 	RESTConfig *rest.Config
 	// NodeName is the name of the Node it registers.
 	NodeName string
@@ -162,7 +165,11 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(cfg.RESTConfig)
+	rc := rest.CopyConfig(cfg.RESTConfig)
+	if rc.QPS == 0 && rc.Burst == 0 && rc.RateLimiter == nil {
+		rc.QPS, rc.Burst = 1000, 2000
+	}
+	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("localkubelet: client: %w", err)
 	}
