@@ -21,8 +21,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
 	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 // podLogs reads a pod's log through the API server (pods/log), which the API
@@ -435,7 +435,7 @@ func TestLocalKubelet_UnmappedImage(t *testing.T) {
 func TestLocalKubelet_SimulatedNode(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	selector, tolerations := controlplane.Simulated()
+	selector, tolerations := localcluster.Simulated()
 	// The image is not mapped: on the simulated node nothing runs.
 	worker := kubequeue.NewWorker("simulated", greet,
 		kubequeue.WithImage("registry.example.com/not-mapped:v1"),
@@ -448,5 +448,5 @@ func TestLocalKubelet_SimulatedNode(t *testing.T) {
 	require.NotNil(t, condition(job, batchv1.JobComplete), "conditions: %+v", job.Status.Conditions)
 	pods := jobPods(t, e, h.Name)
 	require.Len(t, pods, 1)
-	require.Equal(t, controlplane.SimulatedNodeName, pods[0].Spec.NodeName)
+	require.Equal(t, localcluster.SimulatedNodeName, pods[0].Spec.NodeName)
 }
