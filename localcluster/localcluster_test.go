@@ -272,3 +272,42 @@ func TestHTTPCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestKillLeftovers checks what the clean-up of a dead cluster's directory
+// kills: the processes its containers started (which inherit
+// KUBEQUEUE_LOCAL_ROOT) and its components (flags that name files in it),
+// not a program that only names a file there, nor another cluster's.
+func TestKillLeftovers(t *testing.T) {
+	t.Parallel()
+	skipUnlessLinux(t)
+	dir := filepath.Join(t.TempDir(), dirPrefix+"1-2")
+	other := dir + "0"
+	start := func(env []string, args ...string) *exec.Cmd {
+		cmd := exec.Command("/bin/sh", append([]string{"-c", "sleep 300", "sh"}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd
+	}
+	container := start([]string{EnvRoot + "=" + dir + "/kubelet/pods/p/containers/c/root"})
+	component := start(nil, "--tls-cert-file="+dir+"/serving.crt")
+	pager := start(nil, dir+"/kube-apiserver.log")
+	otherContainer := start([]string{EnvRoot + "=" + other + "/kubelet/pods/p/containers/c/root"})
+	otherComponent := start(nil, "--tls-cert-file="+other+"/serving.crt")
+
+	killLeftovers(dir)
+	for name, cmd := range map[string]*exec.Cmd{"container": container, "component": component} {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			require.ErrorContains(t, err, "signal: killed", name)
+		case <-time.After(5 * time.Second):
+			require.FailNow(t, "not killed", name)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	for name, cmd := range map[string]*exec.Cmd{"pager": pager, "other container": otherContainer, "other component": otherComponent} {
+		require.True(t, running(cmd.Process.Pid), "the %s was killed", name)
+	}
+}

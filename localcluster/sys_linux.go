@@ -17,14 +17,20 @@ func setParentDeathSignal(attr *syscall.SysProcAttr) {
 	attr.Pdeathsig = syscall.SIGKILL
 }
 
-// killLeftovers kills, with SIGKILL, every process whose command line or
-// environment names a path under dir, the directory of a cluster whose
-// process has died: its components name their files there, and every
-// container's process, and whatever it started, inherits a variable
-// ([EnvRoot]) that points there. The parent-death signal ends the
-// components and the containers' processes; this ends their children.
+// killLeftovers kills, with SIGKILL, the processes left by the cluster
+// whose directory is dir, whose process has died: those whose environment
+// sets KUBEQUEUE_LOCAL_ROOT ([EnvRoot]) to a directory in dir, which every
+// container's process has and passes on to what it starts, and those with
+// an argument --flag=<a path in dir>, as the components have. The
+// parent-death signal ends the components and the containers' processes;
+// this ends the containers' children. A program that merely names a file
+// in dir, such as a pager showing a log, is left alone.
 func killLeftovers(dir string) {
-	needle := []byte(filepath.Clean(dir) + string(filepath.Separator))
+	in := filepath.Clean(dir) + string(filepath.Separator)
+	markers := map[string][]byte{
+		"environ": []byte(EnvRoot + "=" + in),
+		"cmdline": []byte("=" + in),
+	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return
@@ -35,9 +41,9 @@ func killLeftovers(dir string) {
 		if err != nil || pid == self {
 			continue
 		}
-		for _, f := range []string{"cmdline", "environ"} {
+		for f, marker := range markers {
 			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), f))
-			if err == nil && bytes.Contains(b, needle) {
+			if err == nil && bytes.Contains(b, marker) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 				break
 			}
