@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kubequeue/kubequeue/localcluster/internal/spawn"
 )
 
 // tools holds the go.mod and go.sum of one Go module per component, which
@@ -134,7 +136,9 @@ func buildComponent(ctx context.Context, c componentSpec, dir string, progress i
 			}
 		}
 	}()
-	err = cmd.Run()
+	if err = spawn.Start(cmd); err == nil {
+		err = cmd.Wait()
+	}
 	close(done)
 	if err != nil {
 		return nil, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, output.String())

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/kubequeue/kubequeue/localcluster/internal/spawn"
 )
 
 // A process is one component of the cluster, running in a process
@@ -33,7 +35,7 @@ func startProcess(name, bin string, args []string, logDir string) (*process, err
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	setProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("localcluster: start %s: %w", name, err)
 	}

@@ -10,9 +10,9 @@ import (
 
 // setParentDeathSignal makes the kernel kill the child when the process that
 // started it dies, so an interrupted or crashed test leaves nothing running.
-// Strictly, the signal comes when the OS thread that started the child ends;
-// the Go runtime keeps its threads unless a goroutine exits while locked to
-// one, which this package never does.
+// Strictly, the signal comes when the OS thread that started the child ends:
+// children are started through package spawn, from a thread that lives as
+// long as the process.
 func setParentDeathSignal(attr *syscall.SysProcAttr) {
 	attr.Pdeathsig = syscall.SIGKILL
 }

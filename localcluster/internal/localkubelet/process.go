@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kubequeue/kubequeue/localcluster/internal/spawn"
 )
 
 // A process is one attempt of one container: a local process in a process
@@ -41,7 +43,7 @@ func startProcess(argv, env []string, dir string, log *logFile) (*process, error
 		Stderr:      errW,
 		SysProcAttr: sysProcAttr(),
 	}
-	err = cmd.Start()
+	err = spawn.Start(cmd) // a parent-death signal comes when this process dies, only
 	outW.Close()
 	errW.Close()
 	if err != nil {

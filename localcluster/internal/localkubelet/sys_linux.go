@@ -4,7 +4,8 @@ import "syscall"
 
 // sysProcAttr puts a container's process in a process group of its own, so
 // that everything it starts can be signalled at once, and has the kernel kill
-// it if the kubelet dies.
+// it if the kubelet's process dies (it is started through package spawn, so
+// that the signal does not come earlier, when a thread ends).
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
