@@ -36,7 +36,7 @@ type Thumbnail struct {
 // recorded with SetResult. Here kubequeuetest plays the Job controller.
 func ExampleQueue_Wait() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 
 	handle, _ := queue.Enqueue(ctx, MakeThumbnail, ThumbArgs{ImageID: "img-7"})
 	stored, _ := json.Marshal(handle)
@@ -63,7 +63,7 @@ func ExampleQueue_Wait() {
 // as it finishes. A failed Job's error tells why.
 func ExampleQueue_WaitAll() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 	var handles []kubequeue.Handle
 	for _, id := range []string{"img-1", "img-2", "img-3"} {
 		h, _ := queue.Enqueue(ctx, MakeThumbnail, ThumbArgs{ImageID: id})
@@ -97,7 +97,7 @@ func ExampleQueue_WaitAll() {
 // Status summarizes a Job without waiting.
 func ExampleQueue_Status() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 	h, _ := queue.Enqueue(ctx, MakeThumbnail, ThumbArgs{ImageID: "img-9"})
 
 	st, _ := queue.Status(ctx, h)
@@ -113,7 +113,7 @@ func ExampleQueue_Status() {
 // List returns a worker's Jobs newest first, a page at a time.
 func ExampleQueue_List() {
 	ctx := context.Background()
-	queue, _ := kubequeuetest.NewQueue()
+	queue, _, _ := kubequeuetest.NewQueue()
 	for range 3 {
 		_, _ = queue.Enqueue(ctx, MakeThumbnail, ThumbArgs{ImageID: "img"})
 	}
@@ -138,7 +138,7 @@ func ExampleQueue_List() {
 // Cancel deletes the Job and its pods; cancelling again is fine.
 func ExampleQueue_Cancel() {
 	ctx := context.Background()
-	queue, _ := kubequeuetest.NewQueue()
+	queue, _, _ := kubequeuetest.NewQueue()
 	h, _ := queue.Enqueue(ctx, MakeThumbnail, ThumbArgs{ImageID: "img-3"})
 
 	fmt.Println(queue.Cancel(ctx, h))
@@ -154,7 +154,7 @@ func ExampleQueue_Cancel() {
 // Inside the container, perform records a small result with SetResult;
 // PerformJob runs the worker in-process and returns it, as a test would.
 func ExampleSetResult() {
-	queue := kubequeue.New(nil)
+	queue, _, _ := kubequeuetest.NewQueue()
 	job, _ := queue.Build(MakeThumbnail, ThumbArgs{ImageID: "img-5"})
 	result, err := kubequeue.PerformJob(context.Background(), job, MakeThumbnail)
 	fmt.Println(string(result), err)

@@ -3,7 +3,6 @@ package kubequeue_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 
 	"k8s.io/client-go/kubernetes/fake"
@@ -30,12 +29,15 @@ func sendEmail(ctx context.Context, e Email) error { return nil }
 // Enqueue creates the Job and returns a handle that can be stored and used
 // later. A real service passes a clientset from kubequeue.NewClientset.
 func ExampleQueue_Enqueue() {
-	client := fake.NewClientset()
-	queue := kubequeue.New(client, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
-
+	queue, err := kubequeue.New(fake.NewClientset())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	handle, err := queue.Enqueue(context.Background(), SendEmail,
 		Email{To: "ada@example.com", Subject: `Your order "42" has shipped`},
 		kubequeue.WithLabels(map[string]string{"order": "42"}),
+		kubequeue.WithUniqueKey("order-42-shipped"), // one email per order, however often this runs
 	)
 	if err != nil {
 		fmt.Println(err)
@@ -43,15 +45,20 @@ func ExampleQueue_Enqueue() {
 	}
 	fmt.Println(handle.Namespace, handle.Name, handle.Worker)
 	// Output:
-	// shop send-email-sv24k6gzxz send-email
+	// shop send-email-qdzjw8xj5n send-email
 }
 
 // Build returns the Job Enqueue would create, without any API call: the
 // payload is JSON in one environment variable, so quotes, newlines and
 // non-ASCII text arrive exactly as sent.
 func ExampleQueue_Build() {
-	queue := kubequeue.New(nil, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
+	queue, err := kubequeue.New(fake.NewClientset())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	job, err := queue.Build(SendEmail, Email{To: "zoë@example.com", Subject: "It's \"done\"\nreally"},
+		kubequeue.WithJobName("send-email-zoe"),
 		kubequeue.WithTTLAfterFinished(0),
 	)
 	if err != nil {
@@ -67,7 +74,7 @@ func ExampleQueue_Build() {
 	//   labels:
 	//     app.kubernetes.io/managed-by: kubequeue
 	//     kubequeue.io/worker: send-email
-	//   name: send-email-sv24k6gzxz
+	//   name: send-email-zoe
 	//   namespace: shop
 	// spec:
 	//   backoffLimit: 3

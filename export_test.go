@@ -2,6 +2,7 @@ package kubequeue
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 )
 
@@ -11,3 +12,20 @@ import (
 func WithSleep(sleep func(context.Context, time.Duration) error) QueueOption {
 	return queueOption(func(q *Queue) { q.sleep = sleep })
 }
+
+// SlimJob is the transform WaitAll's Job cache applies.
+var SlimJob = slimJob
+
+// WithRandSource makes the queue draw Job name suffixes from src instead of
+// the runtime's random generator, for reproducible names. The queue
+// serializes its own calls to src. Repeating it replaces.
+func WithRandSource(src rand.Source) QueueOption {
+	return queueOption(func(q *Queue) { q.rand = src })
+}
+
+// AnnotationResume is the annotation of a Job that waits for its payload
+// Secret.
+const AnnotationResume = annotationResume
+
+// SetWorkerErr replaces what NewWorker found wrong with w's options.
+func SetWorkerErr[T any](w *Worker[T], err error) { w.err = err }

@@ -1,29 +1,16 @@
 package kubequeue
 
 import (
-	"errors"
-	"fmt"
 	"maps"
 	"math"
-	"path"
-	"reflect"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
-	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
-	"github.com/kubequeue/kubequeue/internal/names"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // Defaults of the Jobs kubequeue builds.
@@ -50,519 +37,8 @@ const (
 	// MaxPayloadSize is the largest encoded payload: 1 MiB, the most a
 	// Secret holds, counted as the Secret stores it (the JSON encoding,
 	// '$' as it is).
-	MaxPayloadSize = 1 << 20
+	MaxPayloadSize = wire.MaxPayloadSize
 )
-
-// payloadVolume is the volume of a payload that travels in a Secret.
-const payloadVolume = payload.SecretVolume
-
-// ValidationError describes one invalid setting of a worker, or of an option
-// passed to Build or Enqueue. It matches [ErrInvalidWorker] or
-// [ErrInvalidOption] with [errors.Is]. When several settings are invalid,
-// their errors are joined with [errors.Join].
-type ValidationError struct {
-	// Worker is the worker's name, or empty for an option of the Queue.
-	Worker string
-	// Field names the setting, by the option that sets it.
-	Field string
-	// Value is the rejected value.
-	Value string
-	// Reason says what is wrong.
-	Reason string
-
-	sentinel error
-}
-
-// Error implements error.
-func (e *ValidationError) Error() string {
-	if e.Worker == "" {
-		return fmt.Sprintf("kubequeue: %s %q: %s", e.Field, e.Value, e.Reason)
-	}
-	return fmt.Sprintf("kubequeue: worker %q: %s %q: %s", e.Worker, e.Field, e.Value, e.Reason)
-}
-
-// Is reports whether target is the sentinel this error belongs to:
-// [ErrInvalidWorker] for a worker's settings, [ErrInvalidOption] for a call's.
-func (e *ValidationError) Is(target error) bool { return target == e.sentinel }
-
-// quantityPair is a request and a limit as written by the user.
-type quantityPair struct{ request, limit string }
-
-// workerConfig holds what worker options set. Fields after job are derived
-// by validate.
-type workerConfig struct {
-	image            string
-	containerName    string
-	command          []string
-	args             []string
-	env              []corev1.EnvVar
-	envFrom          []corev1.EnvFromSource
-	cpu, memory      quantityPair
-	restartPolicy    corev1.RestartPolicy
-	serviceAccount   string
-	imagePullSecrets []corev1.LocalObjectReference
-	nodeSelector     map[string]string
-	tolerations      []corev1.Toleration
-	affinity         *corev1.Affinity
-	priorityClass    string
-	volumes          []corev1.Volume
-	volumeMounts     []corev1.VolumeMount
-	automountToken   *bool
-	podSecurity      *corev1.PodSecurityContext
-	podSecuritySet   bool
-	security         *corev1.SecurityContext
-	securitySet      bool
-	strictPayload    bool
-	job              jobConfig
-
-	resources  corev1.ResourceRequirements
-	ownCommand bool              // no perform: the container runs a program of its own
-	jobLabels  map[string]string // job.labels plus kubequeue's
-	podLabels  map[string]string // job.podLabels plus kubequeue's
-}
-
-// jobConfig holds what options accepted by both NewWorker and Enqueue set.
-type jobConfig struct {
-	namespace      *string
-	labels         map[string]string
-	annotations    map[string]string
-	podLabels      map[string]string
-	podAnnotations map[string]string
-	backoffLimit   *int32
-	activeDeadline *time.Duration
-	ttl            *time.Duration
-	failureRules   []batchv1.PodFailurePolicyRule
-	sensitive      *bool
-	mutators       []func(*batchv1.Job)
-}
-
-// callConfig holds what options passed to Build or Enqueue set.
-type callConfig struct {
-	job          jobConfig
-	name         string
-	uniqueKey    string
-	uniqueKeySet bool
-}
-
-// noCall is the configuration of a call without options. Read only.
-var noCall callConfig
-
-// problems collects validation errors.
-type problems struct {
-	worker   string
-	sentinel error
-	errs     []error
-}
-
-func (p *problems) add(field, value, reason string) {
-	p.errs = append(p.errs, &ValidationError{Worker: p.worker, Field: field, Value: value, Reason: reason, sentinel: p.sentinel})
-}
-
-func (p *problems) addAll(field, value string, reasons []string) {
-	for _, r := range reasons {
-		p.add(field, value, r)
-	}
-}
-
-func (p *problems) addFieldErrors(field string, errs field.ErrorList) {
-	for _, e := range errs {
-		p.add(field, fmt.Sprint(e.BadValue), e.Detail)
-	}
-}
-
-func (p *problems) err() error { return errors.Join(p.errs...) }
-
-// validateWorker checks a worker's name and options and fills in the derived
-// fields of c. hasPerform tells whether the worker has a perform function.
-func validateWorker(name string, hasPerform bool, c *workerConfig) error {
-	p := &problems{worker: name, sentinel: ErrInvalidWorker}
-	p.addAll("name", name, names.ValidateWorkerName(name))
-	c.ownCommand = !hasPerform
-	if !hasPerform && len(c.command) == 0 {
-		p.add("perform", "nil", "must not be nil unless WithCommand sets the program the Job runs")
-	}
-	p.addAll("WithImage", c.image, names.ValidateImage(c.image))
-	if c.containerName == "" {
-		c.containerName = DefaultContainerName
-	}
-	p.addAll("WithContainerName", c.containerName, validation.IsDNS1123Label(c.containerName))
-	for _, e := range c.env {
-		p.addAll("environment variable", e.Name, validation.IsEnvVarName(e.Name))
-		if strings.HasPrefix(e.Name, payload.EnvPrefix) {
-			p.add("environment variable", e.Name, "names that start with "+payload.EnvPrefix+" are reserved for kubequeue")
-		}
-		if e.ValueFrom != nil {
-			if e.Value != "" {
-				p.add("environment variable", e.Name, "sets both value and valueFrom")
-			}
-			if n := setFields(*e.ValueFrom); n != 1 {
-				p.add("environment variable", e.Name, fmt.Sprintf("valueFrom must name exactly one source, not %d", n))
-			}
-		}
-	}
-	for _, e := range c.envFrom {
-		if e.ConfigMapRef != nil {
-			p.addAll("WithEnvFromConfigMap", e.ConfigMapRef.Name, validation.IsDNS1123Subdomain(e.ConfigMapRef.Name))
-		}
-		if e.SecretRef != nil {
-			p.addAll("WithEnvFromSecret", e.SecretRef.Name, validation.IsDNS1123Subdomain(e.SecretRef.Name))
-		}
-	}
-	c.resources = corev1.ResourceRequirements{}
-	validateQuantities(p, "WithCPU", corev1.ResourceCPU, c.cpu, &c.resources)
-	validateQuantities(p, "WithMemory", corev1.ResourceMemory, c.memory, &c.resources)
-	switch c.restartPolicy {
-	case "":
-		c.restartPolicy = corev1.RestartPolicyNever
-	case corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure:
-	default:
-		p.add("WithRestartPolicy", string(c.restartPolicy), "must be Never or OnFailure")
-	}
-	if c.serviceAccount != "" {
-		p.addAll("WithServiceAccount", c.serviceAccount, validation.IsDNS1123Subdomain(c.serviceAccount))
-	}
-	for _, s := range c.imagePullSecrets {
-		p.addAll("WithImagePullSecrets", s.Name, validation.IsDNS1123Subdomain(s.Name))
-	}
-	if len(c.nodeSelector) > 0 {
-		p.addFieldErrors("WithNodeSelector", metav1validation.ValidateLabels(c.nodeSelector, field.NewPath("nodeSelector")))
-	}
-	if c.priorityClass != "" {
-		p.addAll("WithPriorityClass", c.priorityClass, validation.IsDNS1123Subdomain(c.priorityClass))
-	}
-	validateTolerations(p, c.tolerations)
-	volumes := make(map[string]bool, len(c.volumes))
-	for _, v := range c.volumes {
-		p.addAll("WithVolumes name", v.Name, validation.IsDNS1123Label(v.Name))
-		if v.Name == payloadVolume {
-			p.add("WithVolumes name", v.Name, "is reserved for the payload's Secret")
-		}
-		if volumes[v.Name] {
-			p.add("WithVolumes name", v.Name, "is used by more than one volume")
-		}
-		volumes[v.Name] = true
-		if n := setFields(v.VolumeSource); n != 1 {
-			p.add("WithVolumes", v.Name, fmt.Sprintf("must have exactly one volume source (such as secret or emptyDir), not %d", n))
-		}
-	}
-	mountPaths := make(map[string]bool, len(c.volumeMounts))
-	for _, m := range c.volumeMounts {
-		if !volumes[m.Name] {
-			p.add("WithVolumeMounts name", m.Name, "names no volume added with WithVolumes")
-		}
-		if !path.IsAbs(m.MountPath) {
-			p.add("WithVolumeMounts mountPath", m.MountPath, "must be an absolute path")
-		}
-		if overlapsPayload(m.MountPath) {
-			p.add("WithVolumeMounts mountPath", m.MountPath, "is reserved for the payload's Secret, mounted at "+payload.SecretDir+": a mount there, above it or in it would hide it")
-		}
-		if mountPaths[m.MountPath] {
-			p.add("WithVolumeMounts mountPath", m.MountPath, "is used by more than one mount")
-		}
-		mountPaths[m.MountPath] = true
-		if m.SubPath != "" && (path.IsAbs(m.SubPath) || slices.Contains(strings.Split(m.SubPath, "/"), "..")) {
-			p.add("WithVolumeMounts subPath", m.SubPath, "must be a relative path without '..'")
-		}
-	}
-	validateJobConfig(p, &c.job)
-	if len(c.job.annotations) > 0 && apivalidation.ValidateAnnotationsSize(c.job.annotations) == nil { // else reported above
-		annotationsSizeProblem(p, c.job.annotations)
-	}
-	validateFailureRules(p, c.restartPolicy, ruleContainer(c, nil), c.job.failureRules, len(c.job.failureRules))
-	c.jobLabels = kubequeueLabels(c.job.labels, name)
-	c.podLabels = kubequeueLabels(c.job.podLabels, name)
-	return p.err()
-}
-
-// validateCall checks the options passed to one Build or Enqueue call for a
-// worker w.
-func validateCall(worker string, w *workerConfig, c *callConfig) error {
-	p := &problems{worker: worker, sentinel: ErrInvalidOption}
-	if c.uniqueKeySet {
-		switch {
-		case c.uniqueKey == "" || len(c.uniqueKey) > maxUniqueKeyLen:
-			p.add("WithUniqueKey", truncate(c.uniqueKey), fmt.Sprintf("must be 1 to %d bytes, not %d", maxUniqueKeyLen, len(c.uniqueKey)))
-		case c.name != "":
-			p.add("WithUniqueKey", truncate(c.uniqueKey), "cannot be combined with WithJobName "+c.name+": the key names the Job")
-		}
-	}
-	if c.name != "" {
-		p.addAll("WithJobName", c.name, names.ValidateJobName(c.name))
-	}
-	validateJobConfig(p, &c.job)
-	validateFailureRules(p, w.restartPolicy, ruleContainer(w, c), c.job.failureRules, len(w.job.failureRules)+len(c.job.failureRules))
-	// Each map was checked alone; their union must fit the size limit too.
-	if len(c.job.annotations) > 0 && len(w.job.annotations) > 0 {
-		validateAnnotations(p, "WithAnnotations", merged(w.job.annotations, c.job.annotations))
-	}
-	if len(c.job.podAnnotations) > 0 && len(w.job.podAnnotations) > 0 {
-		validateAnnotations(p, "WithPodAnnotations", merged(w.job.podAnnotations, c.job.podAnnotations))
-	}
-	return p.err()
-}
-
-// validateJobConfig checks the options that both workers and calls accept.
-func validateJobConfig(p *problems, c *jobConfig) {
-	if c.namespace != nil {
-		p.addAll("WithNamespace", *c.namespace, validation.IsDNS1123Label(*c.namespace))
-	}
-	validateLabels(p, "WithLabels", c.labels)
-	validateLabels(p, "WithPodLabels", c.podLabels)
-	validateAnnotations(p, "WithAnnotations", c.annotations)
-	validateAnnotations(p, "WithPodAnnotations", c.podAnnotations)
-	if c.backoffLimit != nil && *c.backoffLimit < 0 {
-		p.add("WithBackoffLimit", fmt.Sprint(*c.backoffLimit), "must not be negative")
-	}
-	if c.activeDeadline != nil && *c.activeDeadline <= 0 {
-		p.add("WithActiveDeadline", c.activeDeadline.String(), "must be positive")
-	}
-	if c.ttl != nil && *c.ttl < 0 {
-		p.add("WithTTLAfterFinished", c.ttl.String(), "must not be negative")
-	}
-	for _, m := range c.mutators {
-		if m == nil {
-			p.add("WithJobMutator", "nil", "must not be nil")
-		}
-	}
-}
-
-// overlapsPayload reports whether a volume mounted at mountPath would hide
-// the payload's Secret, or be hidden by it: mounted at its directory, above
-// it or inside it.
-func overlapsPayload(mountPath string) bool {
-	m := path.Clean(mountPath)
-	return m == payload.SecretDir || strings.HasPrefix(payload.SecretDir, strings.TrimSuffix(m, "/")+"/") || strings.HasPrefix(m, payload.SecretDir+"/")
-}
-
-// ruleContainer returns the name of the worker's container, which a pod
-// failure policy rule's containerName must name, or "" when a mutator,
-// which may add containers, decides (checkMutated checks it then).
-func ruleContainer(w *workerConfig, call *callConfig) string {
-	if len(w.job.mutators) > 0 || call != nil && len(call.job.mutators) > 0 {
-		return ""
-	}
-	return w.containerName
-}
-
-// Limits of a pod failure policy rule that the API server enforces.
-const (
-	maxFailureRuleExitCodes  = 255
-	maxFailureRuleConditions = 20
-)
-
-// validateFailureRules checks pod failure policy rules for a pod with
-// restart policy restart, of total rules in the Job's policy before
-// kubequeue's own, as the API server does; a rule's containerName must be
-// container, unless that is "".
-func validateFailureRules(p *problems, restart corev1.RestartPolicy, container string, rules []batchv1.PodFailurePolicyRule, total int) {
-	if len(rules) > 0 && restart != corev1.RestartPolicyNever {
-		p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", len(rules)), "needs restartPolicy Never, and the worker sets "+string(restart))
-	}
-	if total+2 > maxFailureRules {
-		p.add("WithPodFailurePolicyRules", fmt.Sprintf("%d rules", total+2), fmt.Sprintf("must be at most %d with kubequeue's own", maxFailureRules))
-	}
-	for i, r := range rules {
-		where := fmt.Sprintf("rule %d", i)
-		switch r.Action {
-		case batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore, batchv1.PodFailurePolicyActionCount:
-		case batchv1.PodFailurePolicyActionFailIndex:
-			p.add("WithPodFailurePolicyRules action", where+": FailIndex", "needs an Indexed Job, and kubequeue's Jobs are NonIndexed")
-		default:
-			p.add("WithPodFailurePolicyRules action", where+": "+string(r.Action), "must be FailJob, Ignore or Count")
-		}
-		if (r.OnExitCodes == nil) == (len(r.OnPodConditions) == 0) {
-			p.add("WithPodFailurePolicyRules", where, "must set exactly one of onExitCodes and onPodConditions")
-		}
-		if e := r.OnExitCodes; e != nil {
-			validateOnExitCodes(p, where, container, e)
-		}
-		if len(r.OnPodConditions) > maxFailureRuleConditions {
-			p.add("WithPodFailurePolicyRules onPodConditions", fmt.Sprintf("%s: %d patterns", where, len(r.OnPodConditions)), fmt.Sprintf("must be at most %d", maxFailureRuleConditions))
-		}
-		for _, c := range r.OnPodConditions {
-			p.addAll("WithPodFailurePolicyRules onPodConditions type", where+": "+string(c.Type), validation.IsQualifiedName(string(c.Type)))
-			switch c.Status {
-			case corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown:
-			default:
-				p.add("WithPodFailurePolicyRules onPodConditions status", where+": "+string(c.Status), "must be True, False or Unknown")
-			}
-		}
-	}
-}
-
-// validateOnExitCodes checks a rule's onExitCodes requirement as the API
-// server does: a known operator, 1 to 255 values in increasing order
-// without duplicates, no 0 with In, and a containerName that names the
-// worker's container (unless container is "").
-func validateOnExitCodes(p *problems, where, container string, e *batchv1.PodFailurePolicyOnExitCodesRequirement) {
-	const option = "WithPodFailurePolicyRules onExitCodes"
-	switch e.Operator {
-	case batchv1.PodFailurePolicyOnExitCodesOpIn, batchv1.PodFailurePolicyOnExitCodesOpNotIn:
-	case "":
-		p.add(option+" operator", where, "is required: In or NotIn")
-	default:
-		p.add(option+" operator", where+": "+string(e.Operator), "must be In or NotIn")
-	}
-	if e.ContainerName != nil && container != "" && *e.ContainerName != container {
-		p.add(option+" containerName", where+": "+*e.ContainerName, "names no container of the pod; the worker's is "+container)
-	}
-	values := fmt.Sprintf("%s: %s %v", where, e.Operator, e.Values)
-	switch {
-	case len(e.Values) == 0:
-		p.add(option, where, "must list at least one exit code")
-	case len(e.Values) > maxFailureRuleExitCodes:
-		p.add(option, fmt.Sprintf("%s: %d exit codes", where, len(e.Values)), fmt.Sprintf("must list at most %d exit codes", maxFailureRuleExitCodes))
-	}
-	if e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(e.Values, 0) {
-		p.add(option, values, "must not match exit code 0, which is success")
-	}
-	if !slices.IsSorted(e.Values) {
-		p.add(option, values, "must list the exit codes in increasing order")
-	}
-	seen := make(map[int32]bool, len(e.Values))
-	for _, v := range e.Values {
-		if seen[v] {
-			p.add(option, values, fmt.Sprintf("must not list an exit code twice, as %d", v))
-			break
-		}
-		seen[v] = true
-	}
-}
-
-func validateLabels(p *problems, option string, labels map[string]string) {
-	if len(labels) == 0 {
-		return
-	}
-	p.addFieldErrors(option, metav1validation.ValidateLabels(labels, field.NewPath("labels")))
-	for _, k := range []string{LabelManagedBy, LabelWorker} {
-		if v, ok := labels[k]; ok {
-			p.add(option, k+"="+v, "is set by kubequeue and cannot be changed")
-		}
-	}
-	for _, k := range jobControllerLabels {
-		if v, ok := labels[k]; ok {
-			p.add(option, k+"="+v, "is set by the Job controller and cannot be changed")
-		}
-	}
-}
-
-// jobControllerLabels are the pod labels the API server sets from the Job's
-// name and UID; it rejects a Job whose template sets them otherwise.
-var jobControllerLabels = []string{
-	"job-name", "controller-uid",
-	batchv1.JobNameLabel, batchv1.ControllerUidLabel,
-}
-
-// validateTolerations checks what the API server checks of each toleration.
-func validateTolerations(p *problems, tolerations []corev1.Toleration) {
-	for _, t := range tolerations {
-		if t.Key != "" {
-			p.addFieldErrors("WithTolerations key", metav1validation.ValidateLabelName(t.Key, field.NewPath("key")))
-		}
-		switch t.Operator {
-		case corev1.TolerationOpEqual, "":
-			if t.Key == "" {
-				p.add("WithTolerations", t.Value, "an empty key requires the operator Exists")
-			}
-			p.addAll("WithTolerations value", t.Value, validation.IsValidLabelValue(t.Value))
-		case corev1.TolerationOpExists:
-			if t.Value != "" {
-				p.add("WithTolerations value", t.Value, "must be empty when the operator is Exists")
-			}
-		} // other operators (Lt, Gt) are feature-gated: the API server decides
-		switch t.Effect {
-		case "", corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
-		default:
-			p.add("WithTolerations effect", string(t.Effect), "must be NoSchedule, PreferNoSchedule, NoExecute or empty")
-		}
-		if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
-			p.add("WithTolerations tolerationSeconds", fmt.Sprint(*t.TolerationSeconds), "requires the effect NoExecute")
-		}
-	}
-}
-
-// setFields counts the non-nil pointer fields of a struct of optional
-// sources, such as a VolumeSource or an EnvVarSource.
-func setFields(v any) int {
-	rv := reflect.ValueOf(v)
-	n := 0
-	for i := range rv.NumField() {
-		if f := rv.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
-			n++
-		}
-	}
-	return n
-}
-
-func validateAnnotations(p *problems, option string, annotations map[string]string) {
-	if len(annotations) == 0 {
-		return
-	}
-	p.addFieldErrors(option, apivalidation.ValidateAnnotations(annotations, field.NewPath("annotations")))
-}
-
-// validateQuantities parses a request and a limit and stores them in res.
-func validateQuantities(p *problems, option string, name corev1.ResourceName, pair quantityPair, res *corev1.ResourceRequirements) {
-	request, okRequest := parseQuantity(p, option+" request", name, pair.request)
-	limit, okLimit := parseQuantity(p, option+" limit", name, pair.limit)
-	if okRequest {
-		if res.Requests == nil {
-			res.Requests = corev1.ResourceList{}
-		}
-		res.Requests[name] = request
-	}
-	if okLimit {
-		if res.Limits == nil {
-			res.Limits = corev1.ResourceList{}
-		}
-		res.Limits[name] = limit
-	}
-	if okRequest && okLimit && request.Cmp(limit) > 0 {
-		p.add(option+" request", pair.request, fmt.Sprintf("must not exceed the limit %q", pair.limit))
-	}
-}
-
-// parseQuantity parses s; ok is false when s is empty or invalid.
-func parseQuantity(p *problems, field string, name corev1.ResourceName, s string) (q resource.Quantity, ok bool) {
-	if s == "" {
-		return q, false
-	}
-	q, err := resource.ParseQuantity(s)
-	if err != nil {
-		p.add(field, s, "not a Kubernetes quantity such as \"500m\", \"2\", \"128Mi\" or \"1Gi\"")
-		return q, false
-	}
-	if q.Sign() < 0 {
-		p.add(field, s, "must not be negative")
-		return q, false
-	}
-	if name == corev1.ResourceMemory && hasFraction(q) {
-		reason := "is not a whole number of bytes"
-		if strings.HasSuffix(s, "m") {
-			reason = fmt.Sprintf("the suffix m means thousandths, so this is %s bytes; did you mean %q?", strconv.FormatFloat(q.AsApproximateFloat64(), 'f', -1, 64), strings.TrimSuffix(s, "m")+"Mi")
-		}
-		p.add(field, s, reason)
-		return q, false
-	}
-	return q, true
-}
-
-// hasFraction reports whether q is not a whole number, exactly, at any
-// magnitude.
-func hasFraction(q resource.Quantity) bool {
-	d := q.AsDec().String()
-	i := strings.IndexByte(d, '.')
-	return i >= 0 && strings.TrimRight(d[i+1:], "0") != ""
-}
-
-// kubequeueLabels returns labels plus kubequeue's own.
-func kubequeueLabels(labels map[string]string, worker string) map[string]string {
-	out := make(map[string]string, len(labels)+2)
-	maps.Copy(out, labels)
-	out[LabelManagedBy] = managedBy
-	out[LabelWorker] = worker
-	return out
-}
 
 // seconds converts d to whole seconds, rounding up.
 func seconds(d time.Duration) int64 {
@@ -595,11 +71,11 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 	ttlSeconds := int32(min(seconds(ttl), math.MaxInt32))
 
 	env := make([]corev1.EnvVar, 0, len(w.env)+2)
-	env = append(env, corev1.EnvVar{Name: payload.EnvWorker, Value: worker})
+	env = append(env, corev1.EnvVar{Name: wire.EnvWorker, Value: worker})
 	if inSecret {
-		env = append(env, corev1.EnvVar{Name: payload.EnvPayloadFile, Value: payload.SecretDir + "/" + payload.SecretKey})
+		env = append(env, corev1.EnvVar{Name: wire.EnvPayloadFile, Value: wire.SecretDir + "/" + wire.SecretKey})
 	} else {
-		env = append(env, corev1.EnvVar{Name: payload.EnvPayload, Value: data})
+		env = append(env, corev1.EnvVar{Name: wire.EnvPayload, Value: data})
 	}
 	for _, e := range w.env {
 		env = append(env, *e.DeepCopy())
@@ -610,7 +86,7 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
 			Namespace:   namespace,
-			Labels:      withCall(w.jobLabels, call.job.labels),
+			Labels:      merged(w.jobLabels, call.job.labels),
 			Annotations: merged(w.job.annotations, call.job.annotations),
 		},
 		Spec: batchv1.JobSpec{
@@ -619,7 +95,7 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 			TTLSecondsAfterFinished: &ttlSeconds,
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
-					Labels:      withCall(w.podLabels, call.job.podLabels),
+					Labels:      merged(w.podLabels, call.job.podLabels),
 					Annotations: merged(w.job.podAnnotations, call.job.podAnnotations),
 				},
 				Spec: corev1.PodSpec{
@@ -652,11 +128,11 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 	job.Spec.PodFailurePolicy = podFailurePolicy(w, call)
 	if inSecret {
 		spec := &job.Spec.Template.Spec
-		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: payloadVolume, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: name, Items: []corev1.KeyToPath{{Key: payload.SecretKey, Path: payload.SecretKey}}},
+		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: wire.SecretVolume, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: name, Items: []corev1.KeyToPath{{Key: wire.SecretKey, Path: wire.SecretKey}}},
 		}})
 		c := &spec.Containers[0]
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: payloadVolume, MountPath: payload.SecretDir, ReadOnly: true})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: wire.SecretVolume, MountPath: wire.SecretDir, ReadOnly: true})
 	}
 	for _, c := range []*jobConfig{&w.job, &call.job} {
 		for _, mutate := range c.mutators {
@@ -733,23 +209,18 @@ func podFailurePolicy(w *workerConfig, call *callConfig) *batchv1.PodFailurePoli
 	return &batchv1.PodFailurePolicy{Rules: rules}
 }
 
-// withCall returns a copy of base with the call's entries added.
-func withCall(base, call map[string]string) map[string]string {
-	if base == nil {
-		base = map[string]string{}
-	}
-	out := maps.Clone(base) // copies the table whole: faster than inserting
-	maps.Copy(out, call)
-	return out
-}
-
-// merged returns a new map with a's and then b's entries, or nil if both are
+// merged returns a new map with the entries of each of ms in turn, a later
+// one's replacing an earlier one's of the same key, or nil if all are
 // empty.
-func merged(a, b map[string]string) map[string]string {
-	if len(a)+len(b) == 0 {
-		return nil
+func merged(ms ...map[string]string) map[string]string {
+	var out map[string]string
+	for _, m := range ms {
+		if len(m) > 0 && out == nil {
+			out = make(map[string]string, len(m))
+		}
+		maps.Copy(out, m)
 	}
-	return withCall(a, b)
+	return out
 }
 
 func cloneSlice[S ~[]E, E any](s S) S {
@@ -772,207 +243,4 @@ func deepCopySlice[E any, P interface {
 		out[i] = *P(&s[i]).DeepCopy()
 	}
 	return out
-}
-
-// Build returns the Job that [Queue.Enqueue] would create for job and
-// payload, without any API call. The payload must be of the worker's type T
-// and its JSON encoding at most [MaxPayloadSize] bytes, and that encoding
-// must decode back into a T, as the runtime will decode it (checked by
-// decoding it, unless T is built only of plain fields that always do). A
-// payload that travels in a Secret (above [MaxEnvPayloadSize], or with
-// [WithSensitivePayload]) is not in the Job: the Job mounts a Secret named
-// after it (Enqueue adds 8 hex digits of its enqueue ID to the name) and is
-// suspended, with [AnnotationResume]; Enqueue creates the Secret and then
-// resumes it.
-//
-// The Job is named "<worker>-<suffix>" with a random 10-character suffix
-// (derived from the key with [WithUniqueKey]) unless [WithJobName] names it; its namespace is the call's, else the
-// worker's, else the queue's. The caller owns the result and may change it.
-//
-// Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType],
-// [ErrPayloadEncode] or [ErrPayloadTooLarge].
-func (q *Queue) Build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job, error) {
-	built, _, err := q.build(job, payload, opts...)
-	return built, err
-}
-
-// build is Build, which also returns the encoded payload when it travels
-// in a Secret, and "" when it is in the Job. Such a
-// Job is suspended, to be resumed once its Secret exists, unless the
-// caller's options suspended it themselves (then the annotation
-// AnnotationResume is "false").
-func (q *Queue) build(job Job, payload any, opts ...EnqueueOption) (*batchv1.Job, string, error) {
-	if q.err != nil {
-		return nil, "", q.err
-	}
-	if job == nil {
-		return nil, "", fmt.Errorf("%w: nil job", ErrInvalidWorker)
-	}
-	w, err := job.config()
-	if err != nil {
-		return nil, "", err
-	}
-	data, err := job.encodePayload(payload)
-	if err != nil {
-		return nil, "", err
-	}
-	call := &noCall
-	if len(opts) > 0 { // most calls pass none: nothing to check
-		call = new(callConfig)
-		for _, opt := range opts {
-			if opt != nil {
-				opt.applyEnqueue(call)
-			}
-		}
-		if err := validateCall(job.Name(), w, call); err != nil {
-			return nil, "", err
-		}
-	}
-	name := call.name
-	switch {
-	case call.uniqueKeySet:
-		name = names.FromKey(job.Name(), call.uniqueKey)
-	case name == "":
-		name = q.generateName(job.Name())
-	}
-	namespace := q.namespace
-	for _, c := range []*jobConfig{&w.job, &call.job} {
-		if c.namespace != nil {
-			namespace = *c.namespace
-		}
-	}
-	inSecret := false
-	for _, c := range []*jobConfig{&w.job, &call.job} {
-		if c.sensitive != nil && *c.sensitive {
-			inSecret = true
-		}
-	}
-	// The sizes count what is stored: the escaped form in the environment,
-	// data as it is in a Secret.
-	var env string
-	if !inSecret {
-		env = envValue(data)
-		inSecret = len(env) > MaxEnvPayloadSize
-	}
-	built := newJob(job.Name(), w, call, namespace, name, env, inSecret)
-	if len(w.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
-		if err := checkMutated(job.Name(), built, name, namespace, inSecret); err != nil {
-			return nil, "", err
-		}
-	}
-	if call.uniqueKeySet {
-		if built.Annotations == nil {
-			built.Annotations = make(map[string]string, 1)
-		}
-		built.Annotations[AnnotationUniqueKey] = names.KeyHash(call.uniqueKey)
-	}
-	if inSecret {
-		// Created suspended: Enqueue creates the Secret, owned by the Job,
-		// then lets the Job start, unless a mutator suspended it.
-		resume := built.Spec.Suspend == nil || !*built.Spec.Suspend
-		built.Spec.Suspend = ptr.To(true)
-		if built.Annotations == nil {
-			built.Annotations = make(map[string]string, 1)
-		}
-		built.Annotations[AnnotationResume] = strconv.FormatBool(resume)
-	} else {
-		data = ""
-	}
-	if len(built.Annotations) > 0 {
-		p := &problems{worker: job.Name(), sentinel: ErrInvalidOption}
-		if call == &noCall {
-			p.sentinel = ErrInvalidWorker
-		}
-		if annotationsSizeProblem(p, built.Annotations); len(p.errs) > 0 {
-			return nil, "", p.err()
-		}
-	}
-	return built, data, nil
-}
-
-// envValue is the form of the encoded payload data in the environment
-// variable (payload.EnvValue; build's parameter hides the package).
-func envValue(data string) string { return payload.EnvValue(data) }
-
-// enqueueIDSize is what the annotation AnnotationEnqueueID, which Enqueue
-// adds to every Job after Build, takes of the annotations' size limit.
-const enqueueIDSize = len(AnnotationEnqueueID) + 32
-
-// annotationsSizeProblem adds a problem to p when annotations, kubequeue's
-// own with the user's and the enqueue ID that Enqueue adds, exceed the
-// API server's limit on their total size. Their keys and values were
-// checked before.
-func annotationsSizeProblem(p *problems, annotations map[string]string) {
-	size := enqueueIDSize
-	for k, v := range annotations {
-		if k != AnnotationEnqueueID { // set by a mutator: Enqueue replaces it
-			size += len(k) + len(v)
-		}
-	}
-	if size > apivalidation.TotalAnnotationSizeLimitB {
-		p.add("WithAnnotations", fmt.Sprintf("%d bytes", size), fmt.Sprintf("with kubequeue's own (%s, and %s or %s where they apply), the Job's annotations must total at most %d bytes, keys and values, for the API server to accept it",
-			AnnotationEnqueueID, AnnotationUniqueKey, AnnotationResume, apivalidation.TotalAnnotationSizeLimitB))
-	}
-}
-
-// maxFailureRules is the most rules the API server accepts in a pod
-// failure policy.
-const maxFailureRules = 20
-
-// checkMutated checks that what kubequeue relies on in a built Job
-// survived its mutators: its name and namespace, kubequeue's labels on the
-// Job and its pod template (by which WaitAll and List select), the worker
-// container and its variables, the payload's Secret volume and mount, and
-// the containers the pod failure policy names.
-func checkMutated(worker string, job *batchv1.Job, name, namespace string, inSecret bool) error {
-	p := &problems{worker: worker, sentinel: ErrInvalidOption}
-	if job.Name != name || job.Namespace != namespace {
-		p.add("WithJobMutator", job.Namespace+"/"+job.Name, "must not change the name or namespace ("+namespace+"/"+name+"): use WithJobName or WithNamespace")
-	}
-	for _, l := range []struct {
-		what   string
-		labels map[string]string
-	}{{"labels", job.Labels}, {"pod template labels", job.Spec.Template.Labels}} {
-		for _, k := range []string{LabelManagedBy, LabelWorker} {
-			if want := kubequeueLabels(nil, worker)[k]; l.labels[k] != want {
-				p.add("WithJobMutator "+l.what, k+"="+l.labels[k], "must stay "+k+"="+want+": WaitAll and List select kubequeue's Jobs and pods by it")
-			}
-		}
-	}
-	spec := &job.Spec.Template.Spec
-	i := payload.WorkerContainer(spec)
-	if i < 0 {
-		p.add("WithJobMutator", payload.EnvWorker, "must not remove the worker container or its "+payload.EnvWorker+" variable")
-	} else if inSecret {
-		c := &spec.Containers[i]
-		vol := payload.SecretVolumeOf(spec)
-		ok := vol != nil && vol.SecretName == name &&
-			slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == payload.EnvPayloadFile }) &&
-			slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == payloadVolume && m.MountPath == payload.SecretDir })
-		if !ok {
-			p.add("WithJobMutator", payloadVolume, "must not remove or change the payload's Secret volume, mount or "+payload.EnvPayloadFile+" variable")
-		}
-	}
-	if pfp := job.Spec.PodFailurePolicy; pfp != nil {
-		for _, r := range pfp.Rules {
-			if r.OnExitCodes == nil || r.OnExitCodes.ContainerName == nil {
-				continue
-			}
-			if cn := *r.OnExitCodes.ContainerName; !slices.ContainsFunc(spec.Containers, func(c corev1.Container) bool { return c.Name == cn }) {
-				p.add("pod failure policy containerName", cn, "names no container of the pod (did WithJobMutator rename it?)")
-			}
-		}
-	}
-	return p.err()
-}
-
-// maxUniqueKeyLen is the longest key WithUniqueKey takes.
-const maxUniqueKeyLen = 1024
-
-// truncate shortens a long value for an error message.
-func truncate(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	return s[:61] + "..."
 }

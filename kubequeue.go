@@ -26,6 +26,21 @@
 // [Queue.Build], [Queue.Enqueue] and the runtime as an error that matches
 // [ErrInvalidWorker].
 //
+// # Payloads
+//
+// A payload travels as JSON, with strings in valid UTF-8: a payload that
+// is not is refused rather than altered (send binary data as []byte). Its
+// encoding must decode back into the worker's type T, which Build checks
+// (an interface field holding a value does not). Decoding follows
+// encoding/json's rules: numbers in typed fields keep every digit, while
+// numbers held in an interface (in a map[string]any, say) decode as
+// float64, so prefer struct payloads; and a field the payload has and T
+// does not is ignored, so that an enqueuer deployed with a new field can
+// run beside workers that do not know it yet, unless [WithStrictPayload]
+// makes it an error. A payload that does not decode fails its Job with
+// [ErrPayloadDecode], in an error that names the field and the Go types but
+// quotes none of the payload's values.
+//
 // # Jobs
 //
 // Every Job gets restartPolicy Never, backoffLimit [DefaultBackoffLimit],
@@ -39,24 +54,43 @@
 // [MaxPayloadSize]). Options on the worker change these defaults for every
 // Job; options passed to Enqueue change them for one.
 //
-// One Enqueue never creates two Jobs: names are chosen by kubequeue, and a
-// create whose answer was lost is tried again and finds its Job. An Enqueue
-// that returns an error leaves no Job unless the error matches
-// [ErrMaybeEnqueued] (see [Queue.Enqueue]); [WithUniqueKey] makes a Job
+// # Enqueue
+//
+// One Enqueue never creates two Jobs: names are chosen by kubequeue, never
+// by the API server, and a create whose answer was lost is tried again and
+// recognizes the Job an earlier try created by its [AnnotationEnqueueID].
+// A Job whose payload travels in a Secret is created suspended; Enqueue
+// then creates the Secret and resumes the Job, or, if that fails, deletes
+// the Job, which has not started.
+//
+// An Enqueue that returns an error leaves no Job unless the error matches
+// [ErrMaybeEnqueued]: answers were lost and looking the Job up failed too,
+// or storing its payload Secret or resuming it failed and so did deleting
+// it. Such a Job may exist and run, or, with a payload in a Secret, wait
+// suspended until an Enqueue of its unique key finishes it or it is
+// cancelled; the returned Handle names it. [WithUniqueKey] makes a Job
 // unique for a key, so that a caller may enqueue a key again after any
 // error.
 //
 // # Lifecycle
 //
 // [Queue.Enqueue] returns a [Handle], plain data that can be stored and used
-// later from any process. [Queue.Status] summarizes the Job;
-// [Queue.Wait] and [Queue.WaitAll] wait for it to finish, with two watches
-// per namespace (Jobs and pods) however many Jobs; [Queue.Logs] streams its pods' logs attempt
-// by attempt; [Queue.Cancel], [Queue.Suspend] and [Queue.Resume] stop it;
-// [Queue.List] finds a worker's Jobs. Inside the container, perform may
-// record a small result with [SetResult], which Status and Wait return.
-// Results, logs and exit codes live in the Job's pods, which exist until
-// the Job is cancelled or its TTL after finishing expires.
+// later from any process. [Queue.Status] summarizes the Job; [Queue.Wait]
+// and [Queue.WaitAll] wait for it to finish; [Queue.Logs] streams its pods'
+// logs attempt by attempt; [Queue.Cancel], [Queue.Suspend] and
+// [Queue.Resume] stop it; [Queue.List] finds a worker's Jobs. Inside the
+// container, perform may record a small result with [SetResult], which
+// Status and Wait return. Results, logs and exit codes live in the Job's
+// pods, which exist until the Job is cancelled or its TTL after finishing
+// expires.
+//
+// WaitAll makes two watches per namespace, of Jobs and of their pods,
+// however many Jobs it waits for. A single Job is watched by name; with
+// more handles in a namespace, the first list brings every kubequeue Job
+// of the namespace (of the handles' worker, when they share one) and their
+// pods, finished ones included until their TTL ends: to wait for one Job in
+// a namespace with thousands, use Wait. A Job that finishes or is deleted
+// while a watch is down is still reported.
 //
 // # Runtime
 //
@@ -118,8 +152,6 @@ var (
 	// started as a kubequeue Job, or that PerformJob was given a Job that
 	// kubequeue did not build.
 	ErrNotInJob = errors.New("kubequeue: not started as a kubequeue job")
-	// ErrNoClient reports a Queue created without a Kubernetes client.
-	ErrNoClient = errors.New("kubequeue: queue has no kubernetes client")
 	// ErrInvalidHandle reports a Handle without a valid namespace and name.
 	ErrInvalidHandle = errors.New("kubequeue: invalid handle")
 	// ErrJobNotFound reports that a handle's Job does not exist: it was
@@ -157,13 +189,14 @@ const (
 	// AnnotationUniqueKey holds the hex SHA-256 of the key given to
 	// WithUniqueKey (the key itself is not stored).
 	AnnotationUniqueKey = "kubequeue.io/unique-key"
-	// AnnotationResume is set on a Job whose payload travels in a Secret
-	// while it waits for the Secret: the Job is created suspended, and
-	// "true" says that Enqueue resumes it once the Secret exists ("false":
-	// the caller's options suspended it). Enqueue removes it when it
-	// resumes the Job, so a Job suspended later does not have it.
-	AnnotationResume = "kubequeue.io/resume"
 )
+
+// annotationResume is set on a Job whose payload travels in a Secret while
+// it waits for the Secret: Build creates it suspended, and "true" says that
+// Enqueue resumes it once the Secret exists ("false": the caller's options
+// suspended it). Enqueue removes it when it resumes the Job, so a Job
+// suspended later does not have it.
+const annotationResume = "kubequeue.io/resume"
 
 // managedBy is the value of LabelManagedBy.
 const managedBy = "kubequeue"
@@ -185,12 +218,10 @@ type Queue struct {
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
-
-	err error // an invalid queue option, returned by Build and Enqueue
 }
 
-// DefaultNamespace is the namespace of Jobs whose worker, call and queue
-// name none.
+// DefaultNamespace is the namespace of a Job when neither the call nor the
+// worker ([WithNamespace]) nor the queue ([WithDefaultNamespace]) sets one.
 const DefaultNamespace = "default"
 
 // DefaultRetries is how many times Enqueue tries a create by default; see
@@ -201,14 +232,13 @@ const DefaultRetries = 8
 // creates.
 const DefaultFieldManager = "kubequeue"
 
-// New returns a Queue that creates Jobs through client, which may be a
-// client-go clientset or its fake. A nil client is allowed for a Queue that
-// only builds Jobs; its Enqueue then returns [ErrNoClient]. New never fails:
-// an invalid option is reported by Build and Enqueue as an error matching
-// [ErrInvalidOption].
-func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
-	if v := reflect.ValueOf(client); client != nil && v.Kind() == reflect.Pointer && v.IsNil() {
-		client = nil // a nil *Clientset in an interface
+// New returns a Queue that creates Jobs through client: a client-go
+// clientset, or its fake for tests and for code that only builds Jobs. It
+// returns an error for a nil client, and one matching [ErrInvalidOption]
+// that names each invalid option.
+func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
+	if client == nil || isNilPointer(client) {
+		return nil, errors.New("kubequeue: New: nil kubernetes client (a queue that only builds Jobs can use client-go's fake clientset)")
 	}
 	q := &Queue{
 		client:       client,
@@ -222,6 +252,21 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 			opt.applyQueue(q)
 		}
 	}
+	if err := q.validate(); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// isNilPointer reports whether v holds a nil pointer, such as a nil
+// *kubernetes.Clientset.
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// validate reports the queue's invalid options.
+func (q *Queue) validate() error {
 	p := &problems{sentinel: ErrInvalidOption}
 	p.addAll("WithDefaultNamespace", q.namespace, validation.IsDNS1123Label(q.namespace))
 	if q.fieldManager == "" || len(q.fieldManager) > 128 {
@@ -230,16 +275,5 @@ func New(client kubernetes.Interface, opts ...QueueOption) *Queue {
 	if q.tries < 1 || q.tries > 100 {
 		p.add("WithRetries", strconv.Itoa(q.tries), "must be 1 to 100")
 	}
-	q.err = p.err()
-	return q
-}
-
-// generateName returns "<worker>-<random suffix>".
-func (q *Queue) generateName(worker string) string {
-	if q.rand == nil {
-		return names.Generate(worker, rand.Uint64)
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return names.Generate(worker, q.rand.Uint64)
+	return p.err()
 }

@@ -14,30 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 )
 
-// build builds the Job of job for payload, as Enqueue would create it, with a
-// queue that has no client, and requires success.
-func build(t *testing.T, job kubequeue.Job, payload any, opts ...kubequeue.EnqueueOption) *batchv1.Job {
-	t.Helper()
-	built, err := kubequeue.New(nil).Build(job, payload, opts...)
-	require.NoError(t, err)
-	require.NotNil(t, built)
-	return built
-}
-
-// requireNoAPICall requires that client saw no API call at all.
-func requireNoAPICall(t *testing.T, client *fake.Clientset) {
-	t.Helper()
-	require.Empty(t, client.Actions(), "invalid input must be refused before any API call")
-}
-
-// Payload types for TestBadInput whose methods misbehave.
+// Payload types for TestInvalidInput_RefusedBeforeAnyAPICall whose methods misbehave.
 type (
 	panicky        struct{}
 	stringerField  struct{ S fmt.Stringer }
@@ -50,10 +34,10 @@ func (panicky) MarshalJSON() ([]byte, error)       { panic("marshal-boom") }
 func (o oneWay) MarshalJSON() ([]byte, error)      { return json.Marshal(fmt.Sprint(o.N)) }
 func (*panicsDecoding) UnmarshalJSON([]byte) error { panic("unmarshal-boom") }
 
-// TestBadInput feeds invalid input to every entry point. Each gives an
+// TestInvalidInput_RefusedBeforeAnyAPICall feeds invalid input to every entry point. Each gives an
 // error that matches its sentinel and names the setting, the value and the
 // rule, without an API call and without a panic.
-func TestBadInput(t *testing.T) {
+func TestInvalidInput_RefusedBeforeAnyAPICall(t *testing.T) {
 	t.Parallel()
 	type ctx = context.Context
 	img := kubequeue.WithImage("registry.example.com/app:v1")
@@ -61,7 +45,7 @@ func TestBadInput(t *testing.T) {
 	worker := func(opts ...kubequeue.WorkerOption) *kubequeue.Worker[greeting] {
 		return kubequeue.NewWorker("greet", noop, append([]kubequeue.WorkerOption{img}, opts...)...)
 	}
-	enqueueWith := func(w kubequeue.Job, payload any, opts ...kubequeue.EnqueueOption) func(ctx, *kubequeue.Queue) error {
+	enqueueWith := func(w kubequeue.AnyWorker, payload any, opts ...kubequeue.EnqueueOption) func(ctx, *kubequeue.Queue) error {
 		return func(c ctx, q *kubequeue.Queue) error { _, err := q.Enqueue(c, w, payload, opts...); return err }
 	}
 	enqueue := func(opts ...kubequeue.WorkerOption) func(ctx, *kubequeue.Queue) error {
@@ -119,7 +103,7 @@ func TestBadInput(t *testing.T) {
 		{"NameTooLong", nil, enqueueWith(kubequeue.NewWorker(long(53), noop, img), greeting{}), kubequeue.ErrInvalidWorker, "name", long(53), "no more than 52 characters"},
 		{"NameLeadingDash", nil, enqueueWith(kubequeue.NewWorker("-resize", noop, img), greeting{}), kubequeue.ErrInvalidWorker, "name", "-resize", "RFC 1123"},
 		{"NameDot", nil, enqueueWith(kubequeue.NewWorker("resize.image", noop, img), greeting{}), kubequeue.ErrInvalidWorker, "name", "resize.image", "must not contain dots"},
-		{"NilWorker", nil, enqueueWith(nil, greeting{}), kubequeue.ErrInvalidWorker, "", "", "nil job"},
+		{"NilWorker", nil, enqueueWith(nil, greeting{}), kubequeue.ErrInvalidWorker, "", "", "nil worker"},
 		{"NoPerformNoCommand", nil, enqueueWith(kubequeue.NewWorker[greeting]("greet", nil, img), greeting{}), kubequeue.ErrInvalidWorker, "perform", "nil", "must not be nil unless WithCommand"},
 		// Images.
 		{"ImageMissing", nil, enqueueWith(kubequeue.NewWorker("greet", noop), greeting{}), kubequeue.ErrInvalidWorker, "WithImage", "", "must not be empty"},
@@ -229,11 +213,11 @@ func TestBadInput(t *testing.T) {
 		{"PayloadMarshalsWhatItCannotDecode", nil, enqueueWith(kubequeue.NewWorker("o", func(context.Context, oneWay) error { return nil }, img), oneWay{N: 1}), kubequeue.ErrPayloadEncode, "", "", "cannot be decoded into Go type kubequeue_test.oneWay"},
 		{"PayloadUnmarshalJSONPanics", nil, enqueueWith(kubequeue.NewWorker("u", func(context.Context, panicsDecoding) error { return nil }, img), panicsDecoding{}), kubequeue.ErrPayloadEncode, "", "", "UnmarshalJSON or UnmarshalText method panicked"},
 		{"PayloadTooLarge", nil, enqueueWith(worker(), greeting{Name: long(1 << 20)}), kubequeue.ErrPayloadTooLarge, "", "", "more than 1048576"},
-		// Queue options.
-		{"QueueNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("x_y")}, call(), kubequeue.ErrInvalidOption, "WithDefaultNamespace", "x_y", "RFC 1123"},
-		{"FieldManagerEmpty", []kubequeue.QueueOption{kubequeue.WithFieldManager("")}, call(), kubequeue.ErrInvalidOption, "WithFieldManager", "", "1 to 128 characters"},
-		{"RetriesZero", []kubequeue.QueueOption{kubequeue.WithRetries(0)}, call(), kubequeue.ErrInvalidOption, "WithRetries", "0", "1 to 100"},
-		{"RetriesAbsurd", []kubequeue.QueueOption{kubequeue.WithRetries(1000)}, call(), kubequeue.ErrInvalidOption, "WithRetries", "1000", "1 to 100"},
+		// Queue options, refused by New.
+		{"QueueNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("x_y")}, nil, kubequeue.ErrInvalidOption, "WithDefaultNamespace", "x_y", "RFC 1123"},
+		{"FieldManagerEmpty", []kubequeue.QueueOption{kubequeue.WithFieldManager("")}, nil, kubequeue.ErrInvalidOption, "WithFieldManager", "", "1 to 128 characters"},
+		{"RetriesZero", []kubequeue.QueueOption{kubequeue.WithRetries(0)}, nil, kubequeue.ErrInvalidOption, "WithRetries", "0", "1 to 100"},
+		{"RetriesAbsurd", []kubequeue.QueueOption{kubequeue.WithRetries(1000)}, nil, kubequeue.ErrInvalidOption, "WithRetries", "1000", "1 to 100"},
 		// The other calls.
 		{"CancelPropagation", nil, func(c ctx, q *kubequeue.Queue) error {
 			return q.Cancel(c, kubequeue.Handle{Namespace: "ns", Name: "j"}, kubequeue.WithPropagation("Sometimes"))
@@ -266,9 +250,10 @@ func TestBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			client := fake.NewClientset()
-			queue := kubequeue.New(client, tt.queue...)
-			var err error
-			require.NotPanics(t, func() { err = tt.run(t.Context(), queue) })
+			queue, err := kubequeue.New(client, tt.queue...)
+			if err == nil {
+				require.NotPanics(t, func() { err = tt.run(t.Context(), queue) })
+			}
 			require.ErrorIs(t, err, tt.sentinel)
 			require.ErrorContains(t, err, tt.rule)
 			if tt.field != "" {
@@ -304,73 +289,38 @@ func TestDocumentedConstants(t *testing.T) {
 	require.Equal(t, "kubequeue", kubequeue.DefaultFieldManager)
 }
 
-// TestNewWorker_OptionsCopied: what was passed to NewWorker cannot change
-// the worker afterwards, neither by the options slice nor by the maps and
-// slices given to options, even to values NewWorker would refuse: Build
-// neither takes them nor checks them again (see also
-// TestNewWorker_ChecksOnce).
-func TestNewWorker_OptionsCopied(t *testing.T) {
+func TestNew_InvalidOptions(t *testing.T) {
 	t.Parallel()
-	selector := map[string]string{"disk": "ssd"}
-	env := []corev1.EnvVar{{Name: "MODE", Value: "batch"}}
-	opts := []kubequeue.WorkerOption{
-		kubequeue.WithImage("registry.example.com/app:v1"),
-		kubequeue.WithNodeSelector(selector),
-		kubequeue.WithEnvVars(env...),
+	tests := []struct {
+		name  string
+		opts  []kubequeue.QueueOption
+		field string
+	}{
+		{"EmptyNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("")}, "WithDefaultNamespace"},
+		{"BadNamespace", []kubequeue.QueueOption{kubequeue.WithDefaultNamespace("Bad_NS")}, "WithDefaultNamespace"},
+		{"EmptyFieldManager", []kubequeue.QueueOption{kubequeue.WithFieldManager("")}, "WithFieldManager"},
 	}
-	w := kubequeue.NewWorker("greet", greet, opts...)
-	require.NoError(t, w.Validate())
-	opts[0] = kubequeue.WithImage("Not An Image")
-	selector["disk"] = "not a label value!"
-	env[0].Name = "KUBEQUEUE_PAYLOAD"
-
-	job, err := kubequeue.New(nil).Build(w, greeting{})
-	require.NoError(t, err)
-	pod := job.Spec.Template.Spec
-	require.Equal(t, "registry.example.com/app:v1", pod.Containers[0].Image)
-	require.Equal(t, map[string]string{"disk": "ssd"}, pod.NodeSelector)
-	require.Contains(t, pod.Containers[0].Env, corev1.EnvVar{Name: "MODE", Value: "batch"})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := fake.NewClientset()
+			queue, err := kubequeue.New(client, tt.opts...)
+			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
+			require.Nil(t, queue)
+			var verr *kubequeue.ValidationError
+			require.ErrorAs(t, err, &verr)
+			require.Equal(t, tt.field, verr.Field)
+			requireNoAPICall(t, client)
+		})
+	}
 }
 
-// TestQueue_Build_WhatEnqueueAdds pins what the README says sets the Job
-// Enqueue creates apart from the one Build returns: the enqueue ID
-// annotation and, for a payload in a Secret, 8 hex digits of that ID
-// appended to the Secret's name.
-func TestQueue_Build_WhatEnqueueAdds(t *testing.T) {
+func TestNew_NilClient(t *testing.T) {
 	t.Parallel()
-	for _, sensitive := range []bool{false, true} {
-		t.Run(fmt.Sprintf("Sensitive=%v", sensitive), func(t *testing.T) {
-			t.Parallel()
-			var opts []kubequeue.EnqueueOption
-			if sensitive {
-				opts = append(opts, kubequeue.WithSensitivePayload())
-			}
-			client, queue := setup(t)
-			_, builder := setup(t)
-			built, err := builder.Build(newGreeter(), greeting{Name: "Ada"}, opts...)
-			require.NoError(t, err)
-			_, err = queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "Ada"}, opts...)
-			require.NoError(t, err)
-
-			created := client.Actions()[0].(k8stesting.CreateAction).GetObject().(*batchv1.Job).DeepCopy()
-			id := created.Annotations[kubequeue.AnnotationEnqueueID]
-			require.Regexp(t, "^[0-9a-f]{32}$", id)
-			delete(created.Annotations, kubequeue.AnnotationEnqueueID)
-			if len(created.Annotations) == 0 {
-				created.Annotations = nil
-			}
-			if sensitive {
-				var secret *corev1.SecretVolumeSource
-				for _, v := range created.Spec.Template.Spec.Volumes {
-					if v.Secret != nil {
-						secret = v.Secret
-					}
-				}
-				require.NotNil(t, secret)
-				require.Equal(t, built.Name+"-"+id[:8], secret.SecretName)
-				secret.SecretName = built.Name
-			}
-			require.Equal(t, built, created)
-		})
+	var cs *kubernetes.Clientset // as left by a failed NewClientset
+	for _, client := range []kubernetes.Interface{nil, cs} {
+		queue, err := kubequeue.New(client)
+		require.ErrorContains(t, err, "nil kubernetes client")
+		require.Nil(t, queue)
 	}
 }

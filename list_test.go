@@ -24,23 +24,16 @@ import (
 	"github.com/kubequeue/kubequeue"
 )
 
-// lsEpoch is the creation time of the oldest Job lsSeed adds.
-var lsEpoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// lsJob returns a Job created at lsEpoch+age with kubequeue's labels for
+// lsJob returns a Job created at epoch+age with kubequeue's labels for
 // worker and the extra labels, and the given status.
 func lsJob(ns, name, worker string, age time.Duration, extra map[string]string, status batchv1.JobStatus) *batchv1.Job {
-	lbls := map[string]string{kubequeue.LabelManagedBy: "kubequeue", kubequeue.LabelWorker: worker}
-	for k, v := range extra {
-		lbls[k] = v
-	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:         ns,
 			Name:              name,
 			UID:               types.UID("uid-" + ns + "-" + name),
-			Labels:            lbls,
-			CreationTimestamp: metav1.NewTime(lsEpoch.Add(age)),
+			Labels:            labelsOf(worker, extra),
+			CreationTimestamp: metav1.NewTime(epoch.Add(age)),
 		},
 		Status: status,
 	}
@@ -72,7 +65,7 @@ func lsSeed(t *testing.T, client *fake.Clientset) {
 	delete(foreign.Labels, kubequeue.LabelManagedBy)
 	helm := lsJob("other", "helm", "greet", time.Hour, nil, batchv1.JobStatus{})
 	helm.Labels[kubequeue.LabelManagedBy] = "Helm"
-	plain := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "plain", CreationTimestamp: metav1.NewTime(lsEpoch.Add(time.Hour))}}
+	plain := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "plain", CreationTimestamp: metav1.NewTime(epoch.Add(time.Hour))}}
 	for _, job := range append(jobs, foreign, helm, plain) {
 		require.NoError(t, client.Tracker().Add(job))
 	}
@@ -249,7 +242,7 @@ func TestQueue_List_Status(t *testing.T) {
 
 	require.Equal(t, kubequeue.Handle{Namespace: "jobs", Name: "b-mid", UID: "uid-jobs-b-mid", Worker: "resize"}, byName["jobs/b-mid"].Handle)
 	require.Equal(t, kubequeue.Handle{Namespace: "other", Name: "aaa", UID: "uid-other-aaa", Worker: "greet"}, byName["other/aaa"].Handle)
-	require.True(t, byName["jobs/b-mid"].Created.Equal(lsEpoch.Add(time.Minute)), "got %v", byName["jobs/b-mid"].Created)
+	require.True(t, byName["jobs/b-mid"].Created.Equal(epoch.Add(time.Minute)), "got %v", byName["jobs/b-mid"].Created)
 
 	wantStates := map[string]kubequeue.State{
 		"jobs/newest": kubequeue.StateSuspended,
@@ -421,16 +414,6 @@ func TestQueue_List_InvalidOptions(t *testing.T) {
 		}
 		requireNoAPICall(t, client)
 	})
-}
-
-func TestQueue_List_NoClient(t *testing.T) {
-	t.Parallel()
-	_, err := kubequeue.New(nil).List(t.Context(), kubequeue.ListOptions{})
-	require.ErrorIs(t, err, kubequeue.ErrNoClient)
-
-	// Invalid options are still reported as such.
-	_, err = kubequeue.New(nil).List(t.Context(), kubequeue.ListOptions{Limit: -1})
-	require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
 }
 
 func TestQueue_List_APIErrors(t *testing.T) {

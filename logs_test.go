@@ -23,35 +23,16 @@ import (
 	"github.com/kubequeue/kubequeue"
 )
 
-// The Job the Logs tests read, and its handle.
-const (
-	lgNamespace = "jobs"
-	lgJobName   = "greet-1"
-	lgUID       = "uid-1"
-)
-
-var lgHandle = kubequeue.Handle{Namespace: lgNamespace, Name: lgJobName, UID: lgUID, Worker: "greet"}
-
-// lgEpoch is the creation time of the Job's first pod.
-var lgEpoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// lgJob returns the Job, with a sidecar before the worker container so that
+// lgJob returns testHandle's Job, with a sidecar before the worker container so that
 // the container is found by its KUBEQUEUE_WORKER variable, not its place.
 func lgJob(conditions ...batchv1.JobConditionType) *batchv1.Job {
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: lgNamespace,
-			Name:      lgJobName,
-			UID:       lgUID,
-			Labels:    map[string]string{kubequeue.LabelManagedBy: "kubequeue", kubequeue.LabelWorker: "greet"},
+	job := handleJob(testHandle.UID)
+	job.Spec.Template.Spec = corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Containers: []corev1.Container{
+			{Name: "sidecar", Image: "registry.example.com/proxy:v1"},
+			{Name: "worker", Image: "registry.example.com/app:v1", Env: []corev1.EnvVar{{Name: "KUBEQUEUE_WORKER", Value: "greet"}}},
 		},
-		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever,
-			Containers: []corev1.Container{
-				{Name: "sidecar", Image: "registry.example.com/proxy:v1"},
-				{Name: "worker", Image: "registry.example.com/app:v1", Env: []corev1.EnvVar{{Name: "KUBEQUEUE_WORKER", Value: "greet"}}},
-			},
-		}}},
 	}
 	for _, c := range conditions {
 		job.Status.Conditions = append(job.Status.Conditions, batchv1.JobCondition{Type: c, Status: corev1.ConditionTrue})
@@ -67,18 +48,18 @@ var (
 	lgWaiting      = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
 )
 
-// lgPod returns a pod of the Job created at lgEpoch+age, whose worker
+// lgPod returns a pod of the Job created at epoch+age, whose worker
 // container is in state.
 func lgPod(name string, age time.Duration, phase corev1.PodPhase, state corev1.ContainerState) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace:         lgNamespace,
+			Namespace:         testHandle.Namespace,
 			Name:              name,
 			UID:               types.UID("uid-" + name),
-			CreationTimestamp: metav1.NewTime(lgEpoch.Add(age)),
+			CreationTimestamp: metav1.NewTime(epoch.Add(age)),
 			Labels: map[string]string{
-				batchv1.ControllerUidLabel: lgUID,
-				batchv1.JobNameLabel:       lgJobName,
+				batchv1.ControllerUidLabel: string(testHandle.UID),
+				batchv1.JobNameLabel:       testHandle.Name,
 			},
 		},
 		Status: corev1.PodStatus{
@@ -91,30 +72,17 @@ func lgPod(name string, age time.Duration, phase corev1.PodPhase, state corev1.C
 	}
 }
 
-// lgSetup returns a fake clientset holding job and pods, with no action
-// recorded, and a queue on it.
-func lgSetup(t *testing.T, job *batchv1.Job, pods ...*corev1.Pod) (*fake.Clientset, *kubequeue.Queue) {
-	t.Helper()
-	client, queue := setup(t)
-	if job != nil {
-		require.NoError(t, client.Tracker().Add(job))
-	}
-	for _, pod := range pods {
-		require.NoError(t, client.Tracker().Add(pod))
-	}
-	return client, queue
-}
-
-// lgRetries returns the pods of a running Job whose names sort in another
+// lgRetries returns a running Job, and its pods, whose names sort in another
 // order than their creation: attempt 1 and 2 failed, attempt 3 never
 // started its container, attempt 4 runs, and attempt 5 waits to restart
 // a container that has run before. A pod of another Job is among them.
-func lgRetries() []*corev1.Pod {
+func lgRetries() []runtime.Object {
 	crashLoop := lgPod("greet-1-ccccc", 4*time.Minute, corev1.PodRunning, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}})
 	crashLoop.Status.ContainerStatuses[1].LastTerminationState = lgTerminated
 	other := lgPod("greet-2-xxxxx", -time.Minute, corev1.PodSucceeded, lgTerminated)
 	other.Labels[batchv1.ControllerUidLabel] = "uid-2"
-	return []*corev1.Pod{
+	return []runtime.Object{
+		lgJob(),
 		lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated),
 		lgPod("greet-1-aaaaa", time.Minute, corev1.PodFailed, lgTerminated),
 		lgPod("greet-1-mmmmm", 2*time.Minute, corev1.PodPending, lgWaiting),
@@ -148,7 +116,7 @@ func lgLogRequests(t *testing.T, client *fake.Clientset) []*corev1.PodLogOptions
 		}
 		generic, ok := a.(k8stesting.GenericAction)
 		require.True(t, ok, "got %T", a)
-		require.Equal(t, lgNamespace, a.GetNamespace())
+		require.Equal(t, testHandle.Namespace, a.GetNamespace())
 		opts, ok := generic.GetValue().(*corev1.PodLogOptions)
 		require.True(t, ok, "got %T", generic.GetValue())
 		out = append(out, opts)
@@ -204,8 +172,8 @@ func TestQueue_Logs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, lgJob(), lgRetries()...)
-			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
+			client, queue := setupWith(t, lgRetries()...)
+			lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, tt.opts))
 			require.Empty(t, errs)
 			require.Equal(t, tt.want, lines)
 
@@ -221,8 +189,8 @@ func TestQueue_Logs(t *testing.T) {
 
 func TestQueue_Logs_HandleWithoutUID(t *testing.T) {
 	t.Parallel()
-	_, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
-	lines, errs := lgCollect(queue.Logs(t.Context(), kubequeue.Handle{Namespace: lgNamespace, Name: lgJobName}, kubequeue.LogOptions{}))
+	_, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
+	lines, errs := lgCollect(queue.Logs(t.Context(), kubequeue.Handle{Namespace: testHandle.Namespace, Name: testHandle.Name}, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz")}, lines)
 }
@@ -234,8 +202,8 @@ func TestQueue_Logs_FirstContainer(t *testing.T) {
 	job.Spec.Template.Spec.Containers = []corev1.Container{{Name: "main", Image: "busybox"}}
 	pod := lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning)
 	pod.Status.ContainerStatuses[1].Name = "main"
-	client, queue := lgSetup(t, job, pod)
-	lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+	client, queue := setupWith(t, job, pod)
+	lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Len(t, lines, 1)
 	requests := lgLogRequests(t, client)
@@ -317,8 +285,8 @@ func TestQueue_Logs_Options(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
-			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
+			client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
+			lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, tt.opts))
 			require.Empty(t, errs)
 			require.Len(t, lines, 1)
 			requests := lgLogRequests(t, client)
@@ -380,9 +348,9 @@ func TestQueue_Logs_Lines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
+			client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
 			lgLogBody(client, tt.body)
-			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{Timestamps: tt.timestamps}))
+			lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{Timestamps: tt.timestamps}))
 			require.Empty(t, errs)
 			require.Len(t, lines, len(tt.want))
 			for i := range tt.want {
@@ -399,10 +367,10 @@ func TestQueue_Logs_Break(t *testing.T) {
 	t.Parallel()
 	t.Run("AfterFirstLine", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		lgLogBody(client, "one\ntwo\nthree\n")
 		var got []string
-		for line, err := range queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}) {
+		for line, err := range queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}) {
 			require.NoError(t, err)
 			got = append(got, line.Text)
 			break
@@ -412,9 +380,9 @@ func TestQueue_Logs_Break(t *testing.T) {
 	})
 	t.Run("AfterFirstAttempt", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		var got []kubequeue.LogLine
-		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
 			got = append(got, line)
 			if line.Attempt == 2 {
@@ -426,9 +394,9 @@ func TestQueue_Logs_Break(t *testing.T) {
 	})
 	t.Run("OnError", func(t *testing.T) {
 		t.Parallel()
-		_, queue := lgSetup(t, nil)
+		_, queue := setupWith(t)
 		n := 0
-		for _, err := range queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}) {
+		for _, err := range queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}) {
 			n++
 			require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 			break
@@ -453,12 +421,12 @@ func TestQueue_Logs_Follow(t *testing.T) {
 	t.Run("FinishedJobEnds", func(t *testing.T) {
 		t.Parallel()
 		neverStarted := lgPod("greet-1-mmmmm", time.Minute, corev1.PodFailed, lgWaiting)
-		client, queue := lgSetup(t, lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete),
+		client, queue := setupWith(t, lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete),
 			lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated),
 			neverStarted,
 			lgPod("greet-1-aaaaa", 2*time.Minute, corev1.PodSucceeded, lgTerminated),
 		)
-		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}))
+		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}))
 		require.Empty(t, errs, "following a finished Job ends without waiting")
 		require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz"), lgLine(3, "greet-1-aaaaa")}, lines)
 		for _, po := range lgLogRequests(t, client) {
@@ -468,32 +436,32 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("FailedJobEnds", func(t *testing.T) {
 		t.Parallel()
-		_, queue := lgSetup(t, lgJob(batchv1.JobFailureTarget, batchv1.JobFailed),
+		_, queue := setupWith(t, lgJob(batchv1.JobFailureTarget, batchv1.JobFailed),
 			lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated),
 			// Deleted by the Job controller before it started.
 			lgPod("greet-1-aaaaa", time.Minute, corev1.PodPending, lgWaiting),
 		)
-		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}))
+		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}))
 		require.Empty(t, errs)
 		require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz")}, lines)
 	})
 
 	t.Run("WaitsForContainerToStart", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(),
+		client, queue := setupWith(t, lgJob(),
 			lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated),
 			lgPod("greet-1-aaaaa", time.Minute, corev1.PodPending, lgWaiting),
 		)
 		var lines []kubequeue.LogLine
-		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
 			lines = append(lines, line)
 			if line.Attempt == 1 {
 				// The second attempt starts and succeeds.
 				require.NoError(t, client.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"),
-					lgPod("greet-1-aaaaa", time.Minute, corev1.PodRunning, lgRunning), lgNamespace))
+					lgPod("greet-1-aaaaa", time.Minute, corev1.PodRunning, lgRunning), testHandle.Namespace))
 				require.NoError(t, client.Tracker().Update(batchv1.SchemeGroupVersion.WithResource("jobs"),
-					lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), lgNamespace))
+					lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), testHandle.Namespace))
 			}
 		}
 		require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz"), lgLine(2, "greet-1-aaaaa")}, lines)
@@ -505,18 +473,18 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("NextAttempt", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
+		client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 		var lines []kubequeue.LogLine
-		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}) {
 			require.NoError(t, err)
 			lines = append(lines, line)
 			if line.Attempt == 1 {
 				// Attempt 1 fails, attempt 2 runs, and the Job succeeds.
 				require.NoError(t, client.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"),
-					lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated), lgNamespace))
+					lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated), testHandle.Namespace))
 				require.NoError(t, client.Tracker().Add(lgPod("greet-1-aaaaa", time.Minute, corev1.PodSucceeded, lgTerminated)))
 				require.NoError(t, client.Tracker().Update(batchv1.SchemeGroupVersion.WithResource("jobs"),
-					lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), lgNamespace))
+					lgJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), testHandle.Namespace))
 			}
 		}
 		require.Equal(t, []kubequeue.LogLine{lgLine(1, "greet-1-zzzzz"), lgLine(2, "greet-1-aaaaa")}, lines,
@@ -528,7 +496,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 		t.Parallel()
 		// Attempt 2 does not exist yet; it is created while Logs waits, and
 		// once its log is read, Logs ends although the Job runs on.
-		client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
+		client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgTerminated))
 		var gets atomic.Int32
 		client.PrependReactor("get", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
 			if gets.Add(1) == 2 {
@@ -536,7 +504,7 @@ func TestQueue_Logs_Follow(t *testing.T) {
 			}
 			return false, nil, nil
 		})
-		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true, Attempt: 2}))
+		lines, errs := lgCollect(queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true, Attempt: 2}))
 		require.Empty(t, errs)
 		require.Equal(t, []kubequeue.LogLine{lgLine(2, "greet-1-aaaaa")}, lines)
 		requests := lgLogRequests(t, client)
@@ -546,12 +514,12 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("ContextCancelled", func(t *testing.T) {
 		t.Parallel()
-		_, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
+		_, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 		ctx, cancel := context.WithCancel(lgWithTimeout(t, 10*time.Second))
 		defer cancel()
 		var lines []kubequeue.LogLine
 		var errs []error
-		for line, err := range queue.Logs(ctx, lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(ctx, testHandle, kubequeue.LogOptions{Follow: true}) {
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -567,16 +535,16 @@ func TestQueue_Logs_Follow(t *testing.T) {
 
 	t.Run("JobDeletedWhileFollowing", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
+		client, queue := setupWith(t, lgJob(), lgPod("greet-1-zzzzz", 0, corev1.PodRunning, lgRunning))
 		var lines []kubequeue.LogLine
 		var errs []error
-		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), lgHandle, kubequeue.LogOptions{Follow: true}) {
+		for line, err := range queue.Logs(lgWithTimeout(t, 10*time.Second), testHandle, kubequeue.LogOptions{Follow: true}) {
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			lines = append(lines, line)
-			require.NoError(t, client.Tracker().Delete(batchv1.SchemeGroupVersion.WithResource("jobs"), lgNamespace, lgJobName))
+			require.NoError(t, client.Tracker().Delete(batchv1.SchemeGroupVersion.WithResource("jobs"), testHandle.Namespace, testHandle.Name))
 		}
 		require.Len(t, lines, 1)
 		require.Len(t, errs, 1)
@@ -594,13 +562,13 @@ func TestQueue_Logs_InvalidOptions(t *testing.T) {
 		{name: "NegativeAttempt", opts: kubequeue.LogOptions{Attempt: -1}, field: "LogOptions.Attempt"},
 		{name: "NegativeTailLines", opts: kubequeue.LogOptions{TailLines: -10}, field: "LogOptions.TailLines"},
 		{name: "NegativeSince", opts: kubequeue.LogOptions{Since: -time.Minute}, field: "LogOptions.Since"},
-		{name: "SinceAndSinceTime", opts: kubequeue.LogOptions{Since: time.Minute, SinceTime: lgEpoch}, field: "LogOptions.SinceTime"},
+		{name: "SinceAndSinceTime", opts: kubequeue.LogOptions{Since: time.Minute, SinceTime: epoch}, field: "LogOptions.SinceTime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, nil)
-			lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, tt.opts))
+			client, queue := setupWith(t)
+			lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, tt.opts))
 			require.Empty(t, lines)
 			require.Len(t, errs, 1)
 			require.ErrorIs(t, errs[0], kubequeue.ErrInvalidOption)
@@ -620,15 +588,15 @@ func TestQueue_Logs_InvalidHandle(t *testing.T) {
 		handle kubequeue.Handle
 	}{
 		{name: "Zero", handle: kubequeue.Handle{}},
-		{name: "EmptyName", handle: kubequeue.Handle{Namespace: lgNamespace}},
-		{name: "EmptyNamespace", handle: kubequeue.Handle{Name: lgJobName}},
-		{name: "BadNamespace", handle: kubequeue.Handle{Namespace: "Bad_NS", Name: lgJobName}},
-		{name: "BadWorker", handle: kubequeue.Handle{Namespace: lgNamespace, Name: lgJobName, Worker: "has space"}},
+		{name: "EmptyName", handle: kubequeue.Handle{Namespace: testHandle.Namespace}},
+		{name: "EmptyNamespace", handle: kubequeue.Handle{Name: testHandle.Name}},
+		{name: "BadNamespace", handle: kubequeue.Handle{Namespace: "Bad_NS", Name: testHandle.Name}},
+		{name: "BadWorker", handle: kubequeue.Handle{Namespace: testHandle.Namespace, Name: testHandle.Name, Worker: "has space"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client, queue := lgSetup(t, nil)
+			client, queue := setupWith(t)
 			lines, errs := lgCollect(queue.Logs(t.Context(), tt.handle, kubequeue.LogOptions{}))
 			require.Empty(t, lines)
 			require.Len(t, errs, 1)
@@ -642,8 +610,8 @@ func TestQueue_Logs_JobNotFound(t *testing.T) {
 	t.Parallel()
 	t.Run("Missing", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, nil)
-		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+		client, queue := setupWith(t)
+		lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 		require.Empty(t, lines)
 		require.Len(t, errs, 1)
 		require.ErrorIs(t, errs[0], kubequeue.ErrJobNotFound)
@@ -652,8 +620,8 @@ func TestQueue_Logs_JobNotFound(t *testing.T) {
 	})
 	t.Run("OtherUID", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
-		h := lgHandle
+		client, queue := setupWith(t, lgRetries()...)
+		h := testHandle
 		h.UID = "uid-old"
 		lines, errs := lgCollect(queue.Logs(t.Context(), h, kubequeue.LogOptions{}))
 		require.Empty(t, lines, "the logs of a Job that took the name are not the handle's")
@@ -663,25 +631,18 @@ func TestQueue_Logs_JobNotFound(t *testing.T) {
 	})
 }
 
-func TestQueue_Logs_NoClient(t *testing.T) {
-	t.Parallel()
-	_, errs := lgCollect(kubequeue.New(nil).Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
-	require.Len(t, errs, 1)
-	require.ErrorIs(t, errs[0], kubequeue.ErrNoClient)
-}
-
 func TestQueue_Logs_APIErrors(t *testing.T) {
 	t.Parallel()
 	pods := schema.GroupResource{Resource: "pods"}
 
 	t.Run("ListPods", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		forbidden := apierrors.NewForbidden(pods, "", errors.New("rbac says no"))
 		client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, nil, forbidden
 		})
-		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+		lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 		require.Empty(t, lines)
 		require.Len(t, errs, 1)
 		require.True(t, apierrors.IsForbidden(errs[0]), "error %v lost its API type", errs[0])
@@ -690,14 +651,14 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 
 	t.Run("PodLogForbidden", func(t *testing.T) {
 		t.Parallel()
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		client.PrependReactor("get", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
 			if action.GetSubresource() != "log" {
 				return false, nil, nil
 			}
 			return true, nil, apierrors.NewForbidden(pods, "greet-1-zzzzz", errors.New("no pods/log"))
 		})
-		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+		lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 		require.Empty(t, lines)
 		require.Len(t, errs, 1, "an error ends the sequence")
 		require.True(t, apierrors.IsForbidden(errs[0]), "error %v lost its API type", errs[0])
@@ -709,7 +670,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 		t.Parallel()
 		// The first attempt's pod was deleted after it was listed: its log
 		// is skipped and the next attempt's read.
-		client, queue := lgSetup(t, lgJob(), lgRetries()...)
+		client, queue := setupWith(t, lgRetries()...)
 		var calls atomic.Int32
 		client.PrependReactor("get", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
 			if action.GetSubresource() != "log" || calls.Add(1) > 1 {
@@ -717,7 +678,7 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 			}
 			return true, nil, apierrors.NewNotFound(pods, "greet-1-zzzzz")
 		})
-		lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+		lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 		require.Empty(t, errs)
 		require.Equal(t, []kubequeue.LogLine{lgLine(2, "greet-1-aaaaa"), lgLine(4, "greet-1-bbbbb"), lgLine(5, "greet-1-ccccc")}, lines)
 	})
@@ -728,11 +689,11 @@ func TestQueue_Logs_APIErrors(t *testing.T) {
 // number.
 func TestQueue_Logs_ContainerNeverCreated(t *testing.T) {
 	t.Parallel()
-	client, queue := lgSetup(t, lgJob(batchv1.JobComplete),
+	client, queue := setupWith(t, lgJob(batchv1.JobComplete),
 		lgPod("greet-1-zzzzz", 0, corev1.PodFailed, lgNeverCreated),
 		lgPod("greet-1-aaaaa", time.Minute, corev1.PodSucceeded, lgTerminated),
 	)
-	lines, errs := lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+	lines, errs := lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Len(t, lines, 1)
 	require.Equal(t, 2, lines[0].Attempt)
@@ -745,7 +706,7 @@ func TestQueue_Logs_ContainerNeverCreated(t *testing.T) {
 		}
 		return true, nil, apierrors.NewBadRequest(`container "worker" in pod "greet-1-aaaaa" is terminated`)
 	})
-	lines, errs = lgCollect(queue.Logs(t.Context(), lgHandle, kubequeue.LogOptions{}))
+	lines, errs = lgCollect(queue.Logs(t.Context(), testHandle, kubequeue.LogOptions{}))
 	require.Empty(t, errs)
 	require.Empty(t, lines)
 }

@@ -1,7 +1,6 @@
 package kubequeue
 
 import (
-	"math/rand/v2"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -39,10 +38,6 @@ type CancelOption interface {
 	applyCancel(*cancelConfig)
 }
 
-type cancelConfig struct {
-	propagation metav1.DeletionPropagation
-}
-
 type cancelOption func(*cancelConfig)
 
 func (f cancelOption) applyCancel(c *cancelConfig) { f(c) }
@@ -74,14 +69,6 @@ func WithDefaultNamespace(namespace string) QueueOption {
 // Default: [DefaultFieldManager]. Repeating it replaces.
 func WithFieldManager(name string) QueueOption {
 	return queueOption(func(q *Queue) { q.fieldManager = name })
-}
-
-// WithRandSource makes the queue draw Job name suffixes from src instead of
-// the runtime's random generator, for reproducible names in tests and
-// examples. The queue serializes its own calls to src, so do not share src
-// between queues or with other code. Repeating it replaces.
-func WithRandSource(src rand.Source) QueueOption {
-	return queueOption(func(q *Queue) { q.rand = src })
 }
 
 // WithImage sets the container image. Required. It must be a valid image
@@ -231,7 +218,7 @@ func WithImagePullSecrets(names ...string) WorkerOption {
 // WithNodeSelector adds node labels the pod's node must have. Repeating it
 // adds keys; a repeated key takes the last value.
 func WithNodeSelector(selector map[string]string) WorkerOption {
-	return workerOption(func(c *workerConfig) { c.nodeSelector = mergeMaps(c.nodeSelector, selector) })
+	return workerOption(func(c *workerConfig) { c.nodeSelector = merged(c.nodeSelector, selector) })
 }
 
 // WithTolerations adds tolerations to the pod. kubequeue checks keys,
@@ -292,13 +279,13 @@ func WithNamespace(namespace string) JobOption {
 // sets takes the call's value. The labels [LabelManagedBy] and [LabelWorker]
 // cannot be set.
 func WithLabels(labels map[string]string) JobOption {
-	return jobOption(func(c *jobConfig) { c.labels = mergeMaps(c.labels, labels) })
+	return jobOption(func(c *jobConfig) { c.labels = merged(c.labels, labels) })
 }
 
 // WithAnnotations adds annotations to the Job. Repeating it adds keys; on
 // Enqueue, a key the worker also sets takes the call's value.
 func WithAnnotations(annotations map[string]string) JobOption {
-	return jobOption(func(c *jobConfig) { c.annotations = mergeMaps(c.annotations, annotations) })
+	return jobOption(func(c *jobConfig) { c.annotations = merged(c.annotations, annotations) })
 }
 
 // WithPodLabels adds labels to the Job's pods. Repeating it adds keys; on
@@ -307,13 +294,13 @@ func WithAnnotations(annotations map[string]string) JobOption {
 // controller sets (job-name, controller-uid and their batch.kubernetes.io/
 // forms).
 func WithPodLabels(labels map[string]string) JobOption {
-	return jobOption(func(c *jobConfig) { c.podLabels = mergeMaps(c.podLabels, labels) })
+	return jobOption(func(c *jobConfig) { c.podLabels = merged(c.podLabels, labels) })
 }
 
 // WithPodAnnotations adds annotations to the Job's pods. Repeating it adds
 // keys; on Enqueue, a key the worker also sets takes the call's value.
 func WithPodAnnotations(annotations map[string]string) JobOption {
-	return jobOption(func(c *jobConfig) { c.podAnnotations = mergeMaps(c.podAnnotations, annotations) })
+	return jobOption(func(c *jobConfig) { c.podAnnotations = merged(c.podAnnotations, annotations) })
 }
 
 // WithBackoffLimit sets how many failed pods the Job tolerates before it
@@ -361,15 +348,13 @@ func WithPodFailurePolicyRules(rules ...batchv1.PodFailurePolicyRule) JobOption 
 }
 
 // WithSensitivePayload makes the payload travel in a Secret instead of the
-// Job's environment, so that it appears in no Job or pod spec, and so in
-// no `kubectl get job -o yaml`. Enqueue creates the Job suspended, then the
-// Secret (named after the Job and the Enqueue, "<job>-<8 hex digits>",
-// owned by the Job, so that the garbage collector deletes it with the
-// Job), then lets the Job start; the Secret is mounted
-// read-only into the container, which reads the payload from there. A
-// payload above [MaxEnvPayloadSize] travels the same way without it.
-// Enqueue then needs the right to create Secrets and patch Jobs (see
-// deploy/rbac.yaml). Repeating it changes nothing.
+// Job's environment, so that it appears in no Job or pod spec, and so in no
+// `kubectl get job -o yaml`. The Secret, "<job>-<8 hex digits>", is owned by
+// the Job, so that the garbage collector deletes it with the Job, and is
+// mounted read-only into the container. A payload above [MaxEnvPayloadSize]
+// travels the same way without it. Enqueue then needs the right to create
+// Secrets and patch Jobs (see deploy/rbac.yaml). Repeating it changes
+// nothing.
 func WithSensitivePayload() JobOption {
 	return jobOption(func(c *jobConfig) { c.sensitive = ptr.To(true) })
 }
@@ -391,12 +376,15 @@ func WithStrictPayload() WorkerOption {
 // returned by Build or created by Enqueue: the typed escape hatch for any
 // field kubequeue has no option for. Mutators run in order, the worker's
 // before the call's, after kubequeue has built and checked the Job. Build
-// and Enqueue refuse, with [ErrInvalidOption], a Job whose name or
-// namespace, whose labels [LabelManagedBy] and [LabelWorker] (on the Job or
-// its pod template: WaitAll and List select by them), whose worker
-// container or payload Secret volume a mutator changed; anything else they
-// change is not checked again before the API server sees it. Repeating it
-// adds.
+// and Enqueue then check what kubequeue relies on, and refuse with an error
+// matching [ErrInvalidOption] a Job whose name or namespace, whose labels
+// [LabelManagedBy] and [LabelWorker] (on the Job or its pod template:
+// WaitAll and List select by them), whose worker container, or payload
+// Secret volume, mount or variable, a mutator removed or changed, whose pod
+// failure policy names a container the pod does not have, or whose
+// annotations exceed the API server's size limit. The API server checks
+// the rest.
+// Repeating it adds.
 func WithJobMutator(mutate func(*batchv1.Job)) JobOption {
 	return jobOption(func(c *jobConfig) { c.mutators = append(c.mutators, mutate) })
 }
@@ -419,56 +407,31 @@ func WithPropagation(policy metav1.DeletionPropagation) CancelOption {
 	return cancelOption(func(c *cancelConfig) { c.propagation = policy })
 }
 
-// WithUniqueKey makes the Job unique for its worker and key: its name is
-// derived from both, so enqueueing the same key again, from any process
-// (of this release or a later one), returns the existing Job's handle, with
-// a nil error, instead of creating a second Job; the second call's payload
-// and options are dropped. So a caller may retry an Enqueue of a key after
-// any error without running the work twice. A Job of the key that still
-// waits for its payload Secret (its Enqueue is storing it, or failed to; see
-// [ErrMaybeEnqueued]) is finished by the call: it stores its own payload,
-// unless the Secret exists already, and starts the Job. A Job of the key
-// that is being deleted gives an AlreadyExists error; enqueue again once it
-// is gone. The uniqueness lasts as long as the Job exists: until its TTL
-// after finishing ends (see [WithTTLAfterFinished]) or it is cancelled;
-// after that the same key enqueues a new Job. Uniqueness is per namespace.
-// The key (1 to 1024 bytes, such as "order-42") is not stored: the Job's
-// [AnnotationUniqueKey] holds its SHA-256, and the name holds 10 characters
-// derived from it (about 47 bits: two keys of one worker share a name with
-// a chance of about 1 in 400 among a million live Jobs, and the second then
-// gets AlreadyExists). It cannot be combined with [WithJobName]. Repeating
-// it replaces.
+// WithUniqueKey makes the Job unique for its worker and key in its
+// namespace for as long as the Job exists, until it is cancelled or its
+// TTL after finishing ends (see [WithTTLAfterFinished]): an Enqueue of the
+// key from any process returns the existing Job's handle with a nil error
+// and drops its own payload and options, finishing the Job first if it
+// still waits for its payload Secret. So a caller may enqueue a key again
+// after any error without running the work twice. A Job of the key that
+// is being deleted gives an AlreadyExists error. The key (1 to 1024 bytes,
+// such as "order-42") is not stored: the Job's name is derived from it,
+// and [AnnotationUniqueKey] holds its SHA-256. Two keys of one worker share
+// a name with a chance of about 1 in 400 among a million live Jobs (the
+// second gets AlreadyExists). It cannot be combined with [WithJobName].
+// Repeating it replaces.
 func WithUniqueKey(key string) EnqueueOption {
 	return enqueueOption(func(c *callConfig) { c.uniqueKey, c.uniqueKeySet = key, true })
 }
 
-// WithRetries sets how many times Enqueue tries each of its requests (the
-// Job's create; for a payload in a Secret, the Secret's create and the
-// resume; the look-up and the clean-up after a failure) that fails with an
-// error that says to try again (429 Too Many Requests, a 5xx, a timeout, a
-// refused connection) or that leaves it unknown whether the API server
-// acted on it (a lost connection, the client's own request timeout). Before
-// each try after the first it waits 0.5 to 1.5 times a delay that starts at
+// WithRetries sets how many times Enqueue tries each of its requests that
+// fails with an error that says to try again (429 Too Many Requests, a
+// 5xx, a timeout, a refused connection) or that leaves it unknown whether
+// the API server acted on it (a lost connection, the client's own request
+// timeout). Between tries it waits 0.5 to 1.5 times a delay that starts at
 // 100 ms and doubles up to 5 s, or what a Retry-After header asks if that is
-// longer, within its context. Repeating a create is safe: Enqueue
-// recognizes the Job an earlier try created ([AnnotationEnqueueID]).
-// Default: [DefaultRetries] (8); 1 tries once; at most 100. Repeating it
-// replaces.
+// longer, within its context. Default: [DefaultRetries] (8); 1 tries once;
+// at most 100. Repeating it replaces.
 func WithRetries(tries int) QueueOption {
 	return queueOption(func(q *Queue) { q.tries = tries })
-}
-
-// mergeMaps returns dst with src's entries added; it allocates dst when
-// needed and never aliases src.
-func mergeMaps(dst, src map[string]string) map[string]string {
-	if len(src) == 0 {
-		return dst
-	}
-	if dst == nil {
-		dst = make(map[string]string, len(src))
-	}
-	for k, v := range src {
-		dst[k] = v
-	}
-	return dst
 }

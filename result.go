@@ -12,7 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // MaxResultSize is the longest result, encoded: 4096 bytes, the most of a
@@ -74,7 +74,7 @@ func SetResult(ctx context.Context, v any) error {
 		slot.set(nil)
 		return nil
 	}
-	data, err := payload.Encode(v)
+	data, err := wire.Encode(v)
 	if err != nil {
 		return fmt.Errorf("%w: result %T as JSON: %w", ErrPayloadEncode, v, err)
 	}
@@ -119,7 +119,7 @@ func writeTerminationMessage(lookup func(string) (string, bool), msg []byte) err
 	if len(msg) == 0 {
 		return nil
 	}
-	f, err := os.OpenFile(payload.ContainerPath(TerminationMessagePath, lookup), os.O_WRONLY|os.O_TRUNC, 0)
+	f, err := os.OpenFile(wire.ContainerPath(TerminationMessagePath, lookup), os.O_WRONLY|os.O_TRUNC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

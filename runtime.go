@@ -16,7 +16,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // Exit codes of a kubequeue Job's container, as returned by [ExitCode].
@@ -122,7 +122,7 @@ func ExitCode(err error) int {
 // set to "" by mistake, say in a shell or a manifest, does not make a
 // service act as a Job).
 func InJob() bool {
-	return os.Getenv(payload.EnvWorker) != ""
+	return os.Getenv(wire.EnvWorker) != ""
 }
 
 // Main performs the job this process was started for and exits, if it was
@@ -148,7 +148,7 @@ func InJob() bool {
 // exits with [ExitPermanent] rather than let the service start. A program
 // that would rather decide for itself calls ValidateWorkers, and [Run]
 // when [InJob], instead of Main.
-func Main(workers ...Job) {
+func Main(workers ...AnyWorker) {
 	if !InJob() {
 		if err := ValidateWorkers(workers...); err != nil {
 			slog.Default().Error("kubequeue: the workers given to Main are invalid; not starting", "error", err)
@@ -172,22 +172,22 @@ func Main(workers ...Job) {
 // [Worker.Validate] error, joined with [errors.Join]. [Main] calls it at
 // start-up outside a Job; a test of the program's worker list may call it
 // too.
-func ValidateWorkers(workers ...Job) error {
+func ValidateWorkers(workers ...AnyWorker) error {
 	var errs []error
-	byName := make(map[string]Job, len(workers))
-	for i, j := range workers {
-		if j == nil || j.Name() == "" && reflect.ValueOf(j).IsNil() {
+	byName := make(map[string]AnyWorker, len(workers))
+	for i, w := range workers {
+		if w == nil || w.Name() == "" && reflect.ValueOf(w).IsNil() {
 			errs = append(errs, fmt.Errorf("%w: worker %d of %d is nil (a package variable used before it was set?)", ErrInvalidWorker, i+1, len(workers)))
 			continue
 		}
-		if other, ok := byName[j.Name()]; ok {
-			if other != j {
-				errs = append(errs, fmt.Errorf("%w: %q: two different workers of that name; the runtime could not tell which one a Job is for", ErrInvalidWorker, j.Name()))
+		if other, ok := byName[w.Name()]; ok {
+			if other != w {
+				errs = append(errs, fmt.Errorf("%w: %q: two different workers of that name; the runtime could not tell which one a Job is for", ErrInvalidWorker, w.Name()))
 			}
 			continue
 		}
-		byName[j.Name()] = j
-		if err := j.Validate(); err != nil {
+		byName[w.Name()] = w
+		if err := w.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -204,8 +204,8 @@ func ValidateWorkers(workers ...Job) error {
 // exit code). It logs the outcome with [slog.Default] and returns
 // the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
 // [ExitPermanent]. Most programs call [Main] instead.
-func Run(ctx context.Context, workers ...Job) int {
-	name, _ := os.LookupEnv(payload.EnvWorker)
+func Run(ctx context.Context, workers ...AnyWorker) int {
+	name, _ := os.LookupEnv(wire.EnvWorker)
 	start := time.Now()
 	result, err := perform(ctx, os.LookupEnv, workers)
 	report(slog.Default(), name, time.Since(start), err)
@@ -219,27 +219,29 @@ func Run(ctx context.Context, workers ...Job) int {
 
 // PerformJob performs a built Job in this process, exactly as its container
 // would: it reads the worker name and payload from the environment of the
-// Job's container, finds the worker among workers, decodes the payload and calls
-// perform with ctx. It returns perform's error, or an error matching
+// Job's container, finds the worker among workers, decodes the payload and
+// calls perform with ctx. It returns perform's error, or an error matching
 // [ErrNotInJob], [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode]
 // or [ErrPanic]; [ExitCode] gives the exit code the container would have.
 // It also returns the result perform recorded with [SetResult], if it
 // returned nil. It suits tests and running a job inline, in the caller's
-// process.
-func PerformJob(ctx context.Context, job *batchv1.Job, workers ...Job) (result json.RawMessage, err error) {
-	env, ok := payload.JobEnv(job)
+// process. A payload that travels in a Secret is read from the file the
+// Secret is mounted as, which exists only in the container:
+// kubequeuetest.PerformJob performs such a Job held by a clientset.
+func PerformJob(ctx context.Context, job *batchv1.Job, workers ...AnyWorker) (result json.RawMessage, err error) {
+	env, ok := wire.JobEnv(job)
 	if !ok {
 		if job == nil {
 			return nil, fmt.Errorf("%w: nil job", ErrNotInJob)
 		}
-		return nil, fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, payload.EnvWorker)
+		return nil, fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, wire.EnvWorker)
 	}
 	return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, workers)
 }
 
 // perform is the runtime: lookup reads the container's environment. It
 // returns what perform recorded with SetResult, if it returned nil.
-func perform(ctx context.Context, lookup func(string) (string, bool), workers []Job) (json.RawMessage, error) {
+func perform(ctx context.Context, lookup func(string) (string, bool), workers []AnyWorker) (json.RawMessage, error) {
 	ctx, slot := withResultSlot(ctx)
 	if err := performWorker(ctx, lookup, workers); err != nil {
 		return nil, err
@@ -248,25 +250,25 @@ func perform(ctx context.Context, lookup func(string) (string, bool), workers []
 }
 
 // performWorker finds the worker, reads the payload and performs it.
-func performWorker(ctx context.Context, lookup func(string) (string, bool), workers []Job) error {
-	name, _ := lookup(payload.EnvWorker)
+func performWorker(ctx context.Context, lookup func(string) (string, bool), workers []AnyWorker) error {
+	name, _ := lookup(wire.EnvWorker)
 	if name == "" {
-		return fmt.Errorf("%w: %s is not set, or empty", ErrNotInJob, payload.EnvWorker)
+		return fmt.Errorf("%w: %s is not set, or empty", ErrNotInJob, wire.EnvWorker)
 	}
-	var found Job
+	var found AnyWorker
 	known := make([]string, 0, len(workers))
-	for _, j := range workers {
-		if j == nil || j.Name() == "" { // nil, or a nil *Worker
+	for _, w := range workers {
+		if w == nil || w.Name() == "" { // nil, or a nil *Worker
 			continue
 		}
-		known = append(known, j.Name())
-		if j.Name() != name {
+		known = append(known, w.Name())
+		if w.Name() != name {
 			continue
 		}
-		if found != nil && found != j {
+		if found != nil && found != w {
 			return fmt.Errorf("%w: %q: two workers of that name were given to the runtime", ErrInvalidWorker, name)
 		}
-		found = j
+		found = w
 	}
 	if found == nil {
 		return fmt.Errorf("%w: %q is not among the workers given to the runtime [%s]; was it renamed, or left out of kubequeue.Main?", ErrUnknownWorker, name, strings.Join(known, " "))
@@ -284,16 +286,16 @@ func performWorker(ctx context.Context, lookup func(string) (string, bool), work
 // readPayload returns the payload: the file $KUBEQUEUE_PAYLOAD_FILE names,
 // when set (a payload mounted from a Secret), or else $KUBEQUEUE_PAYLOAD.
 func readPayload(worker string, lookup func(string) (string, bool)) (string, error) {
-	if path, ok := lookup(payload.EnvPayloadFile); ok {
-		data, err := payload.ReadFile(path, lookup)
+	if path, ok := lookup(wire.EnvPayloadFile); ok {
+		data, err := wire.ReadFile(path, lookup)
 		if err != nil {
-			return "", fmt.Errorf("%w: worker %q: read %s=%s: %w", ErrPayloadDecode, worker, payload.EnvPayloadFile, path, err)
+			return "", fmt.Errorf("%w: worker %q: read %s=%s: %w", ErrPayloadDecode, worker, wire.EnvPayloadFile, path, err)
 		}
 		return data, nil
 	}
-	data, ok := lookup(payload.EnvPayload)
+	data, ok := lookup(wire.EnvPayload)
 	if !ok {
-		return "", fmt.Errorf("%w: worker %q: neither %s nor %s is set", ErrPayloadDecode, worker, payload.EnvPayload, payload.EnvPayloadFile)
+		return "", fmt.Errorf("%w: worker %q: neither %s nor %s is set", ErrPayloadDecode, worker, wire.EnvPayload, wire.EnvPayloadFile)
 	}
 	return data, nil
 }

@@ -117,10 +117,10 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		worker   kubequeue.Job // the worker the Job is built for
+		worker   kubequeue.AnyWorker // the worker the Job is built for
 		nilJob   bool
 		mutate   func(t *testing.T, job *batchv1.Job)
-		runtime  []kubequeue.Job // the workers given to PerformJob
+		runtime  []kubequeue.AnyWorker // the workers given to PerformJob
 		wantCode int
 		wantSame error    // PerformJob must return exactly this error
 		wantIs   []error  // and an error matching each of these
@@ -129,13 +129,13 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "Success",
 			worker:   succeed,
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "ErrorIsRetryableAndReturnedUnchanged",
 			worker:   fail,
-			runtime:  []kubequeue.Job{fail},
+			runtime:  []kubequeue.AnyWorker{fail},
 			wantCode: kubequeue.ExitRetryable,
 			wantSame: errRTBoom,
 			wantIs:   []error{errRTBoom},
@@ -143,7 +143,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "PermanentError",
 			worker:   failPermanently,
-			runtime:  []kubequeue.Job{failPermanently},
+			runtime:  []kubequeue.AnyWorker{failPermanently},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPermanent, errRTBoom},
 			wantMsg:  []string{"boom"},
@@ -151,7 +151,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "Panic",
 			worker:   panics,
-			runtime:  []kubequeue.Job{panics},
+			runtime:  []kubequeue.AnyWorker{panics},
 			wantCode: kubequeue.ExitRetryable,
 			wantIs:   []error{kubequeue.ErrPanic},
 			wantMsg:  []string{`"panics"`, "kaboom-7f3a"},
@@ -159,7 +159,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "RuntimePanic",
 			worker:   panicsInRuntime,
-			runtime:  []kubequeue.Job{panicsInRuntime},
+			runtime:  []kubequeue.AnyWorker{panicsInRuntime},
 			wantCode: kubequeue.ExitRetryable,
 			wantIs:   []error{kubequeue.ErrPanic},
 			wantMsg:  []string{"assignment to entry in nil map"},
@@ -167,14 +167,14 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "Goexit",
 			worker:   goexits,
-			runtime:  []kubequeue.Job{goexits},
+			runtime:  []kubequeue.AnyWorker{goexits},
 			wantCode: kubequeue.ExitRetryable,
 			wantMsg:  []string{`"goexits"`, "runtime.Goexit"},
 		},
 		{
 			name:     "UnknownWorker",
 			worker:   workerA,
-			runtime:  []kubequeue.Job{workerB, workerC},
+			runtime:  []kubequeue.AnyWorker{workerB, workerC},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrUnknownWorker},
 			wantMsg:  []string{`"worker-a"`, "[worker-b worker-c]"},
@@ -190,7 +190,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "PayloadWrongFieldType",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":"x"}`) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 			wantMsg:  []string{`"succeed"`, "kubequeue_test.rtArgs"},
@@ -199,14 +199,14 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "PayloadUnknownFieldIgnored",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":7,"added":true}`) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "PayloadUnknownFieldStrict",
 			worker:   strict,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":7,"added":true}`) },
-			runtime:  []kubequeue.Job{strict},
+			runtime:  []kubequeue.AnyWorker{strict},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 			wantMsg:  []string{`"strict"`, "kubequeue_test.rtArgs", "does not have"},
@@ -214,14 +214,14 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "PayloadKnownFieldsStrict",
 			worker:   strict,
-			runtime:  []kubequeue.Job{strict},
+			runtime:  []kubequeue.AnyWorker{strict},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "PayloadInvalidJSON",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, `{"n":`) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 		},
@@ -229,7 +229,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "PayloadEmpty",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvPayload, "") },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 		},
@@ -237,7 +237,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "PayloadMissing",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtDeleteEnv(t, job, rtEnvPayload) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrPayloadDecode},
 			wantMsg:  []string{rtEnvPayload},
@@ -245,7 +245,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "InvalidWorker",
 			worker:   twinValid,
-			runtime:  []kubequeue.Job{twinInvalid},
+			runtime:  []kubequeue.AnyWorker{twinInvalid},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrInvalidWorker},
 			wantMsg:  []string{"WithCPU"},
@@ -253,7 +253,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "TwoWorkersWithTheSameName",
 			worker:   dupA,
-			runtime:  []kubequeue.Job{dupA, dupB},
+			runtime:  []kubequeue.AnyWorker{dupA, dupB},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrInvalidWorker},
 			wantMsg:  []string{`"dup"`},
@@ -261,13 +261,13 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 		{
 			name:     "SameWorkerTwice",
 			worker:   succeed,
-			runtime:  []kubequeue.Job{succeed, succeed},
+			runtime:  []kubequeue.AnyWorker{succeed, succeed},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "NilWorkersAreSkipped",
 			worker:   succeed,
-			runtime:  []kubequeue.Job{nil, succeed, nil},
+			runtime:  []kubequeue.AnyWorker{nil, succeed, nil},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
@@ -277,14 +277,14 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 				spec := &job.Spec.Template.Spec
 				spec.Containers = append([]corev1.Container{{Name: "sidecar", Image: rtImage}}, spec.Containers...)
 			},
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitSuccess,
 		},
 		{
 			name:     "NoWorkerVariable",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtDeleteEnv(t, job, rtEnvWorker) },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
 			wantMsg:  []string{rtEnvWorker},
@@ -293,7 +293,7 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "EmptyWorkerVariable",
 			worker:   succeed,
 			mutate:   func(t *testing.T, job *batchv1.Job) { rtSetEnv(t, job, rtEnvWorker, "") },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
 			wantMsg:  []string{rtEnvWorker},
@@ -302,21 +302,21 @@ func TestPerformJob_ExitCodes(t *testing.T) {
 			name:     "NoContainers",
 			worker:   succeed,
 			mutate:   func(_ *testing.T, job *batchv1.Job) { job.Spec.Template.Spec.Containers = nil },
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
 		},
 		{
 			name:     "NilJob",
 			nilJob:   true,
-			runtime:  []kubequeue.Job{succeed},
+			runtime:  []kubequeue.AnyWorker{succeed},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrNotInJob},
 		},
 		{
 			name:     "WorkerWithoutPerform",
 			worker:   external,
-			runtime:  []kubequeue.Job{external},
+			runtime:  []kubequeue.AnyWorker{external},
 			wantCode: kubequeue.ExitPermanent,
 			wantIs:   []error{kubequeue.ErrInvalidWorker},
 			wantMsg:  []string{`"external"`, "no perform function"},
@@ -465,97 +465,6 @@ func TestPerformJob_Context(t *testing.T) {
 	})
 }
 
-// TestPerformJob_KubeletEnvExpansion checks that a payload reaches perform
-// unchanged once the kubelet has expanded the container's environment.
-//
-// The kubelet expands $(NAME) references in the value of every environment
-// variable and reduces $$ to $ (see the doc of corev1.EnvVar.Value). The
-// payload is JSON in such a value, so a "$" in any string of the payload must
-// be escaped by Build; otherwise the process in the pod decodes a different
-// payload from the one that was enqueued, while PerformJob, which reads the
-// Job without that expansion, decodes the original.
-func TestPerformJob_KubeletEnvExpansion(t *testing.T) {
-	t.Parallel()
-
-	type note struct {
-		Text string `json:"text"`
-	}
-
-	tests := []struct {
-		name string
-		text string
-	}{
-		{name: "LoneDollar", text: "costs $5"},
-		{name: "TrailingDollar", text: "costs 5$"},
-		{name: "DoubleDollar", text: "costs $$5"},
-		{name: "ReferenceToAJobVariable", text: "hello $(" + rtEnvWorker + ")"},
-		{name: "ReferenceToAnUnknownVariable", text: "hello $(NOT_DEFINED)"},
-		{name: "EscapedReference", text: "literally $$(" + rtEnvWorker + ")"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var got string
-			w := kubequeue.NewWorker("expansion", func(_ context.Context, n note) error {
-				got = n.Text
-				return nil
-			}, kubequeue.WithImage(rtImage))
-			job := build(t, w, note{Text: tt.text})
-
-			c := &job.Spec.Template.Spec.Containers[0]
-			before := slices.Clone(c.Env)
-			rtKubeletExpandEnv(c) // what the process in the pod sees
-			_, err := kubequeue.PerformJob(t.Context(), job, w)
-			require.NoError(t, err)
-			require.Equal(t, tt.text, got, "the payload changed on its way through the container's environment:\nin the Job: %v\nin the pod: %v",
-				before, c.Env)
-		})
-	}
-}
-
-// rtKubeletExpandEnv expands the values of c's environment variables as the
-// kubelet does when it starts the container: a reference $(NAME) to a
-// variable defined earlier in the list is replaced by that variable's
-// value, a reference to any other name is kept as written, $$ becomes $, and
-// every other character, a lone $ included, is kept. (The kubelet also
-// resolves service variables, which a test pod does not have.)
-func rtKubeletExpandEnv(c *corev1.Container) {
-	defined := make(map[string]string, len(c.Env))
-	for i, e := range c.Env {
-		var b strings.Builder
-		v := e.Value
-		for j := 0; j < len(v); j++ {
-			if v[j] != '$' || j+1 == len(v) {
-				b.WriteByte(v[j])
-				continue
-			}
-			switch v[j+1] {
-			case '$':
-				b.WriteByte('$')
-				j++
-			case '(':
-				end := strings.IndexByte(v[j+2:], ')')
-				if end < 0 {
-					b.WriteString("$(")
-					j++
-					continue
-				}
-				name := v[j+2 : j+2+end]
-				if value, ok := defined[name]; ok {
-					b.WriteString(value)
-				} else {
-					b.WriteString(v[j : j+3+end])
-				}
-				j += 2 + end
-			default:
-				b.WriteByte('$')
-			}
-		}
-		c.Env[i].Value = b.String()
-		defined[e.Name] = b.String()
-	}
-}
-
 // rtHelperArgs tells the helper worker how to end.
 type rtHelperArgs struct {
 	Outcome string `json:"outcome"`
@@ -657,8 +566,8 @@ func TestMain_Subprocess(t *testing.T) {
 	const secret = "sk_live_7f3a9"
 	tests := []struct {
 		name       string
-		helper     string        // KUBEQUEUE_TEST_HELPER; "" is "1"
-		worker     kubequeue.Job // the worker the Job is built for; nil: no Job variables at all
+		helper     string              // KUBEQUEUE_TEST_HELPER; "" is "1"
+		worker     kubequeue.AnyWorker // the worker the Job is built for; nil: no Job variables at all
 		outcome    string
 		payload    *string  // replaces the built payload
 		env        []string // added last
@@ -1088,14 +997,14 @@ func TestValidateWorkers(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		workers []kubequeue.Job
+		workers []kubequeue.AnyWorker
 		want    []string
 	}{
-		{"Twins", []kubequeue.Job{a, b, twinOfA}, []string{`"a": two different workers of that name`}},
-		{"Nil", []kubequeue.Job{a, nil}, []string{"worker 2 of 2 is nil"}},
-		{"NilPointer", []kubequeue.Job{unset, b}, []string{"worker 1 of 2 is nil"}},
-		{"Invalid", []kubequeue.Job{a, invalid}, []string{`worker "c": WithImage`}},
-		{"All", []kubequeue.Job{a, twinOfA, nil, invalid}, []string{`"a": two different`, "worker 3 of 4 is nil", "WithImage"}},
+		{"Twins", []kubequeue.AnyWorker{a, b, twinOfA}, []string{`"a": two different workers of that name`}},
+		{"Nil", []kubequeue.AnyWorker{a, nil}, []string{"worker 2 of 2 is nil"}},
+		{"NilPointer", []kubequeue.AnyWorker{unset, b}, []string{"worker 1 of 2 is nil"}},
+		{"Invalid", []kubequeue.AnyWorker{a, invalid}, []string{`worker "c": WithImage`}},
+		{"All", []kubequeue.AnyWorker{a, twinOfA, nil, invalid}, []string{`"a": two different`, "worker 3 of 4 is nil", "WithImage"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

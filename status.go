@@ -1,7 +1,7 @@
 package kubequeue
 
 import (
-	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +11,11 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/order"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // State is where a Job stands, as [Queue.Status] reports it.
@@ -197,15 +200,6 @@ func (e *JobFailedError) Is(target error) bool {
 	return target == ErrJobFailed || (target == ErrPermanent && e.ExitCode == ExitPermanent)
 }
 
-// HandleFor returns the handle of a Job that kubequeue created, such as one
-// found with client-go. Its Worker is the Job's [LabelWorker] label.
-func HandleFor(job *batchv1.Job) Handle {
-	if job == nil {
-		return Handle{}
-	}
-	return Handle{Namespace: job.Namespace, Name: job.Name, UID: job.UID, Worker: job.Labels[LabelWorker]}
-}
-
 // condition returns the Job's condition of type t whose status is True.
 func condition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
 	for i := range job.Status.Conditions {
@@ -304,7 +298,7 @@ func running(pods []corev1.Pod, container string) bool {
 // workerContainer returns the name of the container that runs the worker:
 // the one whose environment names it, or else the first.
 func workerContainer(spec *corev1.PodSpec) string {
-	if i := payload.WorkerContainer(spec); i >= 0 {
+	if i := wire.WorkerContainer(spec); i >= 0 {
 		return spec.Containers[i].Name
 	}
 	if len(spec.Containers) > 0 {
@@ -348,10 +342,61 @@ func lastTerminated(pods []corev1.Pod, container string, failed bool) *corev1.Co
 // byAttempt sorts pods in the order the Job controller created them, the
 // order of attempts.
 func byAttempt(pods []corev1.Pod) {
-	slices.SortStableFunc(pods, func(a, b corev1.Pod) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Name, b.Name)
+	slices.SortStableFunc(pods, func(a, b corev1.Pod) int { return order.ByCreation(&a, &b) })
+}
+
+// Status returns a summary of the handle's Job (see [Status]). It reads the
+// Job and, when the Job has pods whose state it does not show yet or once an
+// attempt has failed or the Job has succeeded, its pods, for the state, the
+// exit code, the termination message and the result. It returns an error
+// matching [ErrJobNotFound] if the Job does not exist.
+//
+// Reading the pods is tried again after errors that say to (see
+// [WithRetries]). If the pods of a Job that has finished still cannot be
+// read, Status reports the Job's final state without an error, since the
+// Job did succeed or fail: the exit code and termination message are then
+// unknown, and [Status.DecodeResult] returns an error matching
+// [ErrNoResult] that wraps the one reading the pods gave. For a Job not
+// finished, that error is returned.
+func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
+	job, err := q.Get(ctx, h)
+	if err != nil {
+		return Status{Handle: h}, err
+	}
+	return q.statusWithPods(ctx, job)
+}
+
+// statusWithPods summarizes job, reading its pods when they hold something
+// the summary needs (see needsPods), as Status says.
+func (q *Queue) statusWithPods(ctx context.Context, job *batchv1.Job) (Status, error) {
+	if !needsPods(job) {
+		return jobStatus(job, nil), nil
+	}
+	var pods []corev1.Pod
+	err := q.retry(ctx, func() error {
+		var err error
+		pods, err = q.pods(ctx, job)
+		return err
 	})
+	if err == nil {
+		return jobStatus(job, pods), nil
+	}
+	st := jobStatus(job, nil)
+	if !st.State.Done() {
+		return st, err
+	}
+	st.podsErr = err // the Job finished all the same
+	return st, nil
+}
+
+// pods returns the Job's pods, in the order of attempts.
+func (q *Queue) pods(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
+	list, err := q.client.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.Set{batchv1.ControllerUidLabel: string(job.UID)}.String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kubequeue: list pods of job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	byAttempt(list.Items)
+	return list.Items, nil
 }

@@ -25,10 +25,9 @@ import (
 	"github.com/kubequeue/kubequeue/kubequeuetest"
 )
 
-// t0 is when the Jobs of these tests were created.
-var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-
-func at(seconds int) metav1.Time { return metav1.NewTime(t0.Add(time.Duration(seconds) * time.Second)) }
+func at(seconds int) metav1.Time {
+	return metav1.NewTime(epoch.Add(time.Duration(seconds) * time.Second))
+}
 
 // cond is a Job condition as the Job controller writes it.
 func cond(t batchv1.JobConditionType, status corev1.ConditionStatus, reason, message string, when int) batchv1.JobCondition {
@@ -102,7 +101,7 @@ func TestQueue_Status(t *testing.T) {
 		{
 			name:   "PodScheduled",
 			status: batchv1.JobStatus{StartTime: ptr.To(at(1)), Active: 1, Ready: ptr.To[int32](0)},
-			want:   kubequeue.Status{State: kubequeue.StatePending, Started: t0.Add(time.Second), Active: 1},
+			want:   kubequeue.Status{State: kubequeue.StatePending, Started: epoch.Add(time.Second), Active: 1},
 		},
 		{
 			// The container runs; the Job controller, which writes a Job's
@@ -112,18 +111,18 @@ func TestQueue_Status(t *testing.T) {
 			pods: []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodRunning, corev1.ContainerState{
 				Running: &corev1.ContainerStateRunning{StartedAt: at(2)},
 			})},
-			want: kubequeue.Status{State: kubequeue.StateRunning, Started: t0.Add(time.Second), Active: 1},
+			want: kubequeue.Status{State: kubequeue.StateRunning, Started: epoch.Add(time.Second), Active: 1},
 		},
 		{
 			name:   "Running",
 			status: batchv1.JobStatus{StartTime: ptr.To(at(1)), Active: 1, Ready: ptr.To[int32](1)},
-			want:   kubequeue.Status{State: kubequeue.StateRunning, Started: t0.Add(time.Second), Active: 1},
+			want:   kubequeue.Status{State: kubequeue.StateRunning, Started: epoch.Add(time.Second), Active: 1},
 		},
 		{
 			name:   "WaitingToRetry",
 			status: batchv1.JobStatus{StartTime: ptr.To(at(1)), Failed: 1, Ready: ptr.To[int32](0)},
 			pods:   []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodFailed, exited(1, "boom", 3))},
-			want:   kubequeue.Status{State: kubequeue.StatePending, Started: t0.Add(time.Second), Failures: 1, ExitCode: 1, TerminationMessage: "boom"},
+			want:   kubequeue.Status{State: kubequeue.StatePending, Started: epoch.Add(time.Second), Failures: 1, ExitCode: 1, TerminationMessage: "boom"},
 		},
 		{
 			name:   "Suspended",
@@ -133,12 +132,12 @@ func TestQueue_Status(t *testing.T) {
 		{
 			name:   "Resumed",
 			status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{resumed}, StartTime: ptr.To(at(2)), Active: 1, Ready: ptr.To[int32](1)},
-			want:   kubequeue.Status{State: kubequeue.StateRunning, Started: t0.Add(2 * time.Second), Active: 1},
+			want:   kubequeue.Status{State: kubequeue.StateRunning, Started: epoch.Add(2 * time.Second), Active: 1},
 		},
 		{
 			name:   "SuccessCriteriaMet",
 			status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{successCriteriaMet}, StartTime: ptr.To(at(1)), Ready: ptr.To[int32](0)},
-			want:   kubequeue.Status{State: kubequeue.StateRunning, Started: t0.Add(time.Second)},
+			want:   kubequeue.Status{State: kubequeue.StateRunning, Started: epoch.Add(time.Second)},
 		},
 		{
 			name: "Succeeded",
@@ -148,7 +147,7 @@ func TestQueue_Status(t *testing.T) {
 			},
 			pods: []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, result, 4))},
 			want: kubequeue.Status{
-				State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(5 * time.Second),
+				State: kubequeue.StateSucceeded, Started: epoch.Add(time.Second), Finished: epoch.Add(5 * time.Second),
 				Result: kubequeue.Result(result),
 			},
 		},
@@ -158,7 +157,7 @@ func TestQueue_Status(t *testing.T) {
 				Conditions: []batchv1.JobCondition{successCriteriaMet, complete}, StartTime: ptr.To(at(1)), CompletionTime: ptr.To(at(5)), Succeeded: 1,
 			},
 			pods: []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, "", 4))},
-			want: kubequeue.Status{State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(5 * time.Second)},
+			want: kubequeue.Status{State: kubequeue.StateSucceeded, Started: epoch.Add(time.Second), Finished: epoch.Add(5 * time.Second)},
 		},
 		{
 			name: "SucceededWithTextMessage",
@@ -166,7 +165,7 @@ func TestQueue_Status(t *testing.T) {
 				Conditions: []batchv1.JobCondition{successCriteriaMet, complete}, StartTime: ptr.To(at(1)), CompletionTime: ptr.To(at(5)), Succeeded: 1,
 			},
 			pods: []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, "done, not JSON", 4))},
-			want: kubequeue.Status{State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(5 * time.Second)},
+			want: kubequeue.Status{State: kubequeue.StateSucceeded, Started: epoch.Add(time.Second), Finished: epoch.Add(5 * time.Second)},
 		},
 		{
 			name: "SucceededOnRetry",
@@ -179,7 +178,7 @@ func TestQueue_Status(t *testing.T) {
 				testPod("greet-abc-x1", 1, corev1.PodFailed, exited(1, "the first attempt failed", 3)),
 			},
 			want: kubequeue.Status{
-				State: kubequeue.StateSucceeded, Started: t0.Add(time.Second), Finished: t0.Add(15 * time.Second), Failures: 1,
+				State: kubequeue.StateSucceeded, Started: epoch.Add(time.Second), Finished: epoch.Add(15 * time.Second), Failures: 1,
 				ExitCode: 1, TerminationMessage: "the first attempt failed", Result: kubequeue.Result(result),
 			},
 		},
@@ -191,7 +190,7 @@ func TestQueue_Status(t *testing.T) {
 				testPod("greet-abc-x2", 12, corev1.PodFailed, exited(1, "second", 14)),
 			},
 			want: kubequeue.Status{
-				State: kubequeue.StateRunning, Started: t0.Add(time.Second), Failures: 2,
+				State: kubequeue.StateRunning, Started: epoch.Add(time.Second), Failures: 2,
 				Reason: batchv1.JobReasonBackoffLimitExceeded, Message: "Job has reached the specified backoff limit",
 				ExitCode: 1, TerminationMessage: "second",
 			},
@@ -204,7 +203,7 @@ func TestQueue_Status(t *testing.T) {
 				testPod("greet-abc-x1", 1, corev1.PodFailed, exited(1, "first", 3)),
 			},
 			want: kubequeue.Status{
-				State: kubequeue.StateFailed, Started: t0.Add(time.Second), Finished: t0.Add(9 * time.Second), Failures: 2,
+				State: kubequeue.StateFailed, Started: epoch.Add(time.Second), Finished: epoch.Add(9 * time.Second), Failures: 2,
 				Reason: batchv1.JobReasonBackoffLimitExceeded, Message: "Job has reached the specified backoff limit",
 				ExitCode: 1, TerminationMessage: "second",
 			},
@@ -214,7 +213,7 @@ func TestQueue_Status(t *testing.T) {
 			status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{policyTarget, policyFailed}, StartTime: ptr.To(at(1)), Failed: 1},
 			pods:   []*corev1.Pod{testPod("greet-abc-x1", 1, corev1.PodFailed, exited(42, "this payload can never succeed", 2))},
 			want: kubequeue.Status{
-				State: kubequeue.StateFailed, Started: t0.Add(time.Second), Finished: t0.Add(3 * time.Second), Failures: 1,
+				State: kubequeue.StateFailed, Started: epoch.Add(time.Second), Finished: epoch.Add(3 * time.Second), Failures: 1,
 				Reason: batchv1.JobReasonPodFailurePolicy, Message: policyMessage,
 				ExitCode: kubequeue.ExitPermanent, TerminationMessage: "this payload can never succeed",
 			},
@@ -225,7 +224,7 @@ func TestQueue_Status(t *testing.T) {
 			name:   "DeadlineExceeded",
 			status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{deadlineTarget, deadlineFailed}, StartTime: ptr.To(at(0))},
 			want: kubequeue.Status{
-				State: kubequeue.StateFailed, Started: t0, Finished: t0.Add(2 * time.Second),
+				State: kubequeue.StateFailed, Started: epoch, Finished: epoch.Add(2 * time.Second),
 				Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline",
 			},
 		},
@@ -243,7 +242,7 @@ func TestQueue_Status(t *testing.T) {
 				return p
 			}()},
 			want: kubequeue.Status{
-				State: kubequeue.StateFailed, Started: t0.Add(time.Second), Finished: t0.Add(9 * time.Second), Failures: 1,
+				State: kubequeue.StateFailed, Started: epoch.Add(time.Second), Finished: epoch.Add(9 * time.Second), Failures: 1,
 				Reason: batchv1.JobReasonBackoffLimitExceeded, Message: "Job has reached the specified backoff limit",
 				ExitCode: 3, TerminationMessage: "failed in place",
 			},
@@ -257,7 +256,7 @@ func TestQueue_Status(t *testing.T) {
 				return p
 			}()},
 			want: kubequeue.Status{
-				State: kubequeue.StateFailed, Started: t0.Add(time.Second), Finished: t0.Add(9 * time.Second), Failures: 1,
+				State: kubequeue.StateFailed, Started: epoch.Add(time.Second), Finished: epoch.Add(9 * time.Second), Failures: 1,
 				Reason: batchv1.JobReasonBackoffLimitExceeded, Message: "Job has reached the specified backoff limit",
 			},
 		},
@@ -269,11 +268,11 @@ func TestQueue_Status(t *testing.T) {
 			for _, p := range tt.pods {
 				require.NoError(t, client.Tracker().Add(p))
 			}
-			queue := kubequeue.New(client)
+			queue := newQueue(t, client)
 			got, err := queue.Status(t.Context(), handle)
 			require.NoError(t, err)
 			want := tt.want
-			want.Handle, want.Created = handle, t0
+			want.Handle, want.Created = handle, epoch
 			requireStatus(t, want, got)
 
 			// The pods are read only when they tell more than the Job.
@@ -369,7 +368,7 @@ func TestStatus_DecodeResult(t *testing.T) {
 	// A termination message that is not JSON is not reported as no result.
 	client := fake.NewClientset(testJob(t, batchv1.JobStatus{Conditions: []batchv1.JobCondition{successCriteriaMet, complete}, Succeeded: 1}))
 	require.NoError(t, client.Tracker().Add(testPod("greet-abc-x1", 1, corev1.PodSucceeded, exited(0, `{"sum":4`, 2))))
-	text, err := kubequeue.New(client).Status(t.Context(), kubequeue.HandleFor(testJob(t, batchv1.JobStatus{})))
+	text, err := newQueue(t, client).Status(t.Context(), kubequeue.HandleFor(testJob(t, batchv1.JobStatus{})))
 	require.NoError(t, err)
 	require.Nil(t, text.Result)
 	err = text.DecodeResult(&got)
@@ -383,7 +382,7 @@ func TestStatus_DecodeResult(t *testing.T) {
 // Status encoded as JSON and decoded again keeps it.
 func TestStatus_Print(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client := fakeQueue(t)
 	h, err := queue.Enqueue(t.Context(), newGreeter(), greeting{Name: "Ada"})
 	require.NoError(t, err)
 	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, map[string]string{"greeted": "Ada"}))
@@ -421,17 +420,6 @@ func TestState_Done(t *testing.T) {
 	}
 }
 
-func TestHandleFor(t *testing.T) {
-	t.Parallel()
-	job := testJob(t, batchv1.JobStatus{})
-	require.Equal(t, kubequeue.Handle{Namespace: "ns", Name: "greet-abc", UID: testUID, Worker: "greet"}, kubequeue.HandleFor(job))
-	require.Zero(t, kubequeue.HandleFor(nil))
-
-	data, err := json.Marshal(kubequeue.HandleFor(job))
-	require.NoError(t, err)
-	require.JSONEq(t, `{"namespace":"ns","name":"greet-abc","uid":"`+string(testUID)+`","worker":"greet"}`, string(data))
-}
-
 // failPodReads makes the lists of a Job's pods by its UID (the reads of
 // Status, and of a finished Job whose pods WaitAll has not cached; not the
 // lists of WaitAll's informer) fail with err, the first n times, or always
@@ -465,7 +453,7 @@ func TestQueue_Status_PodsUnreadable(t *testing.T) {
 		t.Parallel()
 		client := fake.NewClientset(testJob(t, succeeded), testPod("greet-abc-x1", 1, corev1.PodSucceeded, result))
 		lists := failPodReads(client, 1, errUnavailable)
-		st, err := kubequeue.New(client).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
+		st, err := newQueue(t, client).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
 		require.NoError(t, err)
 		require.Equal(t, kubequeue.StateSucceeded, st.State)
 		require.Equal(t, `{"sum":42}`, st.Result.String(), "read on the second try")
@@ -484,7 +472,7 @@ func TestQueue_Status_PodsUnreadable(t *testing.T) {
 			t.Parallel()
 			client := fake.NewClientset(testJob(t, succeeded), testPod("greet-abc-x1", 1, corev1.PodSucceeded, result))
 			lists := failPodReads(client, -1, tt.err)
-			st, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
+			st, err := newQueue(t, client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, succeeded)))
 			require.NoError(t, err, "the Job succeeded: a caller must not run it again")
 			require.Equal(t, kubequeue.StateSucceeded, st.State)
 			require.Equal(t, at(5).Time, st.Finished)
@@ -502,7 +490,7 @@ func TestQueue_Status_PodsUnreadable(t *testing.T) {
 		failed := batchv1.JobStatus{Conditions: []batchv1.JobCondition{backoffTarget, backoffFailed}, Failed: 1}
 		client := fake.NewClientset(testJob(t, failed))
 		failPodReads(client, -1, errUnavailable)
-		st, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, failed)))
+		st, err := newQueue(t, client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, failed)))
 		require.NoError(t, err)
 		require.Equal(t, kubequeue.StateFailed, st.State)
 		require.Equal(t, batchv1.JobReasonBackoffLimitExceeded, st.Reason)
@@ -516,7 +504,7 @@ func TestQueue_Status_PodsUnreadable(t *testing.T) {
 		active := batchv1.JobStatus{Active: 1, Ready: ptr.To(int32(0)), StartTime: ptr.To(at(1))}
 		client := fake.NewClientset(testJob(t, active))
 		failPodReads(client, -1, errUnavailable)
-		_, err := kubequeue.New(client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, active)))
+		_, err := newQueue(t, client, kubequeue.WithRetries(2)).Status(t.Context(), kubequeue.HandleFor(testJob(t, active)))
 		require.True(t, apierrors.IsServiceUnavailable(err), "%v", err)
 	})
 }

@@ -22,8 +22,8 @@ import (
 // [ErrJobFailed]) if it failed, an error matching [ErrJobNotFound] if the
 // Job does not exist or is deleted before it finishes (by [Queue.Cancel],
 // for example), or ctx's error, wrapped, if ctx ends first. Wait watches
-// the Job and its pods (see [Queue.WaitAll]); to wait for many Jobs, use
-// WaitAll rather than one Wait each.
+// the Job and its pods; to wait for many Jobs, use [Queue.WaitAll] rather
+// than one Wait each.
 func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
 	for st, err := range q.WaitAll(ctx, h) {
 		return st, err
@@ -41,24 +41,8 @@ func (q *Queue) Wait(ctx context.Context, h Handle) (Status, error) {
 //		}
 //	}
 //
-// However many Jobs it waits for, WaitAll makes two watches per namespace,
-// each kept by a client-go informer: one on that namespace's kubequeue Jobs
-// (those of the handles' worker when they share one; a single Job is
-// watched by name), and one on their pods, which holds the exit codes,
-// termination messages and results (a Job's pods are read with one request
-// only if the Job finishes before its pods' last state arrives). The pod
-// cache keeps only the pods' status and the Job cache drops environment
-// values (payloads). With more than one handle in a namespace, the first
-// list brings every kubequeue Job (of the handles' worker, when they share
-// one) and their pods that the namespace holds, finished ones included
-// until their TTL ends; to wait for one Job in a namespace with thousands,
-// Wait watches it by name. When a watch expires (410 Gone) or its
-// connection drops, the informer lists again and watches on, so a Job that
-// finished, or was deleted, meanwhile is still reported. Each time a watch
-// of Jobs starts, WaitAll also lists the handles' Jobs once more (one
-// request per namespace), so that a change made between a list and the
-// watch that follows it is reported even by a watch that does not replay
-// it, such as client-go's fake clientset's, which replays no deletion.
+// WaitAll makes two watches per namespace however many Jobs it waits for;
+// see "Lifecycle" in the package documentation for what they list.
 //
 // Each yielded Status holds the handle as given, so that it can key a map.
 // Each distinct handle is yielded once; an invalid handle at once, with an
@@ -77,9 +61,6 @@ func (q *Queue) WaitAll(ctx context.Context, handles ...Handle) iter.Seq2[Status
 			}
 			given[h] = true
 			err := h.validate()
-			if err == nil && q.client == nil {
-				err = ErrNoClient
-			}
 			if err != nil {
 				if !yield(Status{Handle: h}, err) {
 					return
@@ -275,15 +256,6 @@ func (w *waiter) jobEvent(ctx context.Context, wg *sync.WaitGroup, ev nsEvent, r
 	return true
 }
 
-// ctxErr returns ctx's error, with its cause if that is another error.
-func ctxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
-	}
-	return err
-}
-
 // namespaceWatch runs the informers of one namespace, for the Jobs of the
 // handles and their pods.
 type namespaceWatch struct {
@@ -424,8 +396,8 @@ func (nw *namespaceWatch) lookup() {
 	listed := make(map[string]*batchv1.Job, len(nw.names))
 	for i := range jobs.Items {
 		if job := &jobs.Items[i]; nw.names[job.Name] {
-			_, _ = slimJob(job)
-			listed[job.Name] = job
+			slim, _ := slimJob(job)
+			listed[job.Name] = slim.(*batchv1.Job)
 		}
 	}
 	nw.send(nsEvent{lookedUp: nw.ns, listed: listed})
@@ -569,19 +541,26 @@ func slimPod(obj any) (any, error) {
 	return slim, nil
 }
 
-// slimJob drops from a Job what jobStatus does not read and can be large:
-// managed fields and the values of environment variables (the payload).
+// slimJob returns a copy of a Job without what jobStatus does not read and
+// can be large: managed fields and the values of environment variables (the
+// payload). It never changes its argument, which a client may share (the
+// fake clientset's watch hands out the objects it stores).
 func slimJob(obj any) (any, error) {
 	job, ok := obj.(*batchv1.Job)
 	if !ok {
 		return obj, nil
 	}
-	job.ManagedFields = nil
-	for i := range job.Spec.Template.Spec.Containers {
-		c := &job.Spec.Template.Spec.Containers[i]
+	slim := *job
+	slim.ManagedFields = nil
+	containers := make([]corev1.Container, len(job.Spec.Template.Spec.Containers))
+	for i, c := range job.Spec.Template.Spec.Containers {
+		env := make([]corev1.EnvVar, len(c.Env))
 		for j := range c.Env {
-			c.Env[j] = corev1.EnvVar{Name: c.Env[j].Name}
+			env[j] = corev1.EnvVar{Name: c.Env[j].Name}
 		}
+		c.Env = env
+		containers[i] = c
 	}
-	return job, nil
+	slim.Spec.Template.Spec.Containers = containers
+	return &slim, nil
 }

@@ -282,11 +282,6 @@ func TestQueue_WaitAll_Errors(t *testing.T) {
 	require.ErrorIs(t, results[bad], kubequeue.ErrInvalidHandle)
 	require.ErrorIs(t, results[h[0]], kubequeue.ErrJobFailed)
 	require.ErrorIs(t, results[h[1]], kubequeue.ErrJobNotFound)
-
-	for st, err := range kubequeue.New(nil).WaitAll(deadline(t, "a queue without a client"), h[0]) {
-		require.Equal(t, h[0], st.Handle)
-		require.ErrorIs(t, err, kubequeue.ErrNoClient)
-	}
 }
 
 // heldWatches is a clientset whose first watch of Jobs waits until release
@@ -336,7 +331,7 @@ func TestQueue_WaitAll_DeletedBetweenListAndWatch(t *testing.T) {
 	t.Parallel()
 	client := fake.NewClientset() // client-go's own: the lookup, not kubequeuetest's replay, must find the deletion
 	held := &heldWatches{Clientset: client, release: make(chan struct{})}
-	queue := kubequeue.New(held, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
+	queue := newQueue(t, held, kubequeue.WithRandSource(rand.NewPCG(1, 2)))
 	h := enqueue(t, queue, "ns", 2)
 	finish(t, client, h[0], false)
 
@@ -450,7 +445,7 @@ func TestQueue_WaitAll_MutatedLabels(t *testing.T) {
 
 func TestQueue_WaitAll_SameNameOtherUID(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client := fakeQueue(t)
 	h := enqueue(t, queue, "ns", 1)[0]
 	require.NotEmpty(t, h.UID)
 	stale := h
@@ -640,7 +635,7 @@ func failedPod(t *testing.T, client *fake.Clientset, h kubequeue.Handle, name st
 
 func TestQueue_WaitAll_PodCache(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client := fakeQueue(t)
 	hs := enqueue(t, queue, "ns", 3)
 	for i, h := range hs[:2] {
 		failedPod(t, client, h, fmt.Sprintf("pod-%d", i), int32(10+i), fmt.Sprintf("attempt of job %d", i))
@@ -666,4 +661,24 @@ func TestQueue_WaitAll_PodCache(t *testing.T) {
 	job, err := client.BatchV1().Jobs("ns").Get(t.Context(), hs[0].Name, metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Contains(t, job.Spec.Template.Spec.Containers[0].Env[1].Value, "Ada")
+}
+
+// TestSlimJob_LeavesItsArgument: the cache's transform copies, since a
+// client may share the objects it hands out (the fake clientset's watch
+// does, and changing them raced with its List).
+func TestSlimJob_LeavesItsArgument(t *testing.T) {
+	t.Parallel()
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "j", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubequeue"}}},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "worker", Env: []corev1.EnvVar{{Name: "KUBEQUEUE_PAYLOAD", Value: `{"secret":"x"}`}},
+		}}}}},
+	}
+	before := job.DeepCopy()
+	out, err := kubequeue.SlimJob(job)
+	require.NoError(t, err)
+	require.Equal(t, before, job, "the argument was changed")
+	slim := out.(*batchv1.Job)
+	require.Nil(t, slim.ManagedFields)
+	require.Equal(t, []corev1.EnvVar{{Name: "KUBEQUEUE_PAYLOAD"}}, slim.Spec.Template.Spec.Containers[0].Env)
 }

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
-// Job is a kind of job that [Queue.Enqueue] can enqueue and [Run] can
-// perform. It is sealed: only [*Worker] implements it, so that every Job
-// carries a typed payload.
-type Job interface {
+// AnyWorker is a [*Worker] of any payload type, as [Queue.Enqueue],
+// [Queue.Build] and the runtime take it. It is sealed: only *Worker
+// implements it, so that every Job carries a typed payload.
+type AnyWorker interface {
 	// Name returns the worker name stored in the Jobs it creates.
 	Name() string
 	// Validate returns the error that makes the worker unusable, or nil.
@@ -22,9 +22,9 @@ type Job interface {
 	performPayload(ctx context.Context, data string) error
 }
 
-// Worker is a kind of job with payloads of type T, declared once with
-// [NewWorker], usually as a package-level variable, and shared by the code
-// that enqueues it and the runtime that performs it.
+// Worker is the code that performs one kind of Job, with payloads of type
+// T. Declare it once with [NewWorker], usually as a package-level variable,
+// shared by the code that enqueues it and the runtime that performs it.
 type Worker[T any] struct {
 	name    string
 	perform func(context.Context, T) error
@@ -32,25 +32,16 @@ type Worker[T any] struct {
 	err     error
 
 	// roundTrips tells that every encodable T decodes back (see
-	// payload.RoundTrips), so that Build need not check it.
+	// wire.RoundTrips), so that Build need not check it.
 	roundTrips bool
 }
 
-var _ Job = (*Worker[struct{}])(nil)
+var _ AnyWorker = (*Worker[struct{}])(nil)
 
 // NewWorker declares a worker named name that performs payloads of type T
-// with perform. T is inferred from perform; it must be encodable as JSON,
-// with strings in valid UTF-8 (a payload that is not is refused rather than
-// altered; send binary data as []byte), and its encoding must decode back
-// into a T (Build checks it: an interface field holding a value does not).
-// Decoding follows encoding/json's rules: numbers in typed fields keep
-// every digit, while numbers held in an interface (in a map[string]any, say)
-// decode as float64, so prefer struct payloads; and a field the payload
-// has and T does not is ignored, so that an enqueuer deployed with a new
-// field can run beside workers that do not know it yet, unless
-// [WithStrictPayload] makes it an error. A payload that does not decode
-// fails its Job with [ErrPayloadDecode], in an error that names the field
-// and the Go types but quotes none of the payload's values.
+// with perform; T is inferred from perform. T must be encodable as JSON,
+// and its encoding must decode back into a T (see "Payloads" in the
+// package documentation).
 //
 // The name is stored in every Job the worker creates and is how the runtime
 // finds perform: keep it stable across deploys. It must be a DNS-1123 label
@@ -64,13 +55,14 @@ var _ Job = (*Worker[struct{}])(nil)
 // Options are copied: changing a map or slice passed to an option afterwards
 // does not change the worker.
 func NewWorker[T any](name string, perform func(context.Context, T) error, opts ...WorkerOption) *Worker[T] {
-	w := &Worker[T]{name: name, perform: perform, roundTrips: payload.RoundTrips(reflect.TypeFor[T]())}
+	w := &Worker[T]{name: name, perform: perform, roundTrips: wire.RoundTrips(reflect.TypeFor[T]())}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.applyWorker(&w.cfg)
 		}
 	}
-	w.err = validateWorker(name, perform != nil, &w.cfg)
+	w.cfg.normalise(name, perform != nil)
+	w.err = validateWorker(name, &w.cfg)
 	return w
 }
 
@@ -111,7 +103,7 @@ func (w *Worker[T]) encodePayload(v any) (string, error) {
 	if _, ok := v.(T); !ok && (v != nil || reflect.TypeFor[T]().Kind() != reflect.Interface) {
 		return "", fmt.Errorf("%w: worker %q takes %v, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
 	}
-	data, err := payload.Encode(v)
+	data, err := wire.Encode(v)
 	if err != nil {
 		return "", fmt.Errorf("%w: worker %q: %T as JSON: %w", ErrPayloadEncode, w.name, v, err)
 	}
@@ -130,9 +122,9 @@ func (w *Worker[T]) encodePayload(v any) (string, error) {
 // WithStrictPayload.
 func (w *Worker[T]) decode(data string) (T, error) {
 	if w.cfg.strictPayload {
-		return payload.DecodeStrict[T](data)
+		return wire.DecodeStrict[T](data)
 	}
-	return payload.Decode[T](data)
+	return wire.Decode[T](data)
 }
 
 // performPayload decodes data into a T and performs it, turning a panic

@@ -167,7 +167,7 @@ func BenchmarkWaitAll(b *testing.B) {
 	}
 	b.Run("kubequeue", func(b *testing.B) {
 		run(b, func(e *env, c kubernetes.Interface, handles []kubequeue.Handle, done func(string)) {
-			queue := kubequeue.New(c)
+			queue := newQueue(b, c)
 			for st, err := range queue.WaitAll(e.ctx, handles...) {
 				if err != nil {
 					b.Fatal(err)

@@ -17,14 +17,17 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	in := greeting{Name: `it's "quoted" $HOME $(HOME) $$ \`}
+	// The kubelet expands $(VAR) in env values, with the variables defined
+	// before (KUBEQUEUE_WORKER is) and $$ as $: none of it may change the
+	// payload.
+	in := greeting{Name: `it's "quoted" $HOME $(HOME) $$ \ costs $5, 5$, $$5; $(KUBEQUEUE_WORKER) $(NOT_DEFINED) $$(KUBEQUEUE_WORKER)`}
 
 	h, err := e.queue.Enqueue(e.ctx, greetWorker, in)
 	require.NoError(t, err)
@@ -52,8 +55,8 @@ func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
 	for _, v := range pod.Spec.Containers[0].Env {
 		env[v.Name] = v.Value
 	}
-	require.Equal(t, "greet", env[payload.EnvWorker])
-	got, err := payload.Decode[greeting](env[payload.EnvPayload])
+	require.Equal(t, "greet", env[wire.EnvWorker])
+	got, err := wire.Decode[greeting](env[wire.EnvPayload])
 	require.NoError(t, err)
 	require.Equal(t, in, got)
 

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // printMessageImage is the image printmessage's Jobs name in these tests;
@@ -44,9 +44,9 @@ func TestExamples(t *testing.T) {
 				type message struct {
 					Message string `json:"message"`
 				}
-				env, ok := payload.JobEnv(job)
+				env, ok := wire.JobEnv(job)
 				require.True(t, ok)
-				got, err := payload.Decode[message](env[payload.EnvPayload])
+				got, err := wire.Decode[message](env[wire.EnvPayload])
 				require.NoError(t, err)
 				require.Equal(t, `it's "quoted", costs $5 and ends in \`, got.Message)
 			},

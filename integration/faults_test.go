@@ -22,6 +22,10 @@ import (
 	"github.com/kubequeue/kubequeue"
 )
 
+// annotationResume marks a Job that waits for its payload Secret: Enqueue
+// removes it once the Secret exists and the Job may start.
+const annotationResume = "kubequeue.io/resume"
+
 // loseResponses is a round tripper that sends every create of a Job to the
 // API server but, for one in every, drops the answer after the server
 // handled it, as a connection that breaks at that moment would.
@@ -59,7 +63,7 @@ func TestQueue_Enqueue_LostResponses(t *testing.T) {
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { lose.next = rt; return lose })
 	c, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns))
+	queue := newQueue(t, c, kubequeue.WithDefaultNamespace(e.ns))
 	// Suspended: the Jobs are what counts, not their pods.
 
 	handles := make([]kubequeue.Handle, enqueues)
@@ -201,7 +205,7 @@ func TestQueue_Enqueue_SecretPayload(t *testing.T) {
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return failSecrets{rt} })
 		c, err := kubernetes.NewForConfig(cfg)
 		require.NoError(t, err)
-		queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns))
+		queue := newQueue(t, c, kubequeue.WithDefaultNamespace(e.ns))
 		_, err = queue.Enqueue(e.ctx, greetWorker, greeting{Name: secret}, kubequeue.WithSensitivePayload())
 		require.True(t, apierrors.IsForbidden(err), "%v", err)
 		require.Eventually(t, func() bool {
@@ -230,7 +234,7 @@ func TestQueue_Enqueue_APIServerRestart(t *testing.T) {
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { refused.next = rt; return refused })
 	c, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
+	queue := newQueue(t, c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
 	key := func(i int) string { return fmt.Sprintf("order-%d", i) }
 	type result struct {
 		h   kubequeue.Handle
@@ -334,7 +338,7 @@ func queueThrough(t *testing.T, e *env, f *faults, opts ...kubequeue.QueueOption
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { f.next = rt; return f })
 	c, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	return kubequeue.New(c, append([]kubequeue.QueueOption{kubequeue.WithDefaultNamespace(e.ns)}, opts...)...)
+	return newQueue(t, c, append([]kubequeue.QueueOption{kubequeue.WithDefaultNamespace(e.ns)}, opts...)...)
 }
 
 // is reports whether req is a method request on resource (such as "jobs"
@@ -416,7 +420,7 @@ func TestQueue_Enqueue_PendingJobFinished(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, job.UID, left.UID)
 	require.True(t, *job.Spec.Suspend)
-	require.Contains(t, job.Annotations, kubequeue.AnnotationResume, "it waits for its payload")
+	require.Contains(t, job.Annotations, annotationResume, "it waits for its payload")
 
 	h, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: "second"}, key)
 	require.NoError(t, err)
@@ -427,7 +431,7 @@ func TestQueue_Enqueue_PendingJobFinished(t *testing.T) {
 	require.Contains(t, logTexts(t, e, h, kubequeue.LogOptions{Attempt: 1}), "hello, second")
 	job, err = client.BatchV1().Jobs(e.ns).Get(e.ctx, h.Name, metav1.GetOptions{})
 	require.NoError(t, err)
-	require.NotContains(t, job.Annotations, kubequeue.AnnotationResume)
+	require.NotContains(t, job.Annotations, annotationResume)
 }
 
 // TestQueue_Enqueue_UniqueKeyUserSuspended: a Job of a unique key with its
@@ -447,7 +451,7 @@ func TestQueue_Enqueue_UniqueKeyUserSuspended(t *testing.T) {
 	job, err := client.BatchV1().Jobs(e.ns).Get(e.ctx, first.Name, metav1.GetOptions{})
 	require.NoError(t, err)
 	require.True(t, *job.Spec.Suspend, "the user's suspension stands")
-	require.NotContains(t, job.Annotations, kubequeue.AnnotationResume)
+	require.NotContains(t, job.Annotations, annotationResume)
 	require.NoError(t, e.queue.Cancel(e.ctx, first))
 }
 
@@ -468,7 +472,7 @@ func TestQueue_Enqueue_APIServerRestartPlain(t *testing.T) {
 	c, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	// Two tries only, so that Enqueues fail while the API server is down.
-	queue := kubequeue.New(c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
+	queue := newQueue(t, c, kubequeue.WithDefaultNamespace(e.ns), kubequeue.WithRetries(2))
 	type result struct {
 		h   kubequeue.Handle
 		err error
@@ -511,7 +515,7 @@ func TestQueue_Enqueue_APIServerRestartPlain(t *testing.T) {
 			j, exists := byName[r.h.Name]
 			require.True(t, exists, "enqueue %d returned nil: its Job exists", i)
 			require.Equal(t, j.UID, r.h.UID, "enqueue %d", i)
-			require.NotContains(t, j.Annotations, kubequeue.AnnotationResume, "enqueue %d returned nil: its Job has its payload", i)
+			require.NotContains(t, j.Annotations, annotationResume, "enqueue %d returned nil: its Job has its payload", i)
 		case errors.Is(r.err, kubequeue.ErrMaybeEnqueued):
 			require.NotEmpty(t, r.h.Name, "enqueue %d: the handle names the Job that may exist", i)
 			maybe[r.h.Name] = true
@@ -524,7 +528,7 @@ func TestQueue_Enqueue_APIServerRestartPlain(t *testing.T) {
 		}
 	}
 	for name, j := range byName {
-		if _, isOK := j.Annotations[kubequeue.AnnotationResume]; !isOK || maybe[name] {
+		if _, isOK := j.Annotations[annotationResume]; !isOK || maybe[name] {
 			continue
 		}
 		t.Errorf("job %s waits for its payload, but no Enqueue said it may exist", name)

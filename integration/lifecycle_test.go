@@ -38,7 +38,7 @@ func TestQueue_Wait_Succeeded(t *testing.T) {
 	var rebuilt kubequeue.Handle
 	require.NoError(t, json.Unmarshal(data, &rebuilt))
 	require.Equal(t, h, rebuilt)
-	other := kubequeue.New(client)
+	other := newQueue(t, client)
 
 	st, err := other.Wait(e.ctx, rebuilt)
 	require.NoError(t, err)
@@ -61,7 +61,7 @@ func TestQueue_Wait_Failed(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		job       kubequeue.Job
+		job       kubequeue.AnyWorker
 		opts      []kubequeue.EnqueueOption
 		reason    string
 		exitCode  int32
@@ -296,7 +296,7 @@ func TestQueue_Wait_SurvivesWatchExpiry(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	counted, tripper := countingClient(t)
-	queue := kubequeue.New(counted, kubequeue.WithDefaultNamespace(e.ns))
+	queue := newQueue(t, counted, kubequeue.WithDefaultNamespace(e.ns))
 	m := marker{File: filepath.Join(t.TempDir(), "go")}
 	h, err := queue.Enqueue(e.ctx, fileWorker, m)
 	require.NoError(t, err)
@@ -501,7 +501,7 @@ func logTexts(t *testing.T, e *env, h kubequeue.Handle, opts kubequeue.LogOption
 func TestQueue_WaitAll_FiftyJobs(t *testing.T) {
 	e := setup(t)
 	counted, tripper := countingClient(t)
-	queue := kubequeue.New(counted, kubequeue.WithDefaultNamespace(e.ns))
+	queue := newQueue(t, counted, kubequeue.WithDefaultNamespace(e.ns))
 	before := leakcheck.Goroutines()
 
 	// When the API server reports each Job finished, seen through a watch

@@ -21,7 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 	"github.com/kubequeue/kubequeue/localcluster"
 )
 
@@ -252,7 +252,7 @@ func TestLocalKubelet_PayloadFromSecretVolume(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	in := greeting{Name: strings.Repeat("x", 1000) + ` "from a Secret" $(HOME)`}
-	data, err := payload.Encode(in)
+	data, err := wire.Encode(in)
 	require.NoError(t, err)
 	_, err = client.CoreV1().Secrets(e.ns).Create(e.ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "payload"},
@@ -267,8 +267,8 @@ func TestLocalKubelet_PayloadFromSecretVolume(t *testing.T) {
 			Secret: &corev1.SecretVolumeSource{SecretName: "payload"}}})
 		c := &spec.Containers[0]
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "payload", MountPath: "/var/run/kubequeue", ReadOnly: true})
-		c.Env = slices.DeleteFunc(c.Env, func(v corev1.EnvVar) bool { return v.Name == payload.EnvPayload })
-		c.Env = append(c.Env, corev1.EnvVar{Name: payload.EnvPayloadFile, Value: "/var/run/kubequeue/payload.json"})
+		c.Env = slices.DeleteFunc(c.Env, func(v corev1.EnvVar) bool { return v.Name == wire.EnvPayload })
+		c.Env = append(c.Env, corev1.EnvVar{Name: wire.EnvPayloadFile, Value: "/var/run/kubequeue/payload.json"})
 	}))
 	require.NoError(t, err)
 	logs := completedLog(t, e, h.Name)
@@ -283,8 +283,10 @@ func TestLocalKubelet_Logs(t *testing.T) {
 	pod := runningPod(t, e, h.Name)
 
 	// follow=true streams while the container runs, and ends with it.
+	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+	defer cancel()
 	start := time.Now()
-	stream, err := client.CoreV1().Pods(e.ns).GetLogs(pod.Name, &corev1.PodLogOptions{Follow: true}).Stream(e.ctx)
+	stream, err := client.CoreV1().Pods(e.ns).GetLogs(pod.Name, &corev1.PodLogOptions{Follow: true}).Stream(ctx)
 	require.NoError(t, err)
 	defer stream.Close()
 	var lines []string

@@ -150,11 +150,15 @@ func setup(t testing.TB) *env {
 	ctx := t.Context()
 	printLogsOnFailure(t, cluster)
 	ns := newNamespace(t)
-	return &env{
-		ctx:   ctx,
-		ns:    ns,
-		queue: kubequeue.New(client, kubequeue.WithDefaultNamespace(ns)),
-	}
+	return &env{ctx: ctx, ns: ns, queue: newQueue(t, client, kubequeue.WithDefaultNamespace(ns))}
+}
+
+// newQueue returns kubequeue.New(client, opts...) and requires success.
+func newQueue(t testing.TB, client kubernetes.Interface, opts ...kubequeue.QueueOption) *kubequeue.Queue {
+	t.Helper()
+	queue, err := kubequeue.New(client, opts...)
+	require.NoError(t, err)
+	return queue
 }
 
 // printLogsOnFailure prints the tail of each of cp's component logs when

@@ -189,7 +189,7 @@ func TestPublishedModules(t *testing.T) {
 		resize := kubequeue.NewWorker("resize-image", func(context.Context, resizeArgs) error {
 			return fmt.Errorf("performed by the consumer's test binary, not here")
 		}, kubequeue.WithImage(consumerImage))
-		queue := kubequeue.New(c)
+		queue := newQueue(t, c)
 		h, err := queue.Enqueue(ctx, resize, resizeArgs{ImageID: "IMG-42"})
 		require.NoError(t, err)
 		waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)

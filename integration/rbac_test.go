@@ -112,7 +112,7 @@ func TestRBAC_DeployRole(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	role := deployRole(t)
-	queue := kubequeue.New(serviceAccountClient(t, e, role), kubequeue.WithDefaultNamespace(e.ns))
+	queue := newQueue(t, serviceAccountClient(t, e, role), kubequeue.WithDefaultNamespace(e.ns))
 
 	// Everything, with the whole Role.
 	var h kubequeue.Handle
@@ -211,7 +211,7 @@ func TestQueue_Enqueue_RBAC(t *testing.T) {
 	require.NoError(t, err)
 	userClient, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	queue := kubequeue.New(userClient, kubequeue.WithDefaultNamespace(e.ns))
+	queue := newQueue(t, userClient, kubequeue.WithDefaultNamespace(e.ns))
 	worker := greetWorker
 
 	_, err = queue.Enqueue(e.ctx, worker, greeting{})

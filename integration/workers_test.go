@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // testImage is the image of the workers below. The local kubelet maps it to
@@ -106,7 +106,7 @@ func printEnv(_ context.Context, s show) error {
 		fmt.Printf("%s=%s\n", v, os.Getenv(v))
 	}
 	for _, f := range s.Files {
-		b, err := os.ReadFile(payload.ContainerPath(f, os.LookupEnv))
+		b, err := os.ReadFile(wire.ContainerPath(f, os.LookupEnv))
 		if err != nil {
 			return err
 		}
@@ -164,7 +164,7 @@ var (
 	fileWorker  = kubequeue.NewWorker("waits-for-file", waitForFile, kubequeue.WithImage(testImage))
 
 	// testWorkers are the workers this binary performs as a Job's container.
-	testWorkers = []kubequeue.Job{
+	testWorkers = []kubequeue.AnyWorker{
 		greetWorker, longNameWorker, failingWorker, permanentWorker,
 		sleepWorker, flakyWorker, countWorker, envWorker, addWorker, fileWorker,
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kubequeue/kubequeue"
 	"github.com/kubequeue/kubequeue/kubequeuetest"
@@ -32,7 +33,7 @@ func signUp(ctx context.Context, queue *kubequeue.Queue, user string) error {
 // enqueued.
 func Example() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 
 	if err := signUp(ctx, queue, "Ada"); err != nil {
 		fmt.Println(err)
@@ -63,13 +64,15 @@ func ExamplePerform() {
 // controller would, so that code that waits for Jobs can be tested.
 func ExampleSetFailed() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 	ok, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "ada"})
 	bad, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "nobody"})
 
 	_ = kubequeuetest.SetSucceeded(ctx, client, ok, map[string]string{"mail": "sent"})
 	_ = kubequeuetest.SetFailed(ctx, client, bad, "PodFailurePolicy", kubequeue.ExitPermanent, "no such user")
 
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	st, err := queue.Wait(ctx, ok)
 	fmt.Println(st.State, string(st.Result), err)
 	st, err = queue.Wait(ctx, bad)
@@ -83,7 +86,7 @@ func ExampleSetFailed() {
 // reads a Job's logs can be tested.
 func ExampleWithLog() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 	h, _ := queue.Enqueue(ctx, welcome, Welcome{UserID: "ada"})
 	_ = kubequeuetest.SetFailed(ctx, client, h, "BackoffLimitExceeded", kubequeue.ExitRetryable, "smtp: connection refused",
 		kubequeuetest.WithLog("welcoming ada\nsmtp: connection refused\n"))
@@ -104,7 +107,7 @@ func ExampleWithLog() {
 // payload travels in a Secret, and returns the result perform recorded.
 func ExamplePerformJob() {
 	ctx := context.Background()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, _ := kubequeuetest.NewQueue()
 	count := kubequeue.NewWorker("count-words", func(ctx context.Context, text string) error {
 		return kubequeue.SetResult(ctx, len(strings.Fields(text)))
 	}, kubequeue.WithImage("registry.example.com/app:v1"))

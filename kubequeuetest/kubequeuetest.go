@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,24 +29,29 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/payload"
+	"github.com/kubequeue/kubequeue/internal/order"
+	"github.com/kubequeue/kubequeue/internal/wire"
 )
 
 // NewQueue returns a queue on a new fake clientset (see [NewClientset]), and
 // the clientset, so that a test can inspect what was created or inject
 // failures with PrependReactor. The queue's [kubequeue.Queue.Logs] reads,
 // for a pod that [SetSucceeded] or [SetFailed] made, the log given with
-// [WithLog].
-func NewQueue(opts ...kubequeue.QueueOption) (*kubequeue.Queue, *fake.Clientset) {
+// [WithLog]. The error is [kubequeue.New]'s, for an invalid option.
+func NewQueue(opts ...kubequeue.QueueOption) (*kubequeue.Queue, *fake.Clientset, error) {
 	client := NewClientset()
-	return kubequeue.New(logsClient{client}, opts...), client
+	queue, err := kubequeue.New(logsClient{client}, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return queue, client, nil
 }
 
 // Jobs returns the Jobs of worker held by client in any namespace, oldest
 // first: by creation time, which the API server keeps in whole seconds;
 // within a second, those that a clientset of [NewClientset] created in the
 // order it created them, and the others by name.
-func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.Job) ([]batchv1.Job, error) {
+func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.AnyWorker) ([]batchv1.Job, error) {
 	selector := labels.SelectorFromSet(labels.Set{kubequeue.LabelWorker: worker.Name()}).String()
 	list, err := client.BatchV1().Jobs(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
@@ -55,15 +59,12 @@ func Jobs(ctx context.Context, client kubernetes.Interface, worker kubequeue.Job
 	}
 	jobs := list.Items
 	slices.SortStableFunc(jobs, func(a, b batchv1.Job) int {
-		if c := a.CreationTimestamp.Truncate(time.Second).Compare(b.CreationTimestamp.Truncate(time.Second)); c != 0 {
-			return c
-		}
 		sa, okA := createdSeq(a.UID)
 		sb, okB := createdSeq(b.UID)
-		if okA && okB && sa != sb {
+		if okA && okB && a.CreationTimestamp.Truncate(time.Second).Equal(b.CreationTimestamp.Truncate(time.Second)) {
 			return cmp.Compare(sa, sb)
 		}
-		return strings.Compare(a.Name, b.Name)
+		return order.ByCreation(&a, &b)
 	})
 	return jobs, nil
 }
@@ -94,11 +95,11 @@ func Enqueued[T any](ctx context.Context, client kubernetes.Interface, w *kubequ
 // Secret, a copy with the payload, read from the Secret in client, in its
 // environment, as the runtime reads it from the mounted file.
 func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv1.Job) (*batchv1.Job, error) {
-	env, _ := payload.JobEnv(job)
-	if _, inSecret := env[payload.EnvPayloadFile]; !inSecret {
+	env, _ := wire.JobEnv(job)
+	if _, inSecret := env[wire.EnvPayloadFile]; !inSecret {
 		return job, nil
 	}
-	vol := payload.SecretVolumeOf(&job.Spec.Template.Spec)
+	vol := wire.SecretVolumeOf(&job.Spec.Template.Spec)
 	if vol == nil {
 		return nil, fmt.Errorf("kubequeuetest: job %s/%s reads its payload from a file but mounts no payload secret", job.Namespace, job.Name)
 	}
@@ -106,7 +107,7 @@ func inlinePayload(ctx context.Context, client kubernetes.Interface, job *batchv
 	if err != nil {
 		return nil, fmt.Errorf("kubequeuetest: read the payload secret of job %s/%s: %w", job.Namespace, job.Name, err)
 	}
-	return withPayload(job, string(secret.Data[payload.SecretKey])), nil
+	return withPayload(job, string(secret.Data[wire.SecretKey])), nil
 }
 
 // withPayload returns a copy of job with data as its payload variable
@@ -116,8 +117,8 @@ func withPayload(job *batchv1.Job, data string) *batchv1.Job {
 	for i := range job.Spec.Template.Spec.Containers {
 		c := &job.Spec.Template.Spec.Containers[i]
 		for j := range c.Env {
-			if c.Env[j].Name == payload.EnvPayloadFile {
-				c.Env[j] = corev1.EnvVar{Name: payload.EnvPayload, Value: data}
+			if c.Env[j].Name == wire.EnvPayloadFile {
+				c.Env[j] = corev1.EnvVar{Name: wire.EnvPayload, Value: data}
 			}
 		}
 	}
@@ -130,15 +131,15 @@ func withPayload(job *batchv1.Job, data string) *batchv1.Job {
 // then returns an error, and [Enqueued] reads it from the Secret.
 func Payload[T any](job *batchv1.Job, w *kubequeue.Worker[T]) (T, error) {
 	var zero T
-	env, _ := payload.JobEnv(job)
-	data, ok := env[payload.EnvPayload]
-	if _, inSecret := env[payload.EnvPayloadFile]; inSecret {
+	env, _ := wire.JobEnv(job)
+	data, ok := env[wire.EnvPayload]
+	if _, inSecret := env[wire.EnvPayloadFile]; inSecret {
 		return zero, fmt.Errorf("kubequeuetest: the payload of job %s/%s travels in a Secret; use Enqueued, which reads it", job.Namespace, job.Name)
 	}
 	if !ok {
-		return zero, fmt.Errorf("kubequeuetest: job %s/%s has no %s variable", job.Namespace, job.Name, payload.EnvPayload)
+		return zero, fmt.Errorf("kubequeuetest: job %s/%s has no %s variable", job.Namespace, job.Name, wire.EnvPayload)
 	}
-	v, err := payload.Decode[T](data)
+	v, err := wire.Decode[T](data)
 	if err != nil {
 		return zero, fmt.Errorf("kubequeuetest: job %s/%s of worker %q: %w: %w", job.Namespace, job.Name, w.Name(), kubequeue.ErrPayloadDecode, err)
 	}
@@ -182,12 +183,16 @@ func RequireNotEnqueued[T any](t testing.TB, client kubernetes.Interface, w *kub
 // gave; [kubequeue.ExitCode] tells the exit code the container would have
 // had.
 func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...kubequeue.EnqueueOption) (json.RawMessage, error) {
-	job, err := kubequeue.New(nil).Build(w, p, opts...)
+	queue, err := kubequeue.New(fake.NewClientset())
 	if err != nil {
 		return nil, err
 	}
-	if env, _ := payload.JobEnv(job); env[payload.EnvPayloadFile] != "" {
-		data, err := payload.Encode(p) // as Enqueue writes it into the Secret
+	job, err := queue.Build(w, p, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if env, _ := wire.JobEnv(job); env[wire.EnvPayloadFile] != "" {
+		data, err := wire.Encode(p) // as Enqueue writes it into the Secret
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +206,7 @@ func Perform[T any](ctx context.Context, w *kubequeue.Worker[T], p T, opts ...ku
 // travels in a Secret is read from the Secret in client, as the container
 // reads it from the mounted file. It returns what perform recorded with
 // [kubequeue.SetResult] and perform's error, as kubequeue.PerformJob does.
-func PerformJob(ctx context.Context, client kubernetes.Interface, job *batchv1.Job, workers ...kubequeue.Job) (json.RawMessage, error) {
+func PerformJob(ctx context.Context, client kubernetes.Interface, job *batchv1.Job, workers ...kubequeue.AnyWorker) (json.RawMessage, error) {
 	if job == nil {
 		return kubequeue.PerformJob(ctx, job, workers...)
 	}
@@ -244,7 +249,7 @@ func PerformEnqueued[T any](ctx context.Context, client kubernetes.Interface, w 
 func SetSucceeded(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle, result any, opts ...FinishOption) error {
 	var msg string
 	if result != nil {
-		data, err := payload.Encode(result) // as SetResult encodes it
+		data, err := wire.Encode(result) // as SetResult encodes it
 		if err != nil {
 			return fmt.Errorf("kubequeuetest: encode result of job %s: %w", h, err)
 		}
@@ -313,7 +318,7 @@ func finish(ctx context.Context, client kubernetes.Interface, h kubequeue.Handle
 		}
 	}
 	container := kubequeue.DefaultContainerName
-	if i := payload.WorkerContainer(&job.Spec.Template.Spec); i >= 0 {
+	if i := wire.WorkerContainer(&job.Spec.Template.Spec); i >= 0 {
 		container = job.Spec.Template.Spec.Containers[i].Name
 	}
 	now := metav1.Now()

@@ -37,7 +37,8 @@ func newInvoiceWorker(perform func(context.Context, invoice) error) *kubequeue.W
 
 func TestNewQueue(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("billing"))
+	queue, client, err := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("billing"))
+	require.NoError(t, err)
 	w := newInvoiceWorker(func(context.Context, invoice) error { return nil })
 
 	h1, err := queue.Enqueue(t.Context(), w, invoice{ID: 1})
@@ -55,7 +56,8 @@ func TestNewQueue(t *testing.T) {
 
 func TestRequireEnqueued(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
 	w := newInvoiceWorker(func(context.Context, invoice) error { return nil })
 	other := kubequeue.NewWorker("other", func(context.Context, invoice) error { return nil }, kubequeue.WithImage("app"))
 
@@ -64,7 +66,7 @@ func TestRequireEnqueued(t *testing.T) {
 		_, err := queue.Enqueue(t.Context(), w, inv, kubequeue.WithNamespace("ns-"+string(rune('a'+inv.ID))))
 		require.NoError(t, err)
 	}
-	_, err := queue.Enqueue(t.Context(), other, invoice{ID: 99})
+	_, err = queue.Enqueue(t.Context(), other, invoice{ID: 99})
 	require.NoError(t, err)
 
 	require.Equal(t, want, kubequeuetest.RequireEnqueued(t, client, w), "payloads of w only, oldest first, across namespaces")
@@ -73,7 +75,8 @@ func TestRequireEnqueued(t *testing.T) {
 
 func TestRequireEnqueued_FailsWhenNone(t *testing.T) {
 	t.Parallel()
-	_, client := kubequeuetest.NewQueue()
+	_, client, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
 	w := newInvoiceWorker(nil)
 	rec := &recorder{TB: t}
 	done := make(chan struct{})
@@ -90,9 +93,10 @@ func TestRequireEnqueued_FailsWhenNone(t *testing.T) {
 
 func TestRequireNotEnqueued_FailsWhenSome(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
 	w := newInvoiceWorker(func(context.Context, invoice) error { return nil })
-	_, err := queue.Enqueue(t.Context(), w, invoice{ID: 1})
+	_, err = queue.Enqueue(t.Context(), w, invoice{ID: 1})
 	require.NoError(t, err)
 	rec := &recorder{TB: t}
 	done := make(chan struct{})
@@ -145,7 +149,8 @@ func TestPerform(t *testing.T) {
 
 func TestPerformEnqueued(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
 	var seen []int64
 	w := newInvoiceWorker(func(_ context.Context, inv invoice) error {
 		seen = append(seen, inv.ID)
@@ -158,7 +163,7 @@ func TestPerformEnqueued(t *testing.T) {
 		_, err := queue.Enqueue(t.Context(), w, invoice{ID: id + 1})
 		require.NoError(t, err)
 	}
-	err := kubequeuetest.PerformEnqueued(t.Context(), client, w)
+	err = kubequeuetest.PerformEnqueued(t.Context(), client, w)
 	require.ErrorContains(t, err, "card declined")
 	require.Equal(t, []int64{1, 2, 3}, seen)
 	require.Len(t, kubequeuetest.RequireEnqueued(t, client, w), 3, "performing does not remove Jobs")
@@ -167,7 +172,9 @@ func TestPerformEnqueued(t *testing.T) {
 func TestPayload_Undecodable(t *testing.T) {
 	t.Parallel()
 	w := newInvoiceWorker(nil)
-	job, err := kubequeue.New(nil).Build(newInvoiceWorker(func(context.Context, invoice) error { return nil }), invoice{ID: 1})
+	queue, _, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
+	job, err := queue.Build(newInvoiceWorker(func(context.Context, invoice) error { return nil }), invoice{ID: 1})
 	require.NoError(t, err)
 	job.Spec.Template.Spec.Containers[0].Env[1].Value = `{"id":"not a number"}`
 	_, err = kubequeuetest.Payload(job, w)
@@ -202,7 +209,8 @@ func (r *recorder) Fatalf(format string, args ...any) {
 
 func TestSetSucceeded_SetFailed_Errors(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
 	w := kubequeue.NewWorker("noop", func(context.Context, struct{}) error { return nil }, kubequeue.WithImage("registry.example.com/app:v1"))
 	h, err := queue.Enqueue(t.Context(), w, struct{}{})
 	require.NoError(t, err)
@@ -350,7 +358,8 @@ func TestNewClientset_WatchReplaysDeletions(t *testing.T) {
 // clientset and deletes a Job between its list and its watch.
 func TestNewClientset_InformerSeesDeletion(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"))
+	queue, client, err := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"))
+	require.NoError(t, err)
 	w := newInvoiceWorker(func(context.Context, invoice) error { return nil })
 	h, err := queue.Enqueue(t.Context(), w, invoice{ID: 1})
 	require.NoError(t, err)
@@ -405,7 +414,8 @@ func TestNewClientset_InformerSeesDeletion(t *testing.T) {
 
 func TestNewClientset_UIDPreconditions(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"))
+	queue, client, err := kubequeuetest.NewQueue(kubequeue.WithDefaultNamespace("ns"))
+	require.NoError(t, err)
 	w := newInvoiceWorker(func(context.Context, invoice) error { return nil })
 	h, err := queue.Enqueue(t.Context(), w, invoice{ID: 1})
 	require.NoError(t, err)
@@ -437,7 +447,8 @@ func TestNewClientset_UIDPreconditions(t *testing.T) {
 
 func TestEnqueued_OldestFirstWithSecretPayloads(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
 	w := newInvoiceWorker(func(context.Context, invoice) error { return nil })
 	var want []invoice
 	for id := range int64(8) {
@@ -460,7 +471,8 @@ func TestEnqueued_OldestFirstWithSecretPayloads(t *testing.T) {
 
 func TestSetSucceeded_Logs(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
 	w := newInvoiceWorker(func(context.Context, invoice) error { return nil })
 	logs := func(h kubequeue.Handle) []kubequeue.LogLine {
 		var lines []kubequeue.LogLine
@@ -515,11 +527,12 @@ type receipt struct {
 
 func TestPerformJob_SecretPayload(t *testing.T) {
 	t.Parallel()
-	queue, client := kubequeuetest.NewQueue()
+	queue, client, err := kubequeuetest.NewQueue()
+	require.NoError(t, err)
 	w := newInvoiceWorker(func(ctx context.Context, inv invoice) error {
 		return kubequeue.SetResult(ctx, receipt{Invoice: inv.ID})
 	})
-	_, err := queue.Enqueue(t.Context(), w, invoice{ID: 7, Note: "card 4242"}, kubequeue.WithSensitivePayload())
+	_, err = queue.Enqueue(t.Context(), w, invoice{ID: 7, Note: "card 4242"}, kubequeue.WithSensitivePayload())
 	require.NoError(t, err)
 	_, err = queue.Enqueue(t.Context(), w, invoice{ID: 8, Note: strings.Repeat("x", kubequeue.MaxEnvPayloadSize)})
 	require.NoError(t, err)

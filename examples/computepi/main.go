@@ -8,19 +8,11 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-
-	"sigs.k8s.io/yaml"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/examples/internal/enqueuecmd"
 )
 
 // ComputePi runs Perl's bignum bpi. It has no perform function: its command
@@ -41,50 +33,5 @@ var ComputePi = kubequeue.NewWorker[struct{}]("compute-pi", nil,
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	namespace := flag.String("namespace", "", "namespace of the Job (default: the kubeconfig context's)")
-	dryRun := flag.Bool("dry-run", false, "print the Job as YAML instead of creating it")
-	asJSON := flag.Bool("json", false, "print the enqueued job's handle as JSON")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, *kubeconfig, *namespace, *dryRun, *asJSON); err != nil {
-		fmt.Fprintln(os.Stderr, "computepi:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, kubeconfig, namespace string, dryRun, asJSON bool) error {
-	if dryRun {
-		if namespace == "" {
-			namespace = kubequeue.DefaultNamespace
-		}
-		job, err := kubequeue.New(nil, kubequeue.WithDefaultNamespace(namespace)).Build(ComputePi, struct{}{})
-		if err != nil {
-			return err
-		}
-		out, err := yaml.Marshal(job)
-		if err != nil {
-			return err
-		}
-		_, err = os.Stdout.Write(out)
-		return err
-	}
-	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
-	if err != nil {
-		return err
-	}
-	if namespace == "" {
-		namespace = contextNamespace
-	}
-	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, ComputePi, struct{}{})
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(handle)
-	}
-	fmt.Printf("enqueued job %s (uid %s)\n", handle, handle.UID)
-	return nil
+	enqueuecmd.Main(ComputePi, func() struct{} { return struct{}{} })
 }

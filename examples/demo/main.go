@@ -127,7 +127,10 @@ func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeo
 	fmt.Fprintf(out, "Waiting for %d Jobs to finish...\n", len(handles))
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	queue := kubequeue.New(client)
+	queue, err := kubequeue.New(client)
+	if err != nil {
+		return err
+	}
 	statuses := make(map[kubequeue.Handle]kubequeue.Status, len(handles))
 	var waitErr error
 	for st, err := range queue.WaitAll(waitCtx, handles...) {

@@ -9,17 +9,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/kubequeue/kubequeue"
+	"github.com/kubequeue/kubequeue/examples/internal/enqueuecmd"
 )
 
 // Message is the payload of a print-message job.
@@ -62,54 +59,9 @@ func printMessage(ctx context.Context, m Message) error {
 func main() {
 	kubequeue.Main(PrintMessage) // performs the job and exits when started as one
 
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	namespace := flag.String("namespace", "", "namespace of the Job (default: the kubeconfig context's)")
 	message := flag.String("message", "Hello from kubequeue", "message to print")
 	delay := flag.String("delay", "", "wait this long before printing, such as 30s")
-	dryRun := flag.Bool("dry-run", false, "print the Job as YAML instead of creating it")
-	asJSON := flag.Bool("json", false, "print the enqueued job's handle as JSON")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, *kubeconfig, *namespace, Message{Message: *message, Delay: *delay}, *dryRun, *asJSON); err != nil {
-		fmt.Fprintln(os.Stderr, "printmessage:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, kubeconfig, namespace string, m Message, dryRun, asJSON bool) error {
-	if dryRun {
-		if namespace == "" {
-			namespace = kubequeue.DefaultNamespace
-		}
-		job, err := kubequeue.New(nil, kubequeue.WithDefaultNamespace(namespace)).Build(PrintMessage, m)
-		if err != nil {
-			return err
-		}
-		out, err := yaml.Marshal(job)
-		if err != nil {
-			return err
-		}
-		_, err = os.Stdout.Write(out)
-		return err
-	}
-	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
-	if err != nil {
-		return err
-	}
-	if namespace == "" {
-		namespace = contextNamespace
-	}
-	handle, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(namespace)).Enqueue(ctx, PrintMessage, m)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(handle)
-	}
-	fmt.Printf("enqueued job %s (uid %s)\n", handle, handle.UID)
-	return nil
+	enqueuecmd.Main(PrintMessage, func() Message { return Message{Message: *message, Delay: *delay} })
 }
 
 func envOr(name, fallback string) string {

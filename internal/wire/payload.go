@@ -1,7 +1,7 @@
-// Package payload holds the wire format between Enqueue and the runtime in
+// Package wire holds the wire format between Enqueue and the runtime in
 // the Job's container: the environment variables kubequeue sets and the JSON
 // encoding of payloads.
-package payload
+package wire
 
 import (
 	"bytes"
@@ -12,7 +12,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -70,23 +69,6 @@ func SecretVolumeOf(spec *corev1.PodSpec) *corev1.SecretVolumeSource {
 	return nil
 }
 
-// encoder is a reusable JSON encoder and its output buffer.
-type encoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-var encoders = sync.Pool{New: func() any {
-	e := &encoder{}
-	e.enc = json.NewEncoder(&e.buf)
-	e.enc.SetEscapeHTML(false)
-	return e
-}}
-
-// maxPooled is the largest buffer returned to the pool, so that one huge
-// payload does not pin its memory.
-const maxPooled = 64 << 10
-
 // Encode returns the JSON encoding of v as it is stored in a Secret or a
 // termination message. Unlike json.Marshal it leaves <, > and & as they
 // are, so the payload reads as written in kubectl's output. A string that
@@ -97,24 +79,20 @@ const maxPooled = 64 << 10
 // that panics gives an error rather than a panic. See EnvValue for the
 // form that travels in an environment variable.
 func Encode(v any) (data string, err error) {
-	e := encoders.Get().(*encoder)
 	defer func() {
 		if r := recover(); r != nil {
 			// A MarshalJSON or MarshalText method panicked (encoding/json
-			// recovers only its own panics). The encoder is dropped: its
-			// buffer holds a part of the output.
+			// recovers only its own panics).
 			err = fmt.Errorf("%w: %v", errMarshalPanic, r)
-			return
-		}
-		if e.buf.Cap() <= maxPooled {
-			e.buf.Reset()
-			encoders.Put(e)
 		}
 	}()
-	if err := e.enc.Encode(v); err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return "", err
 	}
-	out := bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	// encoding/json copies the output of MarshalJSON as it is, invalid
 	// UTF-8 included; it writes the escape \ufffd for each invalid byte of
 	// a string it encodes itself. Such an escape may also come from a

@@ -1,4 +1,4 @@
-package payload
+package wire
 
 import (
 	"encoding/json"
@@ -69,18 +69,10 @@ func TestEncode_Error(t *testing.T) {
 	t.Parallel()
 	_, err := Encode(make(chan int))
 	require.Error(t, err)
-	// The pooled encoder still works after an error.
+	// Encode still works after an error.
 	got, err := Encode(1)
 	require.NoError(t, err)
 	require.Equal(t, "1", got)
-}
-
-func TestEncode_LargeBufferNotPooled(t *testing.T) {
-	t.Parallel()
-	big := strings.Repeat("x", 2*maxPooled)
-	got, err := Encode(big)
-	require.NoError(t, err)
-	require.Len(t, got, len(big)+2)
 }
 
 func TestEncode_InvalidUTF8(t *testing.T) {
@@ -260,7 +252,7 @@ func TestEncode_MethodPanics(t *testing.T) {
 		require.ErrorIs(t, err, errMarshalPanic)
 		require.ErrorContains(t, err, "boom")
 	}
-	// The pooled encoders still work.
+	// Encode still works after a panic.
 	got, err := Encode(map[string]int{"a": 1})
 	require.NoError(t, err)
 	require.Equal(t, `{"a":1}`, got)
@@ -315,9 +307,9 @@ func TestDecode_ErrorsQuoteNoPayload(t *testing.T) {
 		{name: "NumberOverflow", data: `{"small":7000000001}`, want: []string{"decodeArgs.small", "number", "int8"}},
 		{name: "StringOption", data: `{"count":"` + secret + `"}`, want: []string{"decodeArgs.count", ",string", "int"}},
 		{name: "Netip", data: `{"addr":"` + secret + `"}`, want: []string{"decodeArgs.addr", "netip.Addr"}},
-		{name: "UnmarshalText", data: `{"text":"` + secret + `"}`, want: []string{"decodeArgs.text", "payload.refusesText"}},
-		{name: "UnmarshalJSON", data: `{"json":"` + secret + `"}`, want: []string{"decodeArgs.json", "payload.refusesJSON"}},
-		{name: "UnmarshalJSONPanics", data: `{"panics":"` + secret + `"}`, want: []string{"panicked", "payload.decodeArgs"}},
+		{name: "UnmarshalText", data: `{"text":"` + secret + `"}`, want: []string{"decodeArgs.text", "wire.refusesText"}},
+		{name: "UnmarshalJSON", data: `{"json":"` + secret + `"}`, want: []string{"decodeArgs.json", "wire.refusesJSON"}},
+		{name: "UnmarshalJSONPanics", data: `{"panics":"` + secret + `"}`, want: []string{"panicked", "wire.decodeArgs"}},
 		{name: "InSlice", data: `{"items":[{},{"at":"` + secret + `"}]}`, want: []string{"decodeArgs.items[1].at", "time.Time"}},
 		{name: "InMapKeyNotShown", data: `{"by_key":{"` + secret + `":{"at":"` + secret + `"}}}`, want: []string{"decodeArgs.by_key[…].at", "time.Time"}},
 		{name: "SyntaxError", data: `{"small":` + secret + `}`, want: []string{"not valid JSON", "invalid character", "offset 10"}},

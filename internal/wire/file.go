@@ -1,4 +1,4 @@
-package payload
+package wire
 
 import (
 	"errors"
@@ -20,9 +20,9 @@ const (
 	// its own; the integration tests that read mounted files fail if the two
 	// differ.
 	EnvLocalRoot = "KUBEQUEUE_LOCAL_ROOT"
-	// MaxFileSize is the largest payload file read: 1 MiB, the most a Secret
-	// holds.
-	MaxFileSize = 1 << 20
+	// MaxPayloadSize is the largest encoded payload: 1 MiB, the most a
+	// Secret holds. It bounds the payload file read, too.
+	MaxPayloadSize = 1 << 20
 	// SecretKey is the key of a payload Secret that holds the payload, and
 	// the name of its file in SecretDir, where the Secret is mounted.
 	SecretKey = "payload.json"
@@ -43,19 +43,19 @@ func ContainerPath(p string, lookup func(string) (string, bool)) string {
 }
 
 // ReadFile reads the payload file at the container path p, refusing more
-// than MaxFileSize bytes.
+// than MaxPayloadSize bytes.
 func ReadFile(p string, lookup func(string) (string, bool)) (string, error) {
 	f, err := os.Open(ContainerPath(p, lookup))
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, MaxPayloadSize+1))
 	if err != nil {
 		return "", err
 	}
-	if len(b) > MaxFileSize {
-		return "", errors.New("larger than " + fmt.Sprint(MaxFileSize) + " bytes")
+	if len(b) > MaxPayloadSize {
+		return "", errors.New("larger than " + fmt.Sprint(MaxPayloadSize) + " bytes")
 	}
 	return string(b), nil
 }

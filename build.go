@@ -1,0 +1,135 @@
+package kubequeue
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubequeue/kubequeue/internal/names"
+	"github.com/kubequeue/kubequeue/internal/wire"
+)
+
+// generateName returns "<worker>-<random suffix>".
+func (q *Queue) generateName(worker string) string {
+	if q.rand == nil {
+		return names.Generate(worker, rand.Uint64)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return names.Generate(worker, q.rand.Uint64)
+}
+
+// Build returns the Job that [Queue.Enqueue] would create for worker and
+// payload, without any API call. The payload must be of the worker's type
+// T, its JSON encoding at most [MaxPayloadSize] bytes, and that encoding
+// must decode back into a T (see "Payloads" in the package documentation).
+//
+// The Job is named "<worker>-<suffix>" with a random 10-character suffix
+// (derived from the key with [WithUniqueKey]) unless [WithJobName] names
+// it; its namespace is the call's, else the worker's, else the queue's. A
+// payload that travels in a Secret (above [MaxEnvPayloadSize], or with
+// [WithSensitivePayload]) is not in the Job: the Job is suspended and
+// mounts a Secret named after it, which Enqueue creates before it resumes
+// the Job. Each Enqueue adds to the Job the annotation
+// [AnnotationEnqueueID] and, for a payload in a Secret, 8 hex digits of that
+// ID to the name of the Secret. The caller owns the result and may change
+// it.
+//
+// Errors match [ErrInvalidWorker], [ErrInvalidOption], [ErrPayloadType],
+// [ErrPayloadEncode] or [ErrPayloadTooLarge].
+func (q *Queue) Build(worker AnyWorker, payload any, opts ...EnqueueOption) (*batchv1.Job, error) {
+	built, _, err := q.build(worker, payload, opts...)
+	return built, err
+}
+
+// build is Build, which also returns the encoded payload when it travels
+// in a Secret, and "" when it is in the Job. Such a Job is suspended, to be
+// resumed once its Secret exists, unless the caller's options suspended it
+// themselves (then its annotationResume is "false").
+func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*batchv1.Job, string, error) {
+	if worker == nil {
+		return nil, "", fmt.Errorf("%w: nil worker", ErrInvalidWorker)
+	}
+	cfg, err := worker.config()
+	if err != nil {
+		return nil, "", err
+	}
+	data, err := worker.encodePayload(payload)
+	if err != nil {
+		return nil, "", err
+	}
+	call := new(callConfig)
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyEnqueue(call)
+		}
+	}
+	if err := validateCall(worker.Name(), cfg, call); err != nil {
+		return nil, "", err
+	}
+	name := call.name
+	switch {
+	case call.uniqueKeySet:
+		name = names.FromKey(worker.Name(), call.uniqueKey)
+	case name == "":
+		name = q.generateName(worker.Name())
+	}
+	namespace := q.namespace
+	for _, c := range []*jobConfig{&cfg.job, &call.job} {
+		if c.namespace != nil {
+			namespace = *c.namespace
+		}
+	}
+	inSecret := false
+	for _, c := range []*jobConfig{&cfg.job, &call.job} {
+		if c.sensitive != nil && *c.sensitive {
+			inSecret = true
+		}
+	}
+	// The sizes count what is stored: the escaped form in the environment,
+	// data as it is in a Secret.
+	var env string
+	if !inSecret {
+		env = wire.EnvValue(data)
+		inSecret = len(env) > MaxEnvPayloadSize
+	}
+	built := newJob(worker.Name(), cfg, call, namespace, name, env, inSecret)
+	if len(cfg.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
+		if err := validateMutated(worker.Name(), built, name, namespace, inSecret); err != nil {
+			return nil, "", err
+		}
+	}
+	if call.uniqueKeySet {
+		if built.Annotations == nil {
+			built.Annotations = make(map[string]string, 1)
+		}
+		built.Annotations[AnnotationUniqueKey] = names.KeyHash(call.uniqueKey)
+	}
+	if inSecret {
+		// Created suspended: Enqueue creates the Secret, owned by the Job,
+		// then lets the Job start, unless a mutator suspended it.
+		resume := built.Spec.Suspend == nil || !*built.Spec.Suspend
+		built.Spec.Suspend = ptr.To(true)
+		if built.Annotations == nil {
+			built.Annotations = make(map[string]string, 1)
+		}
+		built.Annotations[annotationResume] = strconv.FormatBool(resume)
+	} else {
+		data = ""
+	}
+	if len(built.Annotations) > 0 {
+		// Too large with the worker's annotations alone is the worker's
+		// mistake; with a call's options, the call's.
+		p := &problems{worker: worker.Name(), sentinel: ErrInvalidOption}
+		if len(opts) == 0 {
+			p.sentinel = ErrInvalidWorker
+		}
+		if annotationsSizeProblem(p, built.Annotations); len(p.errs) > 0 {
+			return nil, "", p.err()
+		}
+	}
+	return built, data, nil
+}
