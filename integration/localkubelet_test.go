@@ -452,3 +452,11 @@ func TestLocalKubelet_SimulatedNode(t *testing.T) {
 	require.Len(t, pods, 1)
 	require.Equal(t, localcluster.SimulatedNodeName, pods[0].Spec.NodeName)
 }
+
+// TestLocalKubelet_EnvRoot keeps the variable that kubequeue's runtime
+// resolves container paths through the one the local cluster documents and
+// its kubelet sets.
+func TestLocalKubelet_EnvRoot(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, localcluster.EnvRoot, wire.EnvLocalRoot)
+}
