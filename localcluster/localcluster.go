@@ -49,11 +49,11 @@
 // [Start] installs the binaries for [KubernetesVersion], [EtcdVersion] and
 // [KwokVersion] the first time (see [Install]): on Linux it downloads the
 // official release binaries and checks them against their published SHA-256
-// (about 400 MB; seconds to a minute), and where that fails it builds them
-// from source with the go command (about 9 minutes on 2 cores). They are
+// (about 400 MB), and where that fails it builds them from source with the
+// go command (about 9 minutes on 2 cores with empty Go caches). They are
 // cached in $XDG_CACHE_HOME/kubequeue/localcluster (~/.cache/kubequeue/
 // localcluster by default), which `rm -rf` clears; later starts take about
-// 4 seconds. [EnvBinDir] points at binaries installed by other means.
+// 5 seconds. [EnvBinDir] points at binaries installed by other means.
 //
 // # Processes and files
 //
