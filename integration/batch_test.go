@@ -14,7 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 // squareWorker performs the items of batches: see squareItem. Built with
@@ -153,7 +153,7 @@ func TestQueue_EnqueueBatch_PermanentFailures(t *testing.T) {
 // sets the pace. It reports both rates and their ratio (batch-x).
 func BenchmarkBatch(b *testing.B) {
 	const n = 1000
-	selector, tolerations := controlplane.Simulated()
+	selector, tolerations := localcluster.Simulated()
 	worker := kubequeue.NewWorker("simulated", greet,
 		kubequeue.WithImage("registry.example.com/not-mapped:v1"),
 		kubequeue.WithNodeSelector(selector),
