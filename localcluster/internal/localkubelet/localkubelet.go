@@ -170,11 +170,7 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	if err != nil {
 		return err
 	}
-	rc := rest.CopyConfig(cfg.RESTConfig)
-	if rc.QPS == 0 && rc.Burst == 0 && rc.RateLimiter == nil {
-		rc.QPS, rc.Burst = 1000, 2000
-	}
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := kubernetes.NewForConfig(clientConfig(cfg.RESTConfig))
 	if err != nil {
 		return fmt.Errorf("localkubelet: client: %w", err)
 	}
@@ -308,6 +304,16 @@ func waitReady(ctx context.Context, name string, c controller) error {
 	case <-ctx.Done():
 		return nil
 	}
+}
+
+// clientConfig returns a copy of rc with QPS 1000 and burst 2000 if it
+// sets no rate limit of its own (see Config.RESTConfig).
+func clientConfig(rc *rest.Config) *rest.Config {
+	rc = rest.CopyConfig(rc)
+	if rc.QPS == 0 && rc.Burst == 0 && rc.RateLimiter == nil {
+		rc.QPS, rc.Burst = 1000, 2000
+	}
+	return rc
 }
 
 // podWorkers is how many pods the pod controller syncs at once.

@@ -81,3 +81,19 @@ func TestRestartDelay(t *testing.T) {
 		160 * time.Second, 300 * time.Second, 300 * time.Second, 300 * time.Second,
 	}, got)
 }
+
+// TestClientConfig: the kubelet's client is not held to client-go's
+// default of 5 requests a second, at which a batch of 1,000 pods waited
+// minutes for its status updates; a rate the caller set stays.
+func TestClientConfig(t *testing.T) {
+	t.Parallel()
+	given := &rest.Config{Host: "https://127.0.0.1:6443"}
+	got := clientConfig(given)
+	require.Equal(t, float32(1000), got.QPS)
+	require.Equal(t, 2000, got.Burst)
+	require.Zero(t, given.QPS, "the caller's config is not changed")
+
+	got = clientConfig(&rest.Config{Host: "https://127.0.0.1:6443", QPS: 50, Burst: 100})
+	require.Equal(t, float32(50), got.QPS)
+	require.Equal(t, 100, got.Burst)
+}
