@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -143,6 +145,38 @@ func TestQueue_EnqueueBatch_PermanentFailures(t *testing.T) {
 		want[i] = fmt.Sprintf("squaring %d", i)
 	}
 	require.Equal(t, want, lines)
+}
+
+// TestQueue_EnqueueBatch_Limits enqueues the largest batch kubequeue
+// accepts, MaxBatchItems items under the longest worker name, suspended so
+// that no pod runs, and shows that the API server accepts it and refuses
+// the same Job with one more item, as kubequeue does before any request.
+func TestQueue_EnqueueBatch_Limits(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	worker := kubequeue.NewWorker("a-worker-whose-name-is-as-long-as-kubequeue-allows-x",
+		func(context.Context, struct{}) error { return nil }, kubequeue.WithImage(testImage))
+	h, err := e.queue.EnqueueBatch(e.ctx, worker, make([]struct{}, kubequeue.MaxBatchItems), suspended)
+	require.NoError(t, err)
+	require.Len(t, h.Name, 57, "room for the host name of the pod of index 99999")
+	job, err := client.BatchV1().Jobs(e.ns).Get(e.ctx, h.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, int32(kubequeue.MaxBatchItems), *job.Spec.Completions)
+	require.Equal(t, int32(kubequeue.MaxBatchItems), *job.Spec.Parallelism)
+
+	_, err = e.queue.EnqueueBatch(e.ctx, worker, make([]struct{}, kubequeue.MaxBatchItems+1), suspended)
+	require.ErrorIs(t, err, kubequeue.ErrPayloadTooLarge)
+	require.ErrorContains(t, err, "a batch of 100001 items, more than 100000")
+
+	more := job.DeepCopy()
+	more.ObjectMeta = metav1.ObjectMeta{Name: "one-more", Namespace: e.ns}
+	more.Spec.Completions = ptr.To(*more.Spec.Completions + 1)
+	more.Spec.Selector, more.Spec.Template.Labels = nil, nil
+	more.Spec.Template.Spec.Volumes = nil
+	more.Spec.Template.Spec.Containers[0].VolumeMounts = nil
+	_, err = client.BatchV1().Jobs(e.ns).Create(e.ctx, more, metav1.CreateOptions{})
+	require.True(t, apierrors.IsInvalid(err), "%v", err)
+	require.ErrorContains(t, err, "maxFailedIndexes")
 }
 
 // BenchmarkBatch measures the throughput, in items per second from the
