@@ -402,12 +402,8 @@ func TestLocalKubelet_LogsSinceSeconds(t *testing.T) {
 func TestLocalKubelet_IndexedJob(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	h, err := e.queue.Enqueue(e.ctx, envWorker, show{Vars: []string{"JOB_COMPLETION_INDEX"}},
-		kubequeue.WithJobMutator(func(j *batchv1.Job) {
-			j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
-			j.Spec.Completions = ptr.To[int32](3)
-			j.Spec.Parallelism = ptr.To[int32](3)
-		}))
+	item := show{Vars: []string{"JOB_COMPLETION_INDEX"}}
+	h, err := e.queue.EnqueueBatch(e.ctx, envWorker, []show{item, item, item})
 	require.NoError(t, err)
 	job := waitJob(t, e, h.Name, time.Minute, finished)
 	require.NotNil(t, condition(job, batchv1.JobComplete), "conditions: %+v", job.Status.Conditions)

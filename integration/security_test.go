@@ -50,6 +50,7 @@ func TestPodSecurity_RestrictedAdmitsDefaultJobs(t *testing.T) {
 		greetWorker.Name(): greeting{}, longNameWorker.Name(): greeting{}, failingWorker.Name(): greeting{},
 		permanentWorker.Name(): greeting{}, sleepWorker.Name(): marker{}, flakyWorker.Name(): marker{},
 		countWorker.Name(): count{}, envWorker.Name(): show{}, addWorker.Name(): sum{}, fileWorker.Name(): marker{},
+		squareWorker.Name(): square{},
 	}
 	var jobs []*batchv1.Job
 	for _, w := range testWorkers {
@@ -59,6 +60,9 @@ func TestPodSecurity_RestrictedAdmitsDefaultJobs(t *testing.T) {
 		require.NoError(t, err)
 		jobs = append(jobs, job)
 	}
+	batch, err := e.queue.BuildBatch(squareWorker, squares(3)) // an Indexed Job's pods too
+	require.NoError(t, err)
+	jobs = append(jobs, batch)
 	for _, ex := range []string{"printmessage", "computepi"} {
 		out := runExample(t, exampleBinary(t, ex), "-dry-run", "-namespace", e.ns)
 		var job batchv1.Job
