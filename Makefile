@@ -29,6 +29,7 @@ test: lint controlplane ## Run every test (what CI runs): unit and integration, 
 	cd $(KUBELET) && $(GO) test -race -count=1 -timeout 5m ./...
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+	$(GO) run ./integration/cmd/bench -smoke
 
 .PHONY: controlplane
 controlplane: ## Build the embedded control plane and the local kubelet once (about 11 minutes on 2 cores), cached in ~/.cache/kubequeue.
@@ -41,7 +42,11 @@ test-short: ## Run the unit tests only (go test -short: no control plane).
 	cd $(KUBELET) && $(GO) test -short -count=1 ./...
 
 .PHONY: bench
-bench: controlplane ## Run the benchmarks, kubequeue beside raw client-go, with allocations.
+bench: controlplane ## Measure kubequeue beside raw client-go on the embedded control plane: one table, RATIO lines (a few minutes).
+	$(GO) run ./integration/cmd/bench
+
+.PHONY: bench-go
+bench-go: controlplane ## Run the Go benchmarks, kubequeue beside raw client-go, with allocations.
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
 
 .PHONY: lint

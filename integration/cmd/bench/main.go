@@ -1,0 +1,121 @@
+// Command bench measures kubequeue beside raw client-go on the embedded
+// control plane and prints one table, then one line per target,
+//
+//	RATIO <name> <value> <op><target>
+//
+// and exits with status 1 if a target is missed (2 on any other error).
+//
+//	go run ./cmd/bench          # make bench: a few minutes
+//	go run ./cmd/bench -smoke   # seconds: checks that it works, checks no target
+//
+// The control plane's binaries are built first if missing (minutes, once;
+// see make controlplane). The table goes to standard output, progress to
+// standard error.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kubequeue/kubequeue/integration/internal/bench"
+	"github.com/kubequeue/kubequeue/internal/controlplane"
+)
+
+func main() {
+	smoke := flag.Bool("smoke", false, "run every measurement at a tiny scale, to check that the program works; targets are not checked")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, *smoke)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+// run runs the benchmark and returns the exit status.
+func run(ctx context.Context, smoke bool) (int, error) {
+	scale := bench.Full
+	if smoke {
+		scale = bench.Smoke
+	}
+	began := time.Now()
+	load := loadAverage()
+	cp, err := controlplane.Start(ctx, controlplane.Options{Build: true, Log: os.Stderr})
+	if err != nil {
+		return 2, err
+	}
+	defer cp.Stop()
+	selector, tolerations := controlplane.Simulated()
+	report, err := bench.Run(ctx, bench.Config{
+		Rest:                  cp.Config(),
+		SimulatedNodeSelector: selector,
+		SimulatedTolerations:  tolerations,
+		Scale:                 scale,
+		Progress:              os.Stderr,
+	})
+	if err != nil {
+		return 2, err
+	}
+	fmt.Printf("Machine: %d cores (%s), %s %s/%s; load average %s at the start, %s at the end.\n",
+		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, load, loadAverage())
+	fmt.Printf("Control plane: Kubernetes %s, etcd %s, kwok %s, on the same machine. Run on %s, %s in all.\n",
+		controlplane.KubernetesVersion, controlplane.EtcdVersion, controlplane.KwokVersion,
+		began.UTC().Format("2006-01-02"), time.Since(began).Round(time.Second))
+	if smoke {
+		report.Notes = append(report.Notes, "SMOKE RUN (-smoke): tiny counts; the figures mean nothing and no target is checked.")
+	}
+	if err := report.Write(os.Stdout); err != nil {
+		return 2, err
+	}
+	missed := report.Missed()
+	switch {
+	case smoke:
+		return 0, nil
+	case len(missed) > 0:
+		var names []string
+		for _, m := range missed {
+			names = append(names, m.Name)
+		}
+		return 1, fmt.Errorf("bench: targets missed: %s", strings.Join(names, ", "))
+	}
+	return 0, nil
+}
+
+// cpuModel returns the CPU's model name from /proc/cpuinfo, or "unknown
+// CPU".
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+// loadAverage returns the 1-minute load average from /proc/loadavg, or
+// "unknown".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	if fields := strings.Fields(string(data)); len(fields) > 0 {
+		return fields[0]
+	}
+	return "unknown"
+}
