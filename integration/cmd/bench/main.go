@@ -7,6 +7,7 @@
 //
 //	go run ./cmd/bench          # make bench: a few minutes
 //	go run ./cmd/bench -smoke   # seconds: checks that it works, checks no target
+//	go run ./cmd/bench -cpuprofile cpu.out   # then go tool pprof cpu.out
 //
 // The control plane's binaries are built first if missing (minutes, once;
 // see make controlplane). The table goes to standard output, progress to
@@ -21,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,19 +33,63 @@ import (
 )
 
 func main() {
+	os.Exit(benchMain())
+}
+
+// benchMain runs the command and returns its exit status.
+func benchMain() int {
 	smoke := flag.Bool("smoke", false, "run every measurement at a tiny scale, to check that the program works; targets are not checked")
+	only := flag.String("only", "", "run only these measurements, comma-separated, of: "+strings.Join(bench.Steps(), ", "))
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (both sides) to this file, for go tool pprof")
 	flag.Parse()
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err := run(ctx, *smoke)
+	var steps []string
+	if *only != "" {
+		steps = strings.Split(*only, ",")
+		for _, s := range steps {
+			if !slices.Contains(bench.Steps(), s) {
+				fmt.Fprintf(os.Stderr, "bench: -only: no measurement %q (there are %s)\n", s, strings.Join(bench.Steps(), ", "))
+				return 2
+			}
+		}
+	}
+	code, err := run(ctx, *smoke, steps)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
-	os.Exit(code)
+	return code
+}
+
+// startCPUProfile starts profiling the CPU into the file at path, and
+// returns the function that stops it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: start the CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: write the CPU profile:", err)
+		}
+	}, nil
 }
 
 // run runs the benchmark and returns the exit status.
-func run(ctx context.Context, smoke bool) (int, error) {
+func run(ctx context.Context, smoke bool, only []string) (int, error) {
 	scale := bench.Full
 	if smoke {
 		scale = bench.Smoke
@@ -61,6 +108,7 @@ func run(ctx context.Context, smoke bool) (int, error) {
 		SimulatedTolerations:  tolerations,
 		Scale:                 scale,
 		Progress:              os.Stderr,
+		Only:                  only,
 	})
 	if err != nil {
 		return 2, err

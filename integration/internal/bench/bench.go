@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,9 +37,6 @@ type Scale struct {
 	// Bulk is how many Jobs EnqueueMany, and client-go at its best
 	// concurrency, create per round, in BulkRounds rounds.
 	Bulk, BulkRounds int
-	// CPU is how many Jobs each side creates per round while its process
-	// CPU time is measured, in CPURounds rounds.
-	CPU, CPURounds int
 	// Payload maps payload sizes in bytes to the Jobs each side creates per
 	// round, in PayloadRounds rounds.
 	Payload       map[int]int
@@ -58,19 +56,17 @@ type Scale struct {
 
 // Full is the scale of make bench: a few minutes on 2 cores.
 var Full = Scale{
-	Rounds:          5,
-	Enqueue:         map[int]int{1: 150, 8: 400, 32: 800},
+	Rounds:          3,
+	Enqueue:         map[int]int{1: 60, 8: 300, 32: 1000},
 	Bulk:            2000,
 	BulkRounds:      3,
-	CPU:             1000,
-	CPURounds:       3,
-	Payload:         map[int]int{1 << 10: 200, payload64KiB: 100, payload65KiB: 60, payload1MiB: 12},
+	Payload:         map[int]int{1 << 10: 100, payload64KiB: 60, payload65KiB: 30, payload1MiB: 8},
 	PayloadRounds:   3,
 	Wait:            1000,
 	HeapFirst:       1000,
 	HeapTotal:       10000,
-	RateLimited:     60,
-	RateLimit:       600,
+	RateLimited:     50,
+	RateLimit:       500,
 	BuildIterations: 20000,
 }
 
@@ -81,8 +77,6 @@ var Smoke = Scale{
 	Enqueue:         map[int]int{1: 4, 8: 16, 32: 32},
 	Bulk:            40,
 	BulkRounds:      1,
-	CPU:             20,
-	CPURounds:       1,
 	Payload:         map[int]int{1 << 10: 2, payload64KiB: 2, payload65KiB: 2, payload1MiB: 2},
 	PayloadRounds:   1,
 	Wait:            10,
@@ -114,6 +108,9 @@ type Config struct {
 	// Progress receives a line as each measurement starts; nil discards
 	// them.
 	Progress io.Writer
+	// Only, if not empty, names the measurements to run (see Steps);
+	// their targets alone are then checked.
+	Only []string
 }
 
 // Args is the payload of the benchmark's Jobs.
@@ -172,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	b := &bench{cfg: cfg, report: &Report{}}
+	b := &bench{cfg: cfg, report: &Report{}, bestConcurrency: 32}
 	var err error
 	if b.client, err = newClient(cfg.Rest, -1, 0, nil); err != nil {
 		return nil, err
@@ -180,24 +177,48 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer b.deleteNamespaces()
 	b.report.Notes = append(b.report.Notes,
 		"Jobs are created suspended, so that no pod runs, except where waited for (pods simulated by kwok).",
+		"client-go creates the Job that Build returns, with a fresh name and each payload encoded with encoding/json; kubequeue is Enqueue (Build and create).",
 		fmt.Sprintf("Each side is measured in rounds that alternate which goes first; figures are medians of the rounds (p50/p99 of all creates), ratios medians of the rounds' ratios. Client without a rate limit unless stated. EnqueueMany at its default concurrency, %d.", kubequeue.DefaultEnqueueConcurrency),
 	)
-	steps := []func(context.Context) error{
-		b.enqueue,
-		b.bulk,
-		b.cpu,
-		b.payloads,
-		b.wait,
-		b.heap,
-		b.rateLimits,
-		b.build,
-	}
-	for _, step := range steps {
-		if err := step(ctx); err != nil {
+	for _, step := range b.steps() {
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, step.name) {
+			continue
+		}
+		if err := step.run(ctx); err != nil {
 			return b.report, err
 		}
 	}
 	return b.report, nil
+}
+
+// Steps returns the names of the measurements, in the order Run runs
+// them.
+func Steps() []string {
+	var names []string
+	for _, s := range (&bench{}).steps() {
+		names = append(names, s.name)
+	}
+	return names
+}
+
+// step is one measurement.
+type step struct {
+	name string
+	run  func(context.Context) error
+}
+
+// steps returns the measurements in the order Run runs them. bulk
+// compares with client-go's best concurrency that enqueue found, or 32.
+func (b *bench) steps() []step {
+	return []step{
+		{"enqueue", b.enqueue},
+		{"bulk", b.bulk},
+		{"payload", b.payloads},
+		{"wait", b.wait},
+		{"heap", b.heap},
+		{"ratelimit", b.rateLimits},
+		{"build", b.build},
+	}
 }
 
 // progress writes a line of progress.

@@ -28,9 +28,10 @@ type side func(ctx context.Context, i int) error
 
 // sides returns the two sides creating Jobs of worker with payloads of
 // size bytes, through client in namespace ns: kubequeue's Enqueue, and
-// client-go creating Build's output with a fresh name, which for a payload
-// in a Secret means the same three writes as Enqueue (the Job suspended,
-// the Secret, a patch that lets the Job start).
+// client-go creating Build's output with a fresh name and the payload
+// encoded with encoding/json, as a client-go program must encode its own.
+// For a payload in a Secret that means the same three writes as Enqueue
+// (the Job suspended, the Secret, a patch that lets the Job start).
 func sides(client kubernetes.Interface, ns string, worker *kubequeue.Worker[Args], size int) (kq, raw side, err error) {
 	queue, err := kubequeue.New(client, kubequeue.WithDefaultNamespace(ns))
 	if err != nil {
@@ -51,12 +52,34 @@ func sides(client kubernetes.Interface, ns string, worker *kubequeue.Worker[Args
 	if err != nil {
 		return nil, nil, err
 	}
+	// Where the payload goes: the environment variable that holds it, or
+	// else the Secret.
+	env := -1
+	if payloadVolume(template) == nil {
+		for i, e := range template.Spec.Template.Spec.Containers[0].Env {
+			if e.Value == string(data) {
+				env = i
+			}
+		}
+		if env < 0 {
+			return nil, nil, fmt.Errorf("bench: no environment variable of Build's Job holds the payload %s", data)
+		}
+	}
 	jobs := client.BatchV1().Jobs(ns)
 	secrets := client.CoreV1().Secrets(ns)
 	create := metav1.CreateOptions{FieldManager: kubequeue.DefaultFieldManager}
-	raw = func(ctx context.Context, _ int) error {
+	raw = func(ctx context.Context, i int) error {
+		p := payload
+		p.OrderID = int64(i)
+		data, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
 		job := template.DeepCopy()
 		job.Name = worker.Name() + "-" + utilrand.String(10)
+		if env >= 0 {
+			job.Spec.Template.Spec.Containers[0].Env[env].Value = string(data)
+		}
 		vol := payloadVolume(job)
 		if vol == nil {
 			_, err := jobs.Create(ctx, job, create)
@@ -222,8 +245,9 @@ func allLatencies(bs []batch) []time.Duration {
 	return out
 }
 
-// enqueue measures throughput and latency at each concurrency, and
-// remembers client-go's best concurrency for the bulk measurement.
+// enqueue measures throughput and latency at each concurrency, and the
+// client CPU time per Job at cpuConcurrency, and remembers client-go's
+// best concurrency for the bulk measurement.
 func (b *bench) enqueue(ctx context.Context) error {
 	ns, err := b.namespace(ctx, "enqueue")
 	if err != nil {
@@ -250,6 +274,12 @@ func (b *bench) enqueue(ctx context.Context) error {
 		b.report.add(fmt.Sprintf("enqueue, concurrency %d: latency p50 / p99, ms", c),
 			ms(percentile(lk, 50))+" / "+ms(percentile(lk, 99)), ms(percentile(lr, 50))+" / "+ms(percentile(lr, 99)), "")
 		b.report.target(fmt.Sprintf("enqueue_c%d", c), ratio, ">=", 0.97)
+		if c == cpuConcurrency {
+			cpu := median(ratios(cpus(kqs), cpus(raws)))
+			b.report.add(fmt.Sprintf("client CPU per Job (getrusage over %d enqueues at concurrency %d): ms", n, c),
+				fmt.Sprintf("%.3f", median(cpus(kqs))*1000), fmt.Sprintf("%.3f", median(cpus(raws))*1000), number(cpu))
+			b.report.target("cpu_per_job", cpu, "<=", 1.1)
+		}
 		if m := median(throughputs(raws)); m > best {
 			best, b.bestConcurrency = m, c
 		}
@@ -298,33 +328,9 @@ func (b *bench) bulk(ctx context.Context) error {
 	return nil
 }
 
-// cpuConcurrency is the concurrency of the CPU measurements.
-const cpuConcurrency = 8
-
-// cpu measures the process CPU time per Job.
-func (b *bench) cpu(ctx context.Context) error {
-	ns, err := b.namespace(ctx, "cpu")
-	if err != nil {
-		return err
-	}
-	kq, raw, err := sides(b.client, ns, newWorker("bench"), 0)
-	if err != nil {
-		return err
-	}
-	n := b.cfg.Scale.CPU
-	b.progress("cpu: %d rounds of %d Jobs each side", b.cfg.Scale.CPURounds, n)
-	kqs, raws, err := b.rounds(ctx, ns, b.cfg.Scale.CPURounds,
-		func(ctx context.Context) (batch, error) { return run(ctx, n, cpuConcurrency, kq) },
-		func(ctx context.Context) (batch, error) { return run(ctx, n, cpuConcurrency, raw) })
-	if err != nil {
-		return err
-	}
-	ratio := median(ratios(cpus(kqs), cpus(raws)))
-	b.report.add(fmt.Sprintf("client CPU per Job, %d enqueues at concurrency %d: ms", n, cpuConcurrency),
-		fmt.Sprintf("%.3f", median(cpus(kqs))*1000), fmt.Sprintf("%.3f", median(cpus(raws))*1000), number(ratio))
-	b.report.target("cpu_per_job", ratio, "<=", 1.1)
-	return nil
-}
+// cpuConcurrency is the concurrency of the enqueue rounds whose process
+// CPU time per Job is reported: Full creates 1,000 Jobs per round at it.
+const cpuConcurrency = 32
 
 // payloadConcurrency is the concurrency of the payload sweep.
 const payloadConcurrency = 8
@@ -377,7 +383,7 @@ func sizeName(size int) string {
 const heapConcurrency = 32
 
 // heap measures the Go heap in use after HeapFirst and after HeapTotal
-// enqueues, each side in turn.
+// enqueues of kubequeue, and after HeapFirst of client-go.
 func (b *bench) heap(ctx context.Context) error {
 	ns, err := b.namespace(ctx, "heap")
 	if err != nil {
@@ -388,30 +394,30 @@ func (b *bench) heap(ctx context.Context) error {
 		return err
 	}
 	first, total := b.cfg.Scale.HeapFirst, b.cfg.Scale.HeapTotal
-	measure := func(create side) (after1, afterAll uint64, err error) {
-		if _, err := run(ctx, first, heapConcurrency, create); err != nil {
-			return 0, 0, err
-		}
-		after1 = heapInUse()
-		if _, err := run(ctx, total-first, heapConcurrency, create); err != nil {
-			return 0, 0, err
-		}
-		afterAll = heapInUse()
-		return after1, afterAll, b.clear(ctx, ns)
-	}
-	b.progress("heap: %d enqueues each side", total)
-	k1, kAll, err := measure(kq)
-	if err != nil {
+	// client-go's side only up to first, as a baseline: the target is
+	// about kubequeue's growth, and 10,000 more creates take minutes.
+	b.progress("heap: %d enqueues with kubequeue, %d with client-go", total, first)
+	if _, err := run(ctx, first, heapConcurrency, raw); err != nil {
 		return err
 	}
-	r1, rAll, err := measure(raw)
-	if err != nil {
+	r1 := heapInUse()
+	if err := b.clear(ctx, ns); err != nil {
+		return err
+	}
+	if _, err := run(ctx, first, heapConcurrency, kq); err != nil {
+		return err
+	}
+	k1 := heapInUse()
+	if _, err := run(ctx, total-first, heapConcurrency, kq); err != nil {
+		return err
+	}
+	kAll := heapInUse()
+	if err := b.clear(ctx, ns); err != nil {
 		return err
 	}
 	b.report.add(fmt.Sprintf("Go heap in use after %d enqueues", first), mib(k1), mib(r1), "")
 	b.report.add(fmt.Sprintf("Go heap in use after %d enqueues (÷ after %d)", total, first),
-		fmt.Sprintf("%s (%s)", mib(kAll), number(float64(kAll)/float64(k1))),
-		fmt.Sprintf("%s (%s)", mib(rAll), number(float64(rAll)/float64(r1))), "")
+		fmt.Sprintf("%s (%s)", mib(kAll), number(float64(kAll)/float64(k1))), "not measured", "")
 	b.report.target("heap_growth", float64(kAll)/float64(k1), "<=", 1.1)
 	return nil
 }

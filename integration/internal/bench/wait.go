@@ -23,23 +23,26 @@ import (
 	"github.com/kubequeue/kubequeue"
 )
 
-// watchCounter is a round tripper that counts watch requests.
+// watchCounter is a round tripper that counts watch requests, and writes
+// each to log.
 type watchCounter struct {
 	next    http.RoundTripper
 	watches *atomic.Int64
+	log     func(format string, args ...any)
 }
 
 func (c watchCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if w := req.URL.Query().Get("watch"); w == "true" || w == "1" {
-		c.watches.Add(1)
+		c.log("watch %d: %s", c.watches.Add(1), req.URL.RequestURI())
 	}
 	return c.next.RoundTrip(req)
 }
 
 // countWatches returns a wrapper for a client's transport that counts its
-// watch requests in n.
-func countWatches(n *atomic.Int64) func(http.RoundTripper) http.RoundTripper {
-	return func(rt http.RoundTripper) http.RoundTripper { return watchCounter{next: rt, watches: n} }
+// watch requests in n, and writes each as progress, prefixed by who.
+func (b *bench) countWatches(who string, n *atomic.Int64) func(http.RoundTripper) http.RoundTripper {
+	log := func(format string, args ...any) { b.progress(who+": "+format, args...) }
+	return func(rt http.RoundTripper) http.RoundTripper { return watchCounter{next: rt, watches: n, log: log} }
 }
 
 // finishedAt returns when job finished, as the API server recorded it (in
@@ -153,7 +156,7 @@ func (b *bench) wait(ctx context.Context) error {
 
 	// kubequeue's WaitAll.
 	var kqWatches atomic.Int64
-	kqClient, err := newClient(b.cfg.Rest, -1, 0, countWatches(&kqWatches))
+	kqClient, err := newClient(b.cfg.Rest, -1, 0, b.countWatches("wait: kubequeue", &kqWatches))
 	if err != nil {
 		return err
 	}
@@ -178,7 +181,7 @@ func (b *bench) wait(ctx context.Context) error {
 
 	// client-go: one informer on the namespace's Jobs of the worker.
 	var rawWatches atomic.Int64
-	rawClient, err := newClient(b.cfg.Rest, -1, 0, countWatches(&rawWatches))
+	rawClient, err := newClient(b.cfg.Rest, -1, 0, b.countWatches("wait: client-go", &rawWatches))
 	if err != nil {
 		return err
 	}
