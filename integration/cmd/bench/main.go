@@ -1,16 +1,17 @@
-// Command bench measures kubequeue beside raw client-go on the embedded
-// control plane and prints one table, then one line per target,
+// Command bench measures kubequeue beside raw client-go on a local cluster
+// (package localcluster) and prints one table, then one line per target,
 //
 //	RATIO <name> <value> <op><target>
 //
 // and exits with status 1 if a target is missed (2 on any other error).
 //
-//	go run ./cmd/bench          # make bench: a few minutes
-//	go run ./cmd/bench -smoke   # seconds: checks that it works, checks no target
-//	go run ./cmd/bench -cpuprofile cpu.out   # then go tool pprof cpu.out
+//	go run ./cmd/bench                      # make bench: a few minutes
+//	go run ./cmd/bench -smoke               # seconds: checks that it works, checks no target
+//	go run ./cmd/bench -only enqueue,wait   # some measurements
+//	go run ./cmd/bench -cpuprofile cpu.out  # then go tool pprof cpu.out
 //
-// The control plane's binaries are built first if missing (minutes, once;
-// see make controlplane). The table goes to standard output, progress to
+// The cluster's binaries are installed first if missing (see make
+// localcluster). The table goes to standard output, progress to
 // standard error.
 package main
 
@@ -29,7 +30,7 @@ import (
 	"time"
 
 	"github.com/kubequeue/kubequeue/integration/internal/bench"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 func main() {
@@ -96,12 +97,12 @@ func run(ctx context.Context, smoke bool, only []string) (int, error) {
 	}
 	began := time.Now()
 	load := loadAverage()
-	cp, err := controlplane.Start(ctx, controlplane.Options{Build: true, Log: os.Stderr})
+	cp, err := localcluster.Start(ctx, localcluster.Options{Log: os.Stderr})
 	if err != nil {
 		return 2, err
 	}
 	defer cp.Stop()
-	selector, tolerations := controlplane.Simulated()
+	selector, tolerations := localcluster.Simulated()
 	report, err := bench.Run(ctx, bench.Config{
 		Rest:                  cp.Config(),
 		SimulatedNodeSelector: selector,
@@ -115,8 +116,8 @@ func run(ctx context.Context, smoke bool, only []string) (int, error) {
 	}
 	fmt.Printf("Machine: %d cores (%s), %s %s/%s; load average %s at the start, %s at the end.\n",
 		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, load, loadAverage())
-	fmt.Printf("Control plane: Kubernetes %s, etcd %s, kwok %s, on the same machine. Run on %s, %s in all.\n",
-		controlplane.KubernetesVersion, controlplane.EtcdVersion, controlplane.KwokVersion,
+	fmt.Printf("Local cluster: Kubernetes %s, etcd %s, kwok %s, on the same machine. Run on %s, %s in all.\n",
+		localcluster.KubernetesVersion, localcluster.EtcdVersion, localcluster.KwokVersion,
 		began.UTC().Format("2006-01-02"), time.Since(began).Round(time.Second))
 	if smoke {
 		report.Notes = append(report.Notes, "SMOKE RUN (-smoke): tiny counts; the figures mean nothing and no target is checked.")

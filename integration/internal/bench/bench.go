@@ -3,7 +3,7 @@
 // name on client-go's side), in rounds that alternate which side goes
 // first so that the noise of a shared machine hits both. Run returns one
 // table and the ratios the project sets targets for. The command
-// internal/cmd/bench runs it on the embedded control plane (make bench).
+// cmd/bench runs it on a local cluster (make bench).
 package bench
 
 import (
