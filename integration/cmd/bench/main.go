@@ -112,6 +112,10 @@ func run(ctx context.Context, smoke bool, only []string) (int, error) {
 		Only:                  only,
 	})
 	if err != nil {
+		if report != nil && len(report.Rows) > 0 {
+			fmt.Println("The run stopped early; what it measured:")
+			_ = report.Write(os.Stdout)
+		}
 		return 2, err
 	}
 	fmt.Printf("Machine: %d cores (%s), %s %s/%s; load average %s at the start, %s at the end.\n",
