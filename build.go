@@ -61,21 +61,34 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 	if err != nil {
 		return nil, "", err
 	}
+	call := callOptions(opts)
+	if err := validateCall(worker.Name(), cfg, call); err != nil {
+		return nil, "", err
+	}
+	return q.buildJob(worker.Name(), cfg, call, data)
+}
+
+// callOptions applies opts to a new callConfig.
+func callOptions(opts []EnqueueOption) *callConfig {
 	call := new(callConfig)
 	for _, opt := range opts {
 		if opt != nil {
 			opt.applyEnqueue(call)
+			call.options++
 		}
 	}
-	if err := validateCall(worker.Name(), cfg, call); err != nil {
-		return nil, "", err
-	}
+	return call
+}
+
+// buildJob is build once the worker and the call's options are checked and
+// the payload is encoded (data).
+func (q *Queue) buildJob(worker string, cfg *workerConfig, call *callConfig, data string) (*batchv1.Job, string, error) {
 	name := call.name
 	switch {
 	case call.uniqueKeySet:
-		name = names.FromKey(worker.Name(), call.uniqueKey)
+		name = names.FromKey(worker, call.uniqueKey)
 	case name == "":
-		name = q.generateName(worker.Name())
+		name = q.generateName(worker)
 	}
 	namespace := q.namespace
 	for _, c := range []*jobConfig{&cfg.job, &call.job} {
@@ -96,9 +109,9 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 		env = wire.EnvValue(data)
 		inSecret = len(env) > MaxEnvPayloadSize
 	}
-	built := newJob(worker.Name(), cfg, call, namespace, name, env, inSecret)
+	built := newJob(worker, cfg, call, namespace, name, env, inSecret)
 	if len(cfg.job.mutators)+len(call.job.mutators) > 0 { // without, all holds by construction
-		if err := validateMutated(worker.Name(), built, name, namespace, inSecret); err != nil {
+		if err := validateMutated(worker, built, name, namespace, inSecret); err != nil {
 			return nil, "", err
 		}
 	}
@@ -123,8 +136,8 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 	if len(built.Annotations) > 0 {
 		// Too large with the worker's annotations alone is the worker's
 		// mistake; with a call's options, the call's.
-		p := &problems{worker: worker.Name(), sentinel: ErrInvalidOption}
-		if len(opts) == 0 {
+		p := &problems{worker: worker, sentinel: ErrInvalidOption}
+		if call.options == 0 {
 			p.sentinel = ErrInvalidWorker
 		}
 		if annotationsSizeProblem(p, built.Annotations); len(p.errs) > 0 {

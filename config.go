@@ -64,12 +64,18 @@ type jobConfig struct {
 	mutators       []func(*batchv1.Job)
 }
 
-// callConfig holds what options passed to Build or Enqueue set.
+// callConfig holds what options passed to Build, Enqueue or EnqueueMany
+// set.
 type callConfig struct {
-	job          jobConfig
-	name         string
-	uniqueKey    string
-	uniqueKeySet bool
+	job            jobConfig
+	name           string
+	uniqueKey      string
+	uniqueKeySet   bool
+	concurrency    int
+	concurrencySet bool
+
+	options int  // how many options were given
+	many    bool // the call is EnqueueMany's
 }
 
 // kubequeueLabels returns labels plus kubequeue's own.

@@ -37,6 +37,13 @@ func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts
 	if err != nil {
 		return Handle{}, err
 	}
+	return q.enqueue(ctx, worker, payload, job, secretPayload)
+}
+
+// enqueue runs the enqueue protocol for job, which build made of worker
+// and payload; secretPayload is the payload when it travels in a Secret,
+// else "".
+func (q *Queue) enqueue(ctx context.Context, worker AnyWorker, payload any, job *batchv1.Job, secretPayload string) (Handle, error) {
 	if ctx.Err() != nil {
 		return Handle{}, fmt.Errorf("kubequeue: enqueue job %s/%s: %w", job.Namespace, job.Name, ctxErr(ctx))
 	}

@@ -110,6 +110,7 @@ package kubequeue
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -213,8 +214,9 @@ type Queue struct {
 	namespace    string
 	fieldManager string
 
-	tries int                                        // tries of each request; see WithRetries
-	sleep func(context.Context, time.Duration) error // waits between tries
+	tries  int                                        // tries of each request; see WithRetries
+	sleep  func(context.Context, time.Duration) error // waits between tries
+	logger *slog.Logger                               // nil: slog.Default()
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
@@ -236,6 +238,14 @@ const DefaultFieldManager = "kubequeue"
 // clientset, or its fake for tests and for code that only builds Jobs. It
 // returns an error for a nil client, and one matching [ErrInvalidOption]
 // that names each invalid option.
+//
+// When client is a clientset with client-go's default rate limit (a
+// rest.Config that sets no QPS gets 5 requests per second, in bursts of
+// 10), which caps Enqueue at about 5 Jobs per second, New logs a warning
+// saying so to the queue's logger (see [WithLogger]). Raise the limit by
+// setting QPS and Burst in the rest.Config, or make the clientset with
+// [NewClientset] or [LoadConfig], which set [DefaultQPS] and
+// [DefaultBurst].
 func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
 	if client == nil || isNilPointer(client) {
 		return nil, errors.New("kubequeue: New: nil kubernetes client (a queue that only builds Jobs can use client-go's fake clientset)")
@@ -255,7 +265,19 @@ func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
 	if err := q.validate(); err != nil {
 		return nil, err
 	}
+	if defaultRateLimited(client) {
+		q.log().Warn("kubequeue: the Kubernetes client has client-go's default rate limit, 5 requests per second in bursts of 10, which caps Enqueue at about 5 Jobs per second; " +
+			"set QPS and Burst in its rest.Config, or make it with kubequeue.NewClientset or LoadConfig, which set them to 50 and 100")
+	}
 	return q, nil
+}
+
+// log returns the queue's logger.
+func (q *Queue) log() *slog.Logger {
+	if q.logger == nil {
+		return slog.Default()
+	}
+	return q.logger
 }
 
 // isNilPointer reports whether v holds a nil pointer, such as a nil

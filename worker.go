@@ -19,6 +19,7 @@ type AnyWorker interface {
 
 	config() (*workerConfig, error)
 	encodePayload(v any) (string, error)
+	payloadList(v any) ([]any, error)
 	performPayload(ctx context.Context, data string) error
 }
 
@@ -116,6 +117,22 @@ func (w *Worker[T]) encodePayload(v any) (string, error) {
 		}
 	}
 	return data, nil
+}
+
+// payloadList returns the payloads of v, a []T, or a []any whose every
+// element encodePayload then checks, as EnqueueMany takes them.
+func (w *Worker[T]) payloadList(v any) ([]any, error) {
+	switch s := v.(type) {
+	case []T:
+		list := make([]any, len(s))
+		for i := range s {
+			list[i] = s[i]
+		}
+		return list, nil
+	case []any:
+		return s, nil
+	}
+	return nil, fmt.Errorf("%w: worker %q takes a []%v (or a []any of them) for EnqueueMany, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
 }
 
 // decode decodes a payload as the runtime does: strictly with
