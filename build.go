@@ -102,6 +102,27 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 			return nil, "", err
 		}
 	}
+	// Suspended by the caller's options (a mutator), before kubequeue
+	// suspends it for its gates or its payload.
+	userSuspended := isSuspended(built)
+	now := q.now()
+	g := resolveGates(&cfg.job, &call.job, now)
+	gated := g.any()
+	if gated {
+		// A worker's own mistake only when the call adds nothing.
+		p := &problems{worker: worker.Name(), sentinel: ErrInvalidOption}
+		if len(opts) == 0 {
+			p.sentinel = ErrInvalidWorker
+		}
+		validateGates(p, &g, namespace, name, built.Labels)
+		if userSuspended {
+			p.add("WithJobMutator", "spec.suspend=true", "a Job with gates (WithRunAt, WithDelay, WithConcurrencyKey, WithAfter) is suspended until the release controller resumes it: to hold it longer, call Queue.Suspend after Enqueue")
+		}
+		if err := p.err(); err != nil {
+			return nil, "", err
+		}
+		setGates(built, &g, now)
+	}
 	if call.uniqueKeySet {
 		if built.Annotations == nil {
 			built.Annotations = make(map[string]string, 1)
@@ -110,8 +131,9 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 	}
 	if inSecret {
 		// Created suspended: Enqueue creates the Secret, owned by the Job,
-		// then lets the Job start, unless a mutator suspended it.
-		resume := built.Spec.Suspend == nil || !*built.Spec.Suspend
+		// then lets the Job start, unless a mutator suspended it or it
+		// waits for the release controller.
+		resume := !userSuspended && !gated
 		built.Spec.Suspend = ptr.To(true)
 		if built.Annotations == nil {
 			built.Annotations = make(map[string]string, 1)

@@ -62,6 +62,7 @@ type jobConfig struct {
 	failureRules   []batchv1.PodFailurePolicyRule
 	sensitive      *bool
 	mutators       []func(*batchv1.Job)
+	gate           gateConfig
 }
 
 // callConfig holds what options passed to Build or Enqueue set.

@@ -215,6 +215,7 @@ type Queue struct {
 
 	tries int                                        // tries of each request; see WithRetries
 	sleep func(context.Context, time.Duration) error // waits between tries
+	now   func() time.Time                           // the clock of WithDelay and AnnotationQueuedAt
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
@@ -246,6 +247,7 @@ func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
 		fieldManager: DefaultFieldManager,
 		tries:        DefaultRetries,
 		sleep:        sleepCtx,
+		now:          time.Now,
 	}
 	for _, opt := range opts {
 		if opt != nil {
