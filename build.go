@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/utils/ptr"
@@ -115,11 +116,17 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 			p.sentinel = ErrInvalidWorker
 		}
 		validateGates(p, &g, namespace, name, built.Labels)
+		if call.template && (!g.runAt.IsZero() || len(g.after) > 0) {
+			p.add("Schedule", "WithRunAt, WithDelay or WithAfter", "a schedule's Jobs run when the schedule says: only WithConcurrencyKey may gate them")
+		}
 		if userSuspended {
 			p.add("WithJobMutator", "spec.suspend=true", "a Job with gates (WithRunAt, WithDelay, WithConcurrencyKey, WithAfter) is suspended until the release controller resumes it: to hold it longer, call Queue.Suspend after Enqueue")
 		}
 		if err := p.err(); err != nil {
 			return nil, "", err
+		}
+		if call.template {
+			now = time.Time{} // each Job is queued when the CronJob makes it
 		}
 		setGates(built, &g, now)
 	}
@@ -129,7 +136,10 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 		}
 		built.Annotations[AnnotationUniqueKey] = names.KeyHash(call.uniqueKey)
 	}
-	if inSecret {
+	switch {
+	case inSecret && call.template:
+		// A schedule's Secret exists before its Jobs: they start at once.
+	case inSecret:
 		// Created suspended: Enqueue creates the Secret, owned by the Job,
 		// then lets the Job start, unless a mutator suspended it or it
 		// waits for the release controller.
@@ -139,7 +149,7 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 			built.Annotations = make(map[string]string, 1)
 		}
 		built.Annotations[annotationResume] = strconv.FormatBool(resume)
-	} else {
+	default:
 		data = ""
 	}
 	if len(built.Annotations) > 0 {

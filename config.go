@@ -71,6 +71,7 @@ type callConfig struct {
 	name         string
 	uniqueKey    string
 	uniqueKeySet bool
+	template     bool // Schedule's: the template of a CronJob's Jobs
 }
 
 // kubequeueLabels returns labels plus kubequeue's own.
