@@ -1,10 +1,13 @@
 # kubequeue: run `make help` for the targets.
 
 GO ?= go
-PKGS := ./...
-# The local kubelet is a module of its own (it brings virtual-kubelet's
-# dependencies, which kubequeue's users should not inherit).
-KUBELET := internal/localkubelet
+# The Go modules of the repository: kubequeue itself (the root), the local
+# cluster, the integration tests and the demo. The last three are modules of
+# their own so that the local cluster's dependencies (virtual-kubelet, ...)
+# never reach kubequeue's go.mod; each is tested on its own.
+MODULES := . localcluster integration examples/demo
+# The modules with benchmarks.
+BENCH_MODULES := . integration
 
 .DEFAULT_GOAL := help
 
@@ -16,41 +19,53 @@ help: ## Show this help.
 # needs PRINTMESSAGE_IMAGE); a KUBECONFIG that only comes from the
 # environment is ignored, so the demo never lands on a cluster by accident.
 ifeq ($(origin KUBECONFIG),command line)
-DEMO_FLAGS += -kubeconfig '$(KUBECONFIG)'
+DEMO_FLAGS += -kubeconfig '$(abspath $(KUBECONFIG))'
 endif
 
 .PHONY: demo
-demo: ## Enqueue the examples on the embedded control plane (or KUBECONFIG=...) and show how they ran.
+demo: ## Enqueue the examples on a local cluster (or KUBECONFIG=...) and show how they ran.
 	@echo "Compiling the demo (a minute or two the first time)..."
-	$(GO) run ./examples/demo $(DEMO_FLAGS)
+	cd examples/demo && $(GO) run . $(DEMO_FLAGS)
 
 .PHONY: test
-test: lint controlplane ## Run every test (what CI runs): unit and integration, race detector, each benchmark once.
-	cd $(KUBELET) && $(GO) test -race -count=1 -timeout 5m ./...
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+test: lint localcluster ## Run every test of every module (what CI runs): unit and integration, race detector, each benchmark once.
+	@set -e; for m in $(MODULES); do \
+		echo "== go test -race $$m"; \
+		(cd $$m && $(GO) test -race -count=1 -timeout 20m ./...); \
+	done
+	@set -e; for m in $(BENCH_MODULES); do \
+		echo "== go test -bench $$m"; \
+		(cd $$m && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...); \
+	done
 
+.PHONY: localcluster
+localcluster: ## Install the local cluster's binaries once (a download, or a build of about 9 minutes on 2 cores), cached in ~/.cache/kubequeue/localcluster.
+	@echo "Checking the local cluster's binaries (compiling the installer takes a minute the first time)..."
+	cd localcluster && $(GO) run ./cmd/localcluster install
+
+# The target's former name.
 .PHONY: controlplane
-controlplane: ## Build the embedded control plane and the local kubelet once (about 11 minutes on 2 cores), cached in ~/.cache/kubequeue.
-	@echo "Checking the embedded control plane's binaries (compiling the builder takes a minute or two the first time)..."
-	$(GO) run ./internal/cmd/controlplane build
+controlplane: localcluster
+
+.PHONY: cluster
+cluster: ## Run a local cluster until Ctrl-C; it prints the KUBECONFIG to use.
+	cd localcluster && $(GO) run ./cmd/localcluster up
 
 .PHONY: test-short
-test-short: ## Run the unit tests only (go test -short: no control plane).
-	$(GO) test -short -count=1 $(PKGS)
-	cd $(KUBELET) && $(GO) test -short -count=1 ./...
+test-short: ## Run the unit tests only (go test -short: no cluster).
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...); done
 
 .PHONY: bench
-bench: controlplane ## Run the benchmarks, kubequeue beside raw client-go, with allocations.
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
+bench: localcluster ## Run the benchmarks, kubequeue beside raw client-go, with allocations.
+	@set -e; for m in $(BENCH_MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./...); done
 
 .PHONY: lint
-lint: ## go vet, and fail if gofmt would change a file.
-	$(GO) vet $(PKGS)
-	cd $(KUBELET) && $(GO) vet ./...
+lint: ## go vet in every module, and fail if gofmt would change a file.
+	@set -e; for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...); done
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: examples
 examples: ## Build the example programs into bin/.
 	$(GO) build -o bin/ ./examples/...
+	cd examples/demo && $(GO) build -o ../../bin/ .

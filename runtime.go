@@ -203,7 +203,11 @@ func ValidateWorkers(workers ...AnyWorker) error {
 // runtime.Goexit as a failure (so that the process always ends with an
 // exit code). It logs the outcome with [slog.Default] and returns
 // the exit code for it (see [ExitCode]). Outside a kubequeue Job it returns
-// [ExitPermanent]. Most programs call [Main] instead.
+// [ExitPermanent]. Most programs call [Main] instead. Where
+// KUBEQUEUE_LOCAL_ROOT is set, as the kubelet of package
+// github.com/kubequeue/kubequeue/localcluster sets it for the processes it
+// runs without a mount namespace, the payload file and the termination
+// message are found under that directory.
 func Run(ctx context.Context, workers ...AnyWorker) int {
 	name, _ := os.LookupEnv(wire.EnvWorker)
 	start := time.Now()

@@ -16,7 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 // BenchmarkEnqueue creates Jobs on the real API server: kubequeue's Enqueue
@@ -119,14 +119,14 @@ func BenchmarkEnqueueToComplete(b *testing.B) {
 
 // BenchmarkWaitAll waits for 50 Jobs at a time: kubequeue's WaitAll beside
 // client-go's watchtools.UntilWithSync run for each Job, as code written by
-// hand would wait. The pods are simulated (kwok), so that the control plane
+// hand would wait. The pods are simulated (kwok), so that the cluster
 // rather than 50 processes sets the pace. Beside the time to wait for all 50
 // (ns/op) it reports the watch requests each side made (watches/op) and, per
 // Job, the time from the API server reporting the Job finished (seen by a
 // watch of the benchmark's own) to the waiter returning it (ms-p50, ms-p99).
 func BenchmarkWaitAll(b *testing.B) {
 	const jobs = 50
-	selector, tolerations := controlplane.Simulated()
+	selector, tolerations := localcluster.Simulated()
 	worker := kubequeue.NewWorker("simulated", greet,
 		kubequeue.WithImage("registry.example.com/not-mapped:v1"),
 		kubequeue.WithNodeSelector(selector),

@@ -17,8 +17,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
 	"github.com/kubequeue/kubequeue/internal/wire"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
@@ -46,7 +46,7 @@ func TestQueue_Enqueue_RunsToComplete(t *testing.T) {
 	require.Len(t, pods, 1)
 	pod := pods[0]
 	require.Equal(t, corev1.PodSucceeded, pod.Status.Phase)
-	require.Equal(t, controlplane.LocalNodeName, pod.Spec.NodeName, "the scheduler placed the pod")
+	require.Equal(t, localcluster.LocalNodeName, pod.Spec.NodeName, "the scheduler placed the pod")
 	require.Equal(t, "kubequeue", pod.Labels[kubequeue.LabelManagedBy])
 	require.Equal(t, "greet", pod.Labels[kubequeue.LabelWorker])
 

@@ -21,8 +21,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
 	"github.com/kubequeue/kubequeue/internal/wire"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 // podLogs reads a pod's log through the API server (pods/log), which the API
@@ -437,7 +437,7 @@ func TestLocalKubelet_UnmappedImage(t *testing.T) {
 func TestLocalKubelet_SimulatedNode(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	selector, tolerations := controlplane.Simulated()
+	selector, tolerations := localcluster.Simulated()
 	// The image is not mapped: on the simulated node nothing runs.
 	worker := kubequeue.NewWorker("simulated", greet,
 		kubequeue.WithImage("registry.example.com/not-mapped:v1"),
@@ -450,5 +450,13 @@ func TestLocalKubelet_SimulatedNode(t *testing.T) {
 	require.NotNil(t, condition(job, batchv1.JobComplete), "conditions: %+v", job.Status.Conditions)
 	pods := jobPods(t, e, h.Name)
 	require.Len(t, pods, 1)
-	require.Equal(t, controlplane.SimulatedNodeName, pods[0].Spec.NodeName)
+	require.Equal(t, localcluster.SimulatedNodeName, pods[0].Spec.NodeName)
+}
+
+// TestLocalKubelet_EnvRoot keeps the variable that kubequeue's runtime
+// resolves container paths through the one the local cluster documents and
+// its kubelet sets.
+func TestLocalKubelet_EnvRoot(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, localcluster.EnvRoot, wire.EnvLocalRoot)
 }

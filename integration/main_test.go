@@ -1,16 +1,16 @@
 // Package integration tests kubequeue against a real kube-apiserver, with the
 // real Job, TTL and garbage-collector controllers and the real scheduler, on
-// the embedded control plane (internal/controlplane). Pods run as processes
-// on the local kubelet's node: the workers of workers_test.go are performed
-// by this test binary, started by the kubelet as the Job's container, and the
+// a local cluster (package localcluster). Pods run as processes on the
+// local kubelet's node: the workers of workers_test.go are performed by this
+// test binary, started by the kubelet as the Job's container, and the
 // examples by their own binaries. Pods that select the kwok node
-// ([controlplane.Simulated]) are only simulated.
+// ([localcluster.Simulated]) are only simulated.
 //
-// TestMain starts one control plane for the package; each test works in a
+// TestMain starts one cluster for the package; each test works in a
 // namespace of its own. Under go test -short every test skips. Otherwise
-// missing control-plane binaries are built first (minutes, once), or, when
-// the test timeout is too short for that, the run fails saying how to build
-// them.
+// missing binaries are installed first (downloaded, or built from source in
+// minutes, once), or, when the test timeout is too short for a build, the
+// run fails saying how to install them.
 package integration
 
 import (
@@ -45,16 +45,16 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 // minBuildTimeout is the test timeout below which TestMain does not try to
-// build missing binaries, since the build alone takes about that long on a
-// 2-core machine.
+// install missing binaries, since building them from source alone takes
+// about that long on a 2-core machine.
 const minBuildTimeout = 20 * time.Minute
 
 var (
-	cluster *controlplane.ControlPlane
+	cluster *localcluster.Cluster
 	client  kubernetes.Interface
 )
 
@@ -65,7 +65,7 @@ func TestMain(m *testing.M) {
 
 	flag.Parse()
 	if testing.Short() {
-		fmt.Println("integration: -short given: skipping every test that needs the embedded control plane")
+		fmt.Println("integration: -short given: skipping every test that needs the local cluster")
 		os.Exit(m.Run())
 	}
 	os.Exit(run(m))
@@ -76,8 +76,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
-	// An interrupted run still stops the control plane (and, on Linux, the
-	// kernel kills it if this process dies any other way).
+	// An interrupted run still stops the cluster (and, on Linux, the kernel
+	// kills it if this process dies any other way).
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -89,7 +89,7 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// cleanup stops the control plane and removes the example binaries.
+// cleanup stops the cluster and removes the example binaries.
 func cleanup() {
 	cluster.Stop()
 	examplesMu.Lock()
@@ -102,19 +102,18 @@ func cleanup() {
 func start() error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if _, err := controlplane.BinDir(); errors.Is(err, controlplane.ErrNotBuilt) {
+	if _, err := localcluster.Installed(localcluster.Options{}); errors.Is(err, localcluster.ErrNotInstalled) {
 		timeout := flag.Lookup("test.timeout").Value.(flag.Getter).Get().(time.Duration)
 		if timeout > 0 && timeout < minBuildTimeout {
-			return fmt.Errorf("%w\nBuilding it here would outlast this run's -timeout %s: run `make controlplane` first, or go test -timeout 30m", err, timeout)
+			return fmt.Errorf("%w\nInstalling them here could outlast this run's -timeout %s: run `make localcluster` first, or go test -timeout 30m", err, timeout)
 		}
-		fmt.Fprintln(os.Stderr, "integration: the control plane is not built yet; building it first")
+		fmt.Fprintln(os.Stderr, "integration: the local cluster's binaries are not installed yet; installing them first")
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	cluster, err = controlplane.Start(ctx, controlplane.Options{
-		Build:  true,
+	cluster, err = localcluster.Start(ctx, localcluster.Options{
 		Log:    os.Stderr,
 		Images: map[string]string{testImage: self},
 	})
@@ -146,7 +145,7 @@ type env struct {
 func setup(t testing.TB) *env {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("needs the embedded control plane; run without -short")
+		t.Skip("needs the local cluster; run without -short")
 	}
 	ctx := t.Context()
 	printLogsOnFailure(t, cluster)
@@ -164,10 +163,10 @@ func newQueue(t testing.TB, client kubernetes.Interface, opts ...kubequeue.Queue
 
 // printLogsOnFailure prints the tail of each of cp's component logs when
 // the test fails.
-func printLogsOnFailure(t testing.TB, cp *controlplane.ControlPlane) {
+func printLogsOnFailure(t testing.TB, cp *localcluster.Cluster) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("control plane logs:\n%s", cp.LogTail(30))
+			t.Logf("cluster logs:\n%s", cp.LogTail(30))
 		}
 	})
 }
@@ -298,7 +297,8 @@ func exampleBinary(t testing.TB, name string) string {
 	if examplesDir == "" {
 		dir, err := os.MkdirTemp("", "kubequeue-examples-")
 		require.NoError(t, err)
-		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../examples/printmessage", "../examples/computepi")
+		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+			"github.com/kubequeue/kubequeue/examples/printmessage", "github.com/kubequeue/kubequeue/examples/computepi")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			require.NoError(t, err, "build the examples:\n%s", out)

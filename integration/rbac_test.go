@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -270,4 +271,53 @@ func TestRBAC_SchedulerRole(t *testing.T) {
 		return apierrors.IsNotFound(err), nil
 	})
 	require.NoError(t, err, "the abandoned Job is deleted")
+}
+
+// TestQueue_Enqueue_RBAC checks Enqueue as a user with no rights, then with
+// a Role that allows creating Jobs: the real server's Forbidden comes back
+// wrapped, still recognisable, and nothing is created.
+func TestQueue_Enqueue_RBAC(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	cfg, err := cluster.UserConfig("enqueuer")
+	require.NoError(t, err)
+	userClient, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	queue := newQueue(t, userClient, kubequeue.WithDefaultNamespace(e.ns))
+	worker := greetWorker
+
+	_, err = queue.Enqueue(e.ctx, worker, greeting{})
+	require.True(t, apierrors.IsForbidden(err), "got %v", err)
+	require.ErrorContains(t, err, "kubequeue: create job "+e.ns+"/greet-")
+	jobs, err := client.BatchV1().Jobs(e.ns).List(e.ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Empty(t, jobs.Items)
+
+	_, err = client.RbacV1().Roles(e.ns).Create(e.ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "enqueue"},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{batchv1.GroupName},
+			Resources: []string{"jobs"},
+			Verbs:     []string{"create"},
+		}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = client.RbacV1().RoleBindings(e.ns).Create(e.ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "enqueue"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "enqueue"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "enqueuer"}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	// The authorizer's cache catches up within moments.
+	var h kubequeue.Handle
+	err = wait.PollUntilContextTimeout(e.ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		h, err = queue.Enqueue(ctx, worker, greeting{})
+		if apierrors.IsForbidden(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	require.NoError(t, err)
+	require.Equal(t, "greet", h.Worker)
 }

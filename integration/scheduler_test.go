@@ -28,7 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 // Leader election durations short enough for tests: a replica takes over
@@ -77,7 +77,7 @@ func startScheduler(t testing.TB, e *env, c kubernetes.Interface, opts ...kubequ
 // simulatedWorker's pods run on the simulated node: kwok completes them
 // without running anything, so that hundreds of Jobs cost little.
 var simulatedWorker = func() *kubequeue.Worker[greeting] {
-	selector, tolerations := controlplane.Simulated()
+	selector, tolerations := localcluster.Simulated()
 	return kubequeue.NewWorker("simulated", greet,
 		kubequeue.WithImage("registry.example.com/not-mapped:v1"),
 		kubequeue.WithNodeSelector(selector),

@@ -2,16 +2,18 @@
 // for their Jobs to finish, prints a table of them and what each one's pod
 // printed. It is what `make demo` runs.
 //
-// Without -kubeconfig it starts the embedded control plane (etcd,
-// kube-apiserver, the Job and TTL controllers, the scheduler and the local
-// kubelet, which runs pods as processes on this machine), building it first
-// if needed, and stops it at the end. printmessage's pod runs the
-// printmessage binary the demo builds; computepi's runs the local perl. With -kubeconfig it runs against that cluster instead; KUBECONFIG in
-// the environment is deliberately ignored, so the demo never lands on a
-// cluster by accident.
+// Without -kubeconfig it starts a local cluster (package localcluster:
+// etcd, kube-apiserver, the Job and TTL controllers, the scheduler and a
+// kubelet that runs pods as processes on this machine), installing its
+// binaries first if needed, and stops it at the end. printmessage's pod runs
+// the printmessage binary the demo builds; computepi's runs the local perl.
+// With -kubeconfig it runs against that cluster instead; KUBECONFIG in the
+// environment is deliberately ignored, so the demo never lands on a cluster
+// by accident. It is a module of its own, so that the local cluster's
+// dependencies never reach kubequeue's go.mod:
 //
-//	go run ./examples/demo                              # on the embedded control plane
-//	go run ./examples/demo -kubeconfig ~/.kube/config   # on a real cluster
+//	cd examples/demo && go run .                              # on a local cluster
+//	cd examples/demo && go run . -kubeconfig ~/.kube/config   # on a real cluster
 //
 // On a real cluster, printmessage needs an image that contains it
 // (PRINTMESSAGE_IMAGE, see examples/printmessage) and computepi pulls the
@@ -36,12 +38,12 @@ import (
 	"time"
 
 	"github.com/kubequeue/kubequeue"
-	"github.com/kubequeue/kubequeue/internal/controlplane"
+	"github.com/kubequeue/kubequeue/localcluster"
 )
 
 // examples are the programs the demo builds and runs, with their arguments.
 // A Job whose outcome depends on the machine (computepi needs perl on the
-// embedded control plane) may fail without failing the demo.
+// local cluster) may fail without failing the demo.
 var examples = []struct {
 	name    string
 	args    []string
@@ -51,12 +53,12 @@ var examples = []struct {
 	{"computepi", nil, true},
 }
 
-// demoImage is printmessage's image on the embedded control plane: the
-// local kubelet runs the printmessage binary for it.
+// demoImage is printmessage's image on the local cluster: its kubelet runs
+// the printmessage binary for it.
 const demoImage = "kubequeue.local/demo/printmessage:latest"
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "run on this cluster instead of the embedded control plane")
+	kubeconfig := flag.String("kubeconfig", "", "run on this cluster instead of a local cluster")
 	namespace := flag.String("namespace", "", "namespace of the Jobs (default: the kubeconfig context's, or default)")
 	timeout := flag.Duration("timeout", 3*time.Minute, "give up waiting for the Jobs after this long")
 	flag.Parse()
@@ -70,25 +72,25 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeout time.Duration) error {
-	var embedded *controlplane.ControlPlane
+	var local *localcluster.Cluster
 	if kubeconfig != "" && os.Getenv("PRINTMESSAGE_IMAGE") == "" {
 		return errors.New("on a real cluster, printmessage needs an image that contains it: build one from examples/printmessage, push it, and set PRINTMESSAGE_IMAGE")
 	}
 	if kubeconfig == "" {
-		if _, err := controlplane.BinDir(); errors.Is(err, controlplane.ErrNotBuilt) {
-			fmt.Fprintf(out, "Building the embedded control plane first: about %d minutes on 2 cores, once.\n", controlplane.BuildMinutes())
+		if _, err := localcluster.Installed(localcluster.Options{}); errors.Is(err, localcluster.ErrNotInstalled) {
+			fmt.Fprintf(out, "Installing the local cluster's binaries first: a download, or where that fails a build of about %d minutes on 2 cores, once.\n", localcluster.BuildMinutes())
 		}
-		fmt.Fprintln(out, "Starting the embedded control plane. Its local kubelet runs pods as processes on this machine.")
-		cp, err := controlplane.Start(ctx, controlplane.Options{Build: true, Log: out})
+		fmt.Fprintln(out, "Starting a local cluster. Its kubelet runs pods as processes on this machine, as the current user.")
+		c, err := localcluster.Start(ctx, localcluster.Options{Log: out})
 		if err != nil {
 			return err
 		}
 		defer func() {
-			cp.Stop()
-			fmt.Fprintln(out, "Stopped the embedded control plane.")
+			c.Stop()
+			fmt.Fprintln(out, "Stopped the local cluster.")
 		}()
-		kubeconfig = cp.Kubeconfig()
-		embedded = cp
+		kubeconfig = c.Kubeconfig()
+		local = c
 	}
 	client, contextNamespace, err := kubequeue.NewClientset(kubeconfig, "")
 	if err != nil {
@@ -104,8 +106,8 @@ func run(ctx context.Context, out io.Writer, kubeconfig, namespace string, timeo
 	}
 	defer os.RemoveAll(bin)
 	env := os.Environ()
-	if embedded != nil {
-		if err := embedded.SetImage(demoImage, filepath.Join(bin, "printmessage")); err != nil {
+	if local != nil {
+		if err := local.SetImage(demoImage, filepath.Join(bin, "printmessage")); err != nil {
 			return err
 		}
 		env = append(env, "PRINTMESSAGE_IMAGE="+demoImage)

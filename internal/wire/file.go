@@ -13,12 +13,12 @@ const (
 	// as a key of a Secret mounted into the container. When it is set,
 	// EnvPayload is not read.
 	EnvPayloadFile = "KUBEQUEUE_PAYLOAD_FILE"
-	// EnvLocalRoot is set by the local kubelet of the embedded control plane
-	// (internal/localkubelet), which runs containers as local processes, to
-	// the directory the container sees as /. Container paths are resolved
-	// under it. It is the same name as localkubelet.EnvRoot, in a module of
-	// its own; the integration tests that read mounted files fail if the two
-	// differ.
+	// EnvLocalRoot names the directory that stands for the container's /
+	// where a process runs without a mount namespace: container paths are
+	// resolved under it when it is set. It is the documented contract of
+	// package localcluster (its EnvRoot), whose kubelet sets it for every
+	// container's process; nothing sets it in a real container. An
+	// integration test keeps the two names equal.
 	EnvLocalRoot = "KUBEQUEUE_LOCAL_ROOT"
 	// MaxPayloadSize is the largest encoded payload: 1 MiB, the most a
 	// Secret holds. It bounds the payload file read, too.
@@ -32,8 +32,8 @@ const (
 )
 
 // ContainerPath returns where the process finds the container path p: p
-// itself in a container, or p under $KUBEQUEUE_LOCAL_ROOT when the local
-// kubelet runs the process. lookup reads the environment.
+// itself in a container, or p under $KUBEQUEUE_LOCAL_ROOT when that is set.
+// lookup reads the environment.
 func ContainerPath(p string, lookup func(string) (string, bool)) string {
 	root, ok := lookup(EnvLocalRoot)
 	if !ok || root == "" {
