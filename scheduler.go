@@ -59,8 +59,9 @@ const (
 // when the gates open, ends those whose dependencies failed or are gone,
 // and deletes Jobs left waiting for their payload Secret. Jobs with gates
 // wait, suspended, until a Scheduler runs: someone must run one, in a
-// service's own process or as a Deployment of its own (see deploy/ for the
-// RBAC it needs). Create it with [NewScheduler] and call [Scheduler.Run].
+// service's own process or as a Deployment of its own
+// (deploy/scheduler-rbac.yaml holds the RBAC it needs). Create it with
+// [NewScheduler] and call [Scheduler.Run].
 //
 // Every replica of a service may run it: they elect one by a
 // coordination.k8s.io Lease (client-go's leader election), and only that
@@ -102,8 +103,8 @@ func WithSchedulerNamespaces(namespaces ...string) SchedulerOption {
 }
 
 // WithAllNamespaces makes the release controller watch the Jobs of every
-// namespace with one informer, which needs a ClusterRole (see deploy/).
-// It overrides [WithSchedulerNamespaces].
+// namespace with one informer, which needs a ClusterRole (see
+// deploy/scheduler-rbac.yaml). It overrides [WithSchedulerNamespaces].
 func WithAllNamespaces() SchedulerOption {
 	return schedulerOption(func(s *Scheduler) { s.allNamespaces = true })
 }
