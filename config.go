@@ -62,6 +62,7 @@ type jobConfig struct {
 	failureRules   []batchv1.PodFailurePolicyRule
 	sensitive      *bool
 	mutators       []func(*batchv1.Job)
+	gate           gateConfig
 }
 
 // callConfig holds what options passed to Build, Enqueue or EnqueueMany
@@ -73,6 +74,7 @@ type callConfig struct {
 	uniqueKeySet   bool
 	concurrency    int
 	concurrencySet bool
+	template       bool // Schedule's: the template of a CronJob's Jobs
 
 	options int  // how many options were given
 	many    bool // the call is EnqueueMany's

@@ -72,6 +72,23 @@
 // unique for a key, so that a caller may enqueue a key again after any
 // error.
 //
+// # Later, at most N at once, after other Jobs, periodically
+//
+// Gates make a Job wait: [WithRunAt] and [WithDelay] (not before a time),
+// [WithConcurrencyKey] (at most N Jobs of a key run at once in the
+// namespace, oldest first) and [WithAfter] (once other Jobs completed; if
+// one fails or is gone, the Job fails without running, unless
+// [WithAfterAnyOutcome]). A gated Job is created suspended with its gates in
+// annotations; [Queue.Status] reports it as [StateWaiting] with the [Gate]
+// that holds it. The release controller ([NewScheduler]) resumes it when its
+// gates open: someone must run it, or gated Jobs wait (nothing is lost).
+// It also deletes Jobs left waiting for their payload Secret by an Enqueue
+// that died (see [WithPendingGrace]).
+//
+// [Queue.Schedule] runs a worker periodically as a batch/v1 CronJob, run
+// by the cluster's own CronJob controller; its Jobs are ordinary kubequeue
+// Jobs.
+//
 // # Lifecycle
 //
 // [Queue.Enqueue] returns a [Handle], plain data that can be stored and used
@@ -216,6 +233,7 @@ type Queue struct {
 
 	tries  int                                        // tries of each request; see WithRetries
 	sleep  func(context.Context, time.Duration) error // waits between tries
+	now    func() time.Time                           // the clock of WithDelay and AnnotationQueuedAt
 	logger *slog.Logger                               // nil: slog.Default()
 
 	mu   sync.Mutex // guards rand when it is a caller's source
@@ -256,6 +274,7 @@ func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
 		fieldManager: DefaultFieldManager,
 		tries:        DefaultRetries,
 		sleep:        sleepCtx,
+		now:          time.Now,
 	}
 	for _, opt := range opts {
 		if opt != nil {

@@ -23,10 +23,12 @@ type EnqueueOption interface {
 }
 
 // JobOption is an option that can be set on a worker, as a default for all
-// its Jobs, or passed to Enqueue for one Job, where it overrides the worker's.
+// its Jobs, or passed to Enqueue for one Job, where it overrides the worker's,
+// or to [Queue.Schedule] for every Job of a schedule.
 type JobOption interface {
 	WorkerOption
 	EnqueueOption
+	ScheduleOption
 }
 
 // QueueOption configures a [Queue] in [New].

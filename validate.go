@@ -229,6 +229,7 @@ func validateJobConfig(p *problems, c *jobConfig) {
 			p.add("WithJobMutator", "nil", "must not be nil")
 		}
 	}
+	validateGateConfig(p, &c.gate)
 }
 
 // overlapsPayload reports whether a volume mounted at mountPath would hide
