@@ -37,6 +37,8 @@ test: lint localcluster ## Run every test of every module (what CI runs): unit a
 		echo "== go test -bench $$m"; \
 		(cd $$m && $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...); \
 	done
+	@echo "== bench -smoke (the bench program at a tiny scale: checks that it works, not the targets)"
+	cd integration && $(GO) run ./cmd/bench -smoke
 
 .PHONY: localcluster
 localcluster: ## Install the local cluster's binaries once (a download, or a build of about 9 minutes on 2 cores), cached in ~/.cache/kubequeue/localcluster.
@@ -56,7 +58,11 @@ test-short: ## Run the unit tests only (go test -short: no cluster).
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...); done
 
 .PHONY: bench
-bench: localcluster ## Run the benchmarks, kubequeue beside raw client-go, with allocations.
+bench: localcluster ## Measure kubequeue beside raw client-go on a local cluster: one table and RATIO lines, from one run of a few minutes.
+	cd integration && $(GO) run ./cmd/bench
+
+.PHONY: bench-go
+bench-go: localcluster ## Run the Go benchmarks, kubequeue beside raw client-go, with allocations.
 	@set -e; for m in $(BENCH_MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./...); done
 
 .PHONY: lint

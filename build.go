@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/utils/ptr"
@@ -78,16 +79,23 @@ func (q *Queue) build(worker AnyWorker, payload any, opts ...EnqueueOption) (*ba
 // callOptions applies and checks the options of one call for a worker
 // with configuration cfg, of a batch of items (0 for a single Job).
 func callOptions(worker string, cfg *workerConfig, opts []EnqueueOption, items int) (*callConfig, error) {
-	call := new(callConfig)
-	for _, opt := range opts {
-		if opt != nil {
-			opt.applyEnqueue(call)
-		}
-	}
+	call := applyOptions(opts)
 	if err := validateCall(worker, cfg, call, items); err != nil {
 		return nil, err
 	}
 	return call, nil
+}
+
+// applyOptions applies opts to a new callConfig, unchecked.
+func applyOptions(opts []EnqueueOption) *callConfig {
+	call := new(callConfig)
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyEnqueue(call)
+			call.options++
+		}
+	}
+	return call
 }
 
 // assemble builds the Job named name of a worker, a call and its encoded
@@ -121,22 +129,53 @@ func (q *Queue) assemble(worker string, cfg *workerConfig, call *callConfig, wit
 			return nil, "", err
 		}
 	}
+	// Suspended by the caller's options (a mutator), before kubequeue
+	// suspends it for its gates or its payload.
+	userSuspended := isSuspended(built)
+	now := q.now()
+	g := resolveGates(&cfg.job, &call.job, now)
+	gated := g.any()
+	if gated {
+		// A worker's own mistake only when the call adds nothing.
+		p := &problems{worker: worker, sentinel: ErrInvalidOption}
+		if call.options == 0 {
+			p.sentinel = ErrInvalidWorker
+		}
+		validateGates(p, &g, namespace, name, built.Labels)
+		if call.template && (!g.runAt.IsZero() || len(g.after) > 0) {
+			p.add("Schedule", "WithRunAt, WithDelay or WithAfter", "a schedule's Jobs run when the schedule says: only WithConcurrencyKey may gate them")
+		}
+		if userSuspended {
+			p.add("WithJobMutator", "spec.suspend=true", "a Job with gates (WithRunAt, WithDelay, WithConcurrencyKey, WithAfter) is suspended until the release controller resumes it: to hold it longer, call Queue.Suspend after Enqueue")
+		}
+		if err := p.err(); err != nil {
+			return nil, "", err
+		}
+		if call.template {
+			now = time.Time{} // each Job is queued when the CronJob makes it
+		}
+		setGates(built, &g, now)
+	}
 	if call.uniqueKeySet {
 		if built.Annotations == nil {
 			built.Annotations = make(map[string]string, 1)
 		}
 		built.Annotations[AnnotationUniqueKey] = names.KeyHash(call.uniqueKey)
 	}
-	if inSecret {
+	switch {
+	case inSecret && call.template:
+		// A schedule's Secret exists before its Jobs: they start at once.
+	case inSecret:
 		// Created suspended: Enqueue creates the Secret, owned by the Job,
-		// then lets the Job start, unless a mutator suspended it.
-		resume := built.Spec.Suspend == nil || !*built.Spec.Suspend
+		// then lets the Job start, unless a mutator suspended it or it
+		// waits for the release controller.
+		resume := !userSuspended && !gated
 		built.Spec.Suspend = ptr.To(true)
 		if built.Annotations == nil {
 			built.Annotations = make(map[string]string, 1)
 		}
 		built.Annotations[annotationResume] = strconv.FormatBool(resume)
-	} else {
+	default:
 		data = ""
 	}
 	if len(built.Annotations) > 0 {

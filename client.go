@@ -10,7 +10,7 @@ import (
 
 // Client-side rate limits that LoadConfig sets when the configuration sets
 // none. client-go's own defaults (5 requests per second, bursts of 10) would
-// throttle a service that enqueues in bursts.
+// throttle a service that enqueues in bursts: [New] warns of them.
 const (
 	// DefaultQPS is the sustained rate of requests, per second.
 	DefaultQPS = 50
@@ -65,4 +65,20 @@ func NewClientset(kubeconfig, contextName string) (client *kubernetes.Clientset,
 		return nil, "", fmt.Errorf("kubequeue: create kubernetes clientset: %w", err)
 	}
 	return client, namespace, nil
+}
+
+// defaultRateLimited reports whether client is a clientset whose Jobs are
+// created under client-go's default rate limit, [rest.DefaultQPS]: its
+// rest.Config set no QPS (or set that one).
+func defaultRateLimited(client kubernetes.Interface) bool {
+	batch := client.BatchV1()
+	if batch == nil || isNilPointer(batch) {
+		return false
+	}
+	rc := batch.RESTClient()
+	if rc == nil || isNilPointer(rc) {
+		return false // the fake clientset's
+	}
+	limiter := rc.GetRateLimiter()
+	return limiter != nil && !isNilPointer(limiter) && limiter.QPS() == rest.DefaultQPS
 }

@@ -1,10 +1,16 @@
 package kubequeue_test
 
 import (
+	"bytes"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -78,4 +84,59 @@ func TestLoadConfig(t *testing.T) {
 		require.Error(t, err)
 		require.Nil(t, cs)
 	})
+}
+
+// TestNew_DefaultRateLimitWarning: a clientset with client-go's default
+// rate limit gets one warning, through the queue's logger, that says how
+// to raise it; any other client gets none.
+func TestNew_DefaultRateLimitWarning(t *testing.T) {
+	t.Parallel()
+	clientset := func(t *testing.T, qps float32, burst int) kubernetes.Interface {
+		t.Helper()
+		client, err := kubernetes.NewForConfig(&rest.Config{Host: "https://192.0.2.1:6443", QPS: qps, Burst: burst})
+		require.NoError(t, err)
+		return client
+	}
+	tests := []struct {
+		name   string
+		client func(t *testing.T) kubernetes.Interface
+		warns  bool
+	}{
+		{"ClientGoDefault", func(t *testing.T) kubernetes.Interface { return clientset(t, 0, 0) }, true},
+		{"LoadConfigDefault", func(t *testing.T) kubernetes.Interface {
+			return clientset(t, kubequeue.DefaultQPS, kubequeue.DefaultBurst)
+		}, false},
+		{"Unlimited", func(t *testing.T) kubernetes.Interface { return clientset(t, -1, 0) }, false},
+		{"Fake", func(*testing.T) kubernetes.Interface { return fake.NewClientset() }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&out, nil))
+			queue := newQueue(t, tt.client(t), kubequeue.WithLogger(logger))
+			_, err := queue.Build(newGreeter(), greeting{})
+			require.NoError(t, err)
+			if !tt.warns {
+				require.Empty(t, out.String())
+				return
+			}
+			require.Equal(t, 1, strings.Count(out.String(), "\n"), "one line: %s", out.String())
+			require.Contains(t, out.String(), "level=WARN")
+			require.Contains(t, out.String(), "5 requests per second")
+			require.Contains(t, out.String(), "QPS and Burst")
+		})
+	}
+}
+
+// TestWithLogger_Default: without WithLogger, the queue logs to
+// slog.Default as it is when it logs.
+func TestWithLogger_Default(t *testing.T) { // not parallel: it replaces the default logger
+	var out bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&out, nil)))
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: "https://192.0.2.1:6443"})
+	require.NoError(t, err)
+	newQueue(t, client)
+	require.Contains(t, out.String(), "default rate limit")
 }

@@ -62,20 +62,28 @@ type jobConfig struct {
 	failureRules   []batchv1.PodFailurePolicyRule
 	sensitive      *bool
 	mutators       []func(*batchv1.Job)
+	gate           gateConfig
 
 	// Of batches only (see Queue.EnqueueBatch).
 	parallelism      *int32
 	maxFailedIndexes *int32
 }
 
-// callConfig holds what options passed to Build or Enqueue set.
+// callConfig holds what options passed to Build, Enqueue or EnqueueMany
+// set.
 type callConfig struct {
-	job          jobConfig
-	name         string
-	uniqueKey    string
-	uniqueKeySet bool
+	job            jobConfig
+	name           string
+	uniqueKey      string
+	uniqueKeySet   bool
+	concurrency    int
+	concurrencySet bool
+	template       bool // Schedule's: the template of a CronJob's Jobs
 
 	successPolicy []batchv1.SuccessPolicyRule // of a batch only
+
+	options int  // how many options were given
+	many    bool // the call is EnqueueMany's
 }
 
 // kubequeueLabels returns labels plus kubequeue's own.

@@ -94,13 +94,17 @@ func (q *Queue) Cancel(ctx context.Context, h Handle, opts ...CancelOption) erro
 // running pods (perform's context is cancelled; the attempt does not count
 // as a failure) and starts none until [Queue.Resume]. A Job's
 // activeDeadline does not run while it is suspended. Suspending a finished
-// Job changes nothing.
+// Job changes nothing. A Job that waits at its gates ([StateWaiting]) is
+// taken out of them: it waits for Resume, not for the release controller
+// (Suspend and Resume set [AnnotationReleased] on every Job).
 func (q *Queue) Suspend(ctx context.Context, h Handle) error {
 	return q.setSuspend(ctx, h, true)
 }
 
 // Resume clears the Job's spec.suspend, so the Job controller starts its
-// pods again.
+// pods again. A Job that waits at its gates ([StateWaiting]) starts at
+// once, past them; with a concurrency key, it counts against the key from
+// then on.
 func (q *Queue) Resume(ctx context.Context, h Handle) error {
 	return q.setSuspend(ctx, h, false)
 }
@@ -112,11 +116,16 @@ func (q *Queue) setSuspend(ctx context.Context, h Handle, suspend bool) error {
 		return err
 	}
 	// A merge patch that carries the UID fails if the Job was replaced:
-	// the UID is immutable.
-	patch := map[string]any{"spec": map[string]any{"suspend": suspend}}
+	// the UID is immutable. The annotations take a Job that waits at its
+	// gates out of them, so that the release controller leaves it alone.
+	meta := map[string]any{"annotations": map[string]string{
+		AnnotationReleased:   q.now().UTC().Format(runAtLayout),
+		AnnotationReleasedBy: map[bool]string{true: "Queue.Suspend", false: "Queue.Resume"}[suspend],
+	}}
 	if h.UID != "" {
-		patch["metadata"] = map[string]any{"uid": h.UID}
+		meta["uid"] = h.UID
 	}
+	patch := map[string]any{"metadata": meta, "spec": map[string]any{"suspend": suspend}}
 	data, err := json.Marshal(patch)
 	if err != nil {
 		return fmt.Errorf("kubequeue: %s job %s: %w", verb, h, err)

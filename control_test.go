@@ -3,6 +3,7 @@ package kubequeue_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -281,6 +282,15 @@ func TestQueue_Cancel_APIErrors(t *testing.T) {
 	}
 }
 
+// suspendClock is the queue's clock in TestQueue_SuspendResume.
+var suspendClock = time.Date(2026, 3, 4, 5, 6, 7, 800_000_000, time.UTC)
+
+// released is the annotations Suspend and Resume write, as JSON members of
+// metadata: they take a Job that waits at its gates out of them.
+func released(by string) string {
+	return `"annotations":{"kubequeue.io/released":"2026-03-04T05:06:07.800Z","kubequeue.io/released-by":"` + by + `"}`
+}
+
 func TestQueue_SuspendResume(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -289,17 +299,18 @@ func TestQueue_SuspendResume(t *testing.T) {
 		suspend   bool
 		wantPatch string
 	}{
-		{name: "Suspend", handle: testHandle, suspend: true, wantPatch: `{"metadata":{"uid":"uid-1"},"spec":{"suspend":true}}`},
-		{name: "Resume", handle: testHandle, suspend: false, wantPatch: `{"metadata":{"uid":"uid-1"},"spec":{"suspend":false}}`},
-		{name: "SuspendWithoutUID", handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}, suspend: true, wantPatch: `{"spec":{"suspend":true}}`},
-		{name: "ResumeWithoutUID", handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}, suspend: false, wantPatch: `{"spec":{"suspend":false}}`},
+		{name: "Suspend", handle: testHandle, suspend: true, wantPatch: `{"metadata":{"uid":"uid-1",` + released("Queue.Suspend") + `},"spec":{"suspend":true}}`},
+		{name: "Resume", handle: testHandle, suspend: false, wantPatch: `{"metadata":{"uid":"uid-1",` + released("Queue.Resume") + `},"spec":{"suspend":false}}`},
+		{name: "SuspendWithoutUID", handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}, suspend: true, wantPatch: `{"metadata":{` + released("Queue.Suspend") + `},"spec":{"suspend":true}}`},
+		{name: "ResumeWithoutUID", handle: kubequeue.Handle{Namespace: "jobs", Name: "greet-1"}, suspend: false, wantPatch: `{"metadata":{` + released("Queue.Resume") + `},"spec":{"suspend":false}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			job := handleJob("uid-1")
 			job.Spec.Suspend = ptr.To(!tt.suspend)
-			client, queue := setupWith(t, job)
+			client, queue := setup(t, kubequeue.WithClock(func() time.Time { return suspendClock }))
+			require.NoError(t, client.Tracker().Add(job))
 			op := queue.Resume
 			if tt.suspend {
 				op = queue.Suspend

@@ -2,6 +2,7 @@ package kubequeue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -122,4 +123,40 @@ func ExampleQueue_Build() {
 	//           type: RuntimeDefault
 	//   ttlSecondsAfterFinished: 0
 	// status: {}
+}
+
+// EnqueueMany enqueues a Job per payload, several at once, and returns the
+// handles in the order of the payloads. A payload that failed is named, with
+// its error, in an *EnqueueManyError.
+func ExampleQueue_EnqueueMany() {
+	queue, err := kubequeue.New(fake.NewClientset())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	emails := []Email{
+		{To: "ada@example.com", Subject: "Your order has shipped"},
+		{To: "grace@example.com", Subject: "Your order has shipped"},
+		{To: "alan@example.com", Subject: "Your order has shipped"},
+	}
+	handles, err := queue.EnqueueMany(context.Background(), SendEmail, emails,
+		kubequeue.WithLabels(map[string]string{"campaign": "shipped"}),
+		kubequeue.WithEnqueueConcurrency(8),
+	)
+	var failed *kubequeue.EnqueueManyError
+	if errors.As(err, &failed) {
+		for _, f := range failed.Failures {
+			fmt.Printf("%s: %v\n", emails[f.Index].To, f.Err)
+		}
+	} else if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, h := range handles {
+		fmt.Println(emails[i].To, h.Namespace, h.Worker)
+	}
+	// Output:
+	// ada@example.com shop send-email
+	// grace@example.com shop send-email
+	// alan@example.com shop send-email
 }

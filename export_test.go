@@ -29,3 +29,9 @@ const AnnotationResume = annotationResume
 
 // SetWorkerErr replaces what NewWorker found wrong with w's options.
 func SetWorkerErr[T any](w *Worker[T], err error) { w.err = err }
+
+// WithClock makes the queue read the time from now, for WithDelay and
+// AnnotationQueuedAt.
+func WithClock(now func() time.Time) QueueOption {
+	return queueOption(func(q *Queue) { q.now = now })
+}

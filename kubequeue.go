@@ -72,6 +72,23 @@
 // unique for a key, so that a caller may enqueue a key again after any
 // error.
 //
+// # Later, at most N at once, after other Jobs, periodically
+//
+// Gates make a Job wait: [WithRunAt] and [WithDelay] (not before a time),
+// [WithConcurrencyKey] (at most N Jobs of a key run at once in the
+// namespace, oldest first) and [WithAfter] (once other Jobs completed; if
+// one fails or is gone, the Job fails without running, unless
+// [WithAfterAnyOutcome]). A gated Job is created suspended with its gates in
+// annotations; [Queue.Status] reports it as [StateWaiting] with the [Gate]
+// that holds it. The release controller ([NewScheduler]) resumes it when its
+// gates open: someone must run it, or gated Jobs wait (nothing is lost).
+// It also deletes Jobs left waiting for their payload Secret by an Enqueue
+// that died (see [WithPendingGrace]).
+//
+// [Queue.Schedule] runs a worker periodically as a batch/v1 CronJob, run
+// by the cluster's own CronJob controller; its Jobs are ordinary kubequeue
+// Jobs.
+//
 // # Lifecycle
 //
 // [Queue.Enqueue] returns a [Handle], plain data that can be stored and used
@@ -110,6 +127,7 @@ package kubequeue
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -213,8 +231,10 @@ type Queue struct {
 	namespace    string
 	fieldManager string
 
-	tries int                                        // tries of each request; see WithRetries
-	sleep func(context.Context, time.Duration) error // waits between tries
+	tries  int                                        // tries of each request; see WithRetries
+	sleep  func(context.Context, time.Duration) error // waits between tries
+	now    func() time.Time                           // the clock of WithDelay and AnnotationQueuedAt
+	logger *slog.Logger                               // nil: slog.Default()
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source
@@ -236,6 +256,14 @@ const DefaultFieldManager = "kubequeue"
 // clientset, or its fake for tests and for code that only builds Jobs. It
 // returns an error for a nil client, and one matching [ErrInvalidOption]
 // that names each invalid option.
+//
+// When client is a clientset with client-go's default rate limit (a
+// rest.Config that sets no QPS gets 5 requests per second, in bursts of
+// 10), which caps Enqueue at about 5 Jobs per second, New logs a warning
+// saying so to the queue's logger (see [WithLogger]). Raise the limit by
+// setting QPS and Burst in the rest.Config, or make the clientset with
+// [NewClientset] or [LoadConfig], which set [DefaultQPS] and
+// [DefaultBurst].
 func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
 	if client == nil || isNilPointer(client) {
 		return nil, errors.New("kubequeue: New: nil kubernetes client (a queue that only builds Jobs can use client-go's fake clientset)")
@@ -246,6 +274,7 @@ func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
 		fieldManager: DefaultFieldManager,
 		tries:        DefaultRetries,
 		sleep:        sleepCtx,
+		now:          time.Now,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -255,7 +284,19 @@ func New(client kubernetes.Interface, opts ...QueueOption) (*Queue, error) {
 	if err := q.validate(); err != nil {
 		return nil, err
 	}
+	if defaultRateLimited(client) {
+		q.log().Warn("kubequeue: the Kubernetes client has client-go's default rate limit, 5 requests per second in bursts of 10, which caps Enqueue at about 5 Jobs per second; " +
+			"set QPS and Burst in its rest.Config, or make it with kubequeue.NewClientset or LoadConfig, which set them to 50 and 100")
+	}
 	return q, nil
+}
+
+// log returns the queue's logger.
+func (q *Queue) log() *slog.Logger {
+	if q.logger == nil {
+		return slog.Default()
+	}
+	return q.logger
 }
 
 // isNilPointer reports whether v holds a nil pointer, such as a nil

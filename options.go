@@ -1,6 +1,7 @@
 package kubequeue
 
 import (
+	"log/slog"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -22,10 +23,12 @@ type EnqueueOption interface {
 }
 
 // JobOption is an option that can be set on a worker, as a default for all
-// its Jobs, or passed to Enqueue for one Job, where it overrides the worker's.
+// its Jobs, or passed to Enqueue for one Job, where it overrides the worker's,
+// or to [Queue.Schedule] for every Job of a schedule.
 type JobOption interface {
 	WorkerOption
 	EnqueueOption
+	ScheduleOption
 }
 
 // QueueOption configures a [Queue] in [New].
@@ -403,6 +406,15 @@ func WithJobName(name string) EnqueueOption {
 	return enqueueOption(func(c *callConfig) { c.name = name })
 }
 
+// WithEnqueueConcurrency sets how many Jobs [Queue.EnqueueMany] creates at
+// once: from 1 to [MaxEnqueueConcurrency]. Default:
+// [DefaultEnqueueConcurrency]. Past the point where the API server or the
+// client's rate limit sets the pace, more only queues requests. Enqueue
+// and Build, which create one Job, refuse it. Repeating it replaces.
+func WithEnqueueConcurrency(n int) EnqueueOption {
+	return enqueueOption(func(c *callConfig) { c.concurrency, c.concurrencySet = n, true })
+}
+
 // WithPropagation sets how [Queue.Cancel] deletes the Job's pods:
 // metav1.DeletePropagationForeground (the default) deletes them before the
 // Job, metav1.DeletePropagationBackground deletes the Job at once and the
@@ -428,6 +440,14 @@ func WithPropagation(policy metav1.DeletionPropagation) CancelOption {
 // Repeating it replaces.
 func WithUniqueKey(key string) EnqueueOption {
 	return enqueueOption(func(c *callConfig) { c.uniqueKey, c.uniqueKeySet = key, true })
+}
+
+// WithLogger sets the logger of the queue's messages; so far there is one,
+// a warning from [New] when the client has client-go's default rate limit.
+// Default: nil, which logs to [slog.Default] as it is when a message is
+// written. Repeating it replaces.
+func WithLogger(logger *slog.Logger) QueueOption {
+	return queueOption(func(q *Queue) { q.logger = logger })
 }
 
 // WithRetries sets how many times Enqueue tries each of its requests that

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,11 +21,22 @@ import (
 // outcome unknown (see outcome), with capped exponential back-off and
 // jitter, at most q.tries times, within ctx. It makes no try once ctx has
 // ended.
+//
+// Within an EnqueueMany, which puts a sharedBackoff in ctx, every try
+// first waits for it, and a try the API server pushes back on (see
+// pushedBack) makes the others wait as long as it does.
 func (q *Queue) retry(ctx context.Context, op func() error) error {
 	delay := retryInitial
+	shared := sharedBackoffOf(ctx)
 	var err error
 	for try := 1; ; try++ {
 		if ctx.Err() != nil {
+			if err == nil {
+				return ctxErr(ctx)
+			}
+			return fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
+		}
+		if shared != nil && shared.wait(ctx, q.sleep) != nil {
 			if err == nil {
 				return ctxErr(ctx)
 			}
@@ -45,10 +57,67 @@ func (q *Queue) retry(ctx context.Context, op func() error) error {
 			wait = max(wait, time.Duration(s)*time.Second)
 		}
 		delay = min(2*delay, retryMax)
+		if shared != nil && pushedBack(err) {
+			shared.pause(wait)
+		}
 		if q.sleep(ctx, wait) != nil {
 			return fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
 		}
 	}
+}
+
+// pushedBack reports whether err is the API server asking its clients to
+// slow down: 429 Too Many Requests (the answer of API Priority and
+// Fairness to a request it will not queue), a 5xx, or an answer with a
+// Retry-After.
+func pushedBack(err error) bool {
+	if _, ok := apierrors.SuggestsClientDelay(err); ok {
+		return true
+	}
+	var status apierrors.APIStatus
+	return errors.As(err, &status) && (apierrors.IsTooManyRequests(err) || status.Status().Code >= 500)
+}
+
+// sharedBackoff makes the requests of one EnqueueMany wait together: when
+// the API server pushes back on one of them, the others wait too, rather
+// than each finding out with a request of its own.
+type sharedBackoff struct {
+	mu    sync.Mutex
+	until time.Time // no request before
+}
+
+// pause makes every request wait until d from now, unless they wait
+// longer already.
+func (b *sharedBackoff) pause(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t := time.Now().Add(d); t.After(b.until) {
+		b.until = t
+	}
+}
+
+// wait waits, with sleep, until the pause ends, or ctx does.
+func (b *sharedBackoff) wait(ctx context.Context, sleep func(context.Context, time.Duration) error) error {
+	b.mu.Lock()
+	d := time.Until(b.until)
+	b.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	return sleep(ctx, d)
+}
+
+type sharedBackoffKey struct{}
+
+// withSharedBackoff returns ctx carrying b, which retry then follows.
+func withSharedBackoff(ctx context.Context, b *sharedBackoff) context.Context {
+	return context.WithValue(ctx, sharedBackoffKey{}, b)
+}
+
+// sharedBackoffOf returns the sharedBackoff ctx carries, or nil.
+func sharedBackoffOf(ctx context.Context) *sharedBackoff {
+	b, _ := ctx.Value(sharedBackoffKey{}).(*sharedBackoff)
+	return b
 }
 
 // Errors by which a try asks retry for another.

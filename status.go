@@ -30,6 +30,10 @@ const (
 	// StateSuspended: spec.suspend is true (see [Queue.Suspend]); the Job
 	// has no running pods and starts none until it is resumed.
 	StateSuspended State = "suspended"
+	// StateWaiting: the Job waits at its gates ([WithRunAt], [WithDelay],
+	// [WithConcurrencyKey], [WithAfter]) for the release controller
+	// ([NewScheduler]) to resume it; [Status].Gate says what holds it.
+	StateWaiting State = "waiting"
 	// StateRunning: the worker container of at least one of the Job's pods
 	// is running, or the Job is bound to finish and waits for its pods to
 	// end.
@@ -68,7 +72,10 @@ type Status struct {
 	// "BackoffLimitExceeded", "DeadlineExceeded" or "PodFailurePolicy" (see
 	// the JobReason constants of k8s.io/api/batch/v1). While the Job is
 	// bound to fail but waits for its pods to end, it is the reason of the
-	// FailureTarget condition. Empty otherwise.
+	// FailureTarget condition. For a Job that the release controller ended
+	// without running it, it is [ReasonDependencyFailed] or
+	// [ReasonDependencyDeleted], from the moment it ended it. Empty
+	// otherwise.
 	Reason string `json:"reason,omitempty"`
 	// Message is the message of that condition.
 	Message string `json:"message,omitempty"`
@@ -95,6 +102,9 @@ type Status struct {
 	// every item has (or a success policy is met), failed once the Job
 	// has failed (reason FailedIndexes: an item failed).
 	Items []ItemStatus `json:"items,omitempty"`
+	// Gate says what holds a Job that is [StateWaiting]; nil in any other
+	// state.
+	Gate *Gate `json:"gate,omitempty"`
 
 	rawResult string // the succeeded run's termination message
 	podsErr   error  // why the pods of a finished Job could not be read
@@ -237,10 +247,15 @@ func finished(job *batchv1.Job) bool {
 	return condition(job, batchv1.JobComplete) != nil || condition(job, batchv1.JobFailed) != nil
 }
 
-// jobStatus summarizes a Job. pods are the Job's pods; they give the exit
-// code and termination message of the last failed attempt and the result of
-// the successful one. It is pure.
+// jobStatus is jobStatusAt at the current time.
 func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
+	return jobStatusAt(job, pods, time.Now())
+}
+
+// jobStatusAt summarizes a Job at time now. pods are the Job's pods; they
+// give the exit code and termination message of the last failed attempt
+// and the result of the successful one. It is pure.
+func jobStatusAt(job *batchv1.Job, pods []corev1.Pod, now time.Time) Status {
 	st := Status{
 		Handle:   HandleFor(job),
 		Created:  job.CreationTimestamp.Time,
@@ -266,12 +281,20 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 		st.Reason, st.Message = target.Reason, target.Message
 	case condition(job, batchv1.JobSuccessCriteriaMet) != nil:
 		st.State = StateRunning // bound to succeed, waiting for its pods to end
+	case waitingAt(job):
+		st.State = StateWaiting
+		g := gatesOf(job)
+		st.Gate = gateOf(job, &g, now)
 	case condition(job, batchv1.JobSuspended) != nil || (job.Spec.Suspend != nil && *job.Spec.Suspend && job.Status.Active == 0):
 		st.State = StateSuspended
 	case job.Status.Ready != nil && *job.Status.Ready > 0:
 		st.State = StateRunning
 	default:
 		st.State = StatePending
+	}
+
+	if reason, ok := job.Annotations[AnnotationEndReason]; ok {
+		st.Reason, st.Message = reason, job.Annotations[AnnotationEndMessage]
 	}
 
 	container := workerContainer(&job.Spec.Template.Spec)
@@ -385,12 +408,91 @@ func byAttempt(pods []corev1.Pod) {
 // unknown, and [Status.DecodeResult] returns an error matching
 // [ErrNoResult] that wraps the one reading the pods gave. For a Job not
 // finished, that error is returned.
+//
+// For a Job that is [StateWaiting], Status reads what holds it now (see
+// [Gate]): the Jobs it waits for, and the kubequeue Jobs of its namespace
+// when it waits for a concurrency slot.
 func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 	job, err := q.Get(ctx, h)
 	if err != nil {
 		return Status{Handle: h}, err
 	}
-	return q.statusWithPods(ctx, job)
+	st, err := q.statusWithPods(ctx, job)
+	if err != nil || st.State != StateWaiting {
+		return st, err
+	}
+	gate, err := q.currentGate(ctx, job)
+	if err != nil {
+		return st, err
+	}
+	st.Gate = gate
+	return st, nil
+}
+
+// currentGate returns the gate that holds a waiting Job now: it looks up
+// the Job's dependencies in turn, and for a concurrency key, the other
+// kubequeue Jobs of the namespace.
+func (q *Queue) currentGate(ctx context.Context, job *batchv1.Job) (*Gate, error) {
+	g := gatesOf(job)
+	gate := gateOf(job, &g, q.now())
+	if gate.Kind == GateAfter {
+		for _, d := range g.after {
+			dh := Handle{Namespace: job.Namespace, Name: d.Name, UID: d.UID}
+			dep, err := q.Get(ctx, dh)
+			var outcome string
+			switch {
+			case errors.Is(err, ErrJobNotFound):
+				outcome = "is gone"
+			case err != nil:
+				return nil, fmt.Errorf("kubequeue: status of job %s/%s: look up its dependency: %w", job.Namespace, job.Name, err)
+			case condition(dep, batchv1.JobComplete) != nil:
+				continue
+			case condition(dep, batchv1.JobFailed) != nil:
+				outcome = "failed"
+			default:
+				gate.Dependency = dh
+				gate.Message = "waits for job " + dh.String() + " to complete"
+				return gate, nil
+			}
+			if g.afterAnyOutcome {
+				continue
+			}
+			gate.Dependency = dh
+			gate.Message = "job " + dh.String() + " " + outcome + ": the release controller ends this Job without running it"
+			return gate, nil
+		}
+		gate.Dependency = Handle{}
+		gate.Kind, gate.Message = GateRelease, releaseMessage
+		if g.key != "" {
+			gate.Kind = GateConcurrency
+		}
+	}
+	if gate.Kind != GateConcurrency {
+		return gate, nil
+	}
+	list, err := q.client.BatchV1().Jobs(job.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.Set{LabelManagedBy: managedBy}.String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kubequeue: status of job %s/%s: list the jobs of its concurrency key: %w", job.Namespace, job.Name, err)
+	}
+	now := q.now()
+	gate.Position = 1
+	for i := range list.Items {
+		other := &list.Items[i]
+		og := gatesOf(other)
+		if og.key != g.key || other.UID == job.UID {
+			continue
+		}
+		switch {
+		case holdsSlot(other, &og):
+			gate.Running++
+		case waiting(other, &og) && !pending(other) && !now.Before(og.runAt) && queueOrder(other, job, &og, &g) < 0:
+			gate.Position++
+		}
+	}
+	gate.Message = fmt.Sprintf("waits for one of the %d slots of concurrency key %q: %d running, number %d in line", g.limit, g.key, gate.Running, gate.Position)
+	return gate, nil
 }
 
 // statusWithPods summarizes job, reading its pods when they hold something

@@ -191,6 +191,18 @@ func validateCall(worker string, w *workerConfig, c *callConfig, items int) erro
 			}
 		}
 	}
+	if c.many && c.name != "" {
+		p.add("WithJobName", c.name, "names one Job, and EnqueueMany creates one per payload: call Enqueue for each")
+	}
+	if c.many && c.uniqueKeySet {
+		p.add("WithUniqueKey", truncate(c.uniqueKey), "is one key, and EnqueueMany creates one Job per payload: call Enqueue for each")
+	}
+	switch {
+	case c.concurrencySet && !c.many:
+		p.add("WithEnqueueConcurrency", strconv.Itoa(c.concurrency), "applies to EnqueueMany only")
+	case c.concurrencySet && (c.concurrency < 1 || c.concurrency > MaxEnqueueConcurrency):
+		p.add("WithEnqueueConcurrency", strconv.Itoa(c.concurrency), fmt.Sprintf("must be 1 to %d", MaxEnqueueConcurrency))
+	}
 	validateJobConfig(p, &c.job)
 	validateFailureRules(p, w.restartPolicy, ruleContainer(w, c), c.job.failureRules, len(w.job.failureRules)+len(c.job.failureRules), items > 0)
 	if items == 0 {
@@ -237,6 +249,7 @@ func validateJobConfig(p *problems, c *jobConfig) {
 	if c.maxFailedIndexes != nil && (*c.maxFailedIndexes < 0 || *c.maxFailedIndexes > MaxBatchItems) {
 		p.add("WithMaxFailedItems", fmt.Sprint(*c.maxFailedIndexes), fmt.Sprintf("must be 0 to %d", MaxBatchItems))
 	}
+	validateGateConfig(p, &c.gate)
 }
 
 // overlapsPayload reports whether a volume mounted at mountPath would hide

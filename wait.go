@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -233,11 +234,19 @@ func (w *waiter) jobEvent(ctx context.Context, wg *sync.WaitGroup, ev nsEvent, r
 				}
 				continue
 			}
-			// The pod cache is behind: read the pods.
+			// The pod cache is behind: wait for it a moment, then read
+			// the pods.
 			w.finishing[h] = true
 			job := ev.job
+			pods := w.pods[h.Namespace]
 			wg.Go(func() {
-				st, err := w.q.statusWithPods(ctx, job)
+				var st Status
+				var err error
+				if cached, ok := pods.await(ctx, job, podCacheGrace); ok {
+					st = jobStatus(job, cached)
+				} else {
+					st, err = w.q.statusWithPods(ctx, job)
+				}
 				if ferr := st.Err(); ferr != nil {
 					err = ferr
 				}
@@ -329,11 +338,15 @@ func (q *Queue) newNamespaceWatch(ctx context.Context, ns string, hs []Handle, e
 	}
 	pods := q.client.CoreV1().Pods(ns)
 	plw := listWatch("", podSelector, pods.List, pods.Watch, nw.check("watch pods"))
+	pc := &podCache{waiting: map[string]chan struct{}{}}
 	store, informer := cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(plw, q.client),
 		ObjectType:    &corev1.Pod{},
-		Handler:       cache.ResourceEventHandlerFuncs{},
-		Transform:     slimPod,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    pc.changed,
+			UpdateFunc: func(_, obj any) { pc.changed(obj) },
+		},
+		Transform: slimPod,
 		Indexers: cache.Indexers{byJobUID: func(obj any) ([]string, error) {
 			pod, ok := obj.(*corev1.Pod)
 			if !ok {
@@ -342,7 +355,8 @@ func (q *Queue) newNamespaceWatch(ctx context.Context, ns string, hs []Handle, e
 			return []string{pod.Labels[batchv1.ControllerUidLabel]}, nil
 		}},
 	})
-	nw.pods = &podCache{informer: informer, store: store.(cache.Indexer)}
+	pc.informer, pc.store = informer, store.(cache.Indexer)
+	nw.pods = pc
 	return nw
 }
 
@@ -482,6 +496,65 @@ func listWatch[L runtime.Object](fieldSelector, labelSelector string,
 type podCache struct {
 	informer cache.Controller
 	store    cache.Indexer
+
+	mu      sync.Mutex
+	waiting map[string]chan struct{} // by Job UID: closed when a pod of the Job is cached
+}
+
+// podCacheGrace is how long a finished Job whose pods are not all cached
+// waits for the pod informer before its pods are read from the API
+// server. The Job's watch often delivers the Job finished before the pod
+// watch delivers the pod that finished it; reading the pods then would
+// cost a request per Job, many at once when many Jobs finish together.
+const podCacheGrace = time.Second
+
+// changed is the pod informer's handler, called once a pod is cached: it
+// wakes whoever awaits the pods of the pod's Job.
+func (c *podCache) changed(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	uid := pod.Labels[batchv1.ControllerUidLabel]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.waiting[uid]; ok {
+		close(ch)
+		delete(c.waiting, uid)
+	}
+}
+
+// await is of, waiting up to d for the cache to hold the pods of job. It
+// returns false if they are still not all cached after d, or once ctx
+// ends.
+func (c *podCache) await(ctx context.Context, job *batchv1.Job, d time.Duration) ([]corev1.Pod, bool) {
+	if c == nil {
+		return nil, false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	uid := string(job.UID)
+	for {
+		// Registered before the cache is read, so that no pod cached in
+		// between goes unnoticed.
+		c.mu.Lock()
+		ch, ok := c.waiting[uid]
+		if !ok {
+			ch = make(chan struct{})
+			c.waiting[uid] = ch
+		}
+		c.mu.Unlock()
+		if pods, ok := c.of(job); ok {
+			return pods, true
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
 }
 
 // byJobUID indexes pods by the UID of their Job.

@@ -663,6 +663,44 @@ func TestQueue_WaitAll_PodCache(t *testing.T) {
 	require.Contains(t, job.Spec.Template.Spec.Containers[0].Env[1].Value, "Ada")
 }
 
+// TestQueue_WaitAll_PodCacheBehind: a Job seen finished before the pod
+// that failed it is cached waits for the pod informer rather than reading
+// the pods from the API server, a request per Job when many finish.
+func TestQueue_WaitAll_PodCacheBehind(t *testing.T) {
+	t.Parallel()
+	queue, client := fakeQueue(t)
+	h := enqueue(t, queue, "ns", 1)[0]
+	finish(t, client, h, true)
+	job, err := client.BatchV1().Jobs(h.Namespace).Get(t.Context(), h.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	pod := testPod("pod-0", 1, corev1.PodFailed, exited(10, "late", 2))
+	pod.Namespace = h.Namespace
+	pod.Labels[batchv1.ControllerUidLabel] = string(job.UID)
+	pod.Labels[kubequeue.LabelManagedBy] = "kubequeue"
+	pod.Labels[kubequeue.LabelWorker] = h.Worker
+
+	ctx := deadline(t, "a job whose pod comes late")
+	added := make(chan error, 1)
+	go func() {
+		// Once the Jobs are watched, the finished Job has been seen.
+		if err := awaitWatches(ctx, client, 1); err != nil {
+			added <- err
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+		added <- client.Tracker().Add(pod)
+	}()
+	var got []kubequeue.Status
+	for st, err := range queue.WaitAll(ctx, h) {
+		require.ErrorIs(t, err, kubequeue.ErrJobFailed)
+		got = append(got, st)
+	}
+	require.NoError(t, receive(t, added, "the pod's creation"))
+	require.Len(t, got, 1)
+	require.Equal(t, int32(10), got[0].ExitCode, "the late pod's exit code")
+	require.Equal(t, 1, podLists(client), "the informer's list only")
+}
+
 // TestSlimJob_LeavesItsArgument: the cache's transform copies, since a
 // client may share the objects it hands out (the fake clientset's watch
 // does, and changing them raced with its List).

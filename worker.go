@@ -22,6 +22,7 @@ type AnyWorker interface {
 	config() (*workerConfig, error)
 	encodePayload(v any) (string, error)
 	encodeItems(items any) ([]string, error)
+	payloadList(v any) ([]any, error)
 	performPayload(ctx context.Context, data string) error
 }
 
@@ -147,6 +148,22 @@ func (w *Worker[T]) encodeItems(items any) ([]string, error) {
 		out[i] = data
 	}
 	return out, nil
+}
+
+// payloadList returns the payloads of v, a []T, or a []any whose every
+// element encodePayload then checks, as EnqueueMany takes them.
+func (w *Worker[T]) payloadList(v any) ([]any, error) {
+	switch s := v.(type) {
+	case []T:
+		list := make([]any, len(s))
+		for i := range s {
+			list[i] = s[i]
+		}
+		return list, nil
+	case []any:
+		return s, nil
+	}
+	return nil, fmt.Errorf("%w: worker %q takes a []%v (or a []any of them) for EnqueueMany, not %T", ErrPayloadType, w.name, reflect.TypeFor[T](), v)
 }
 
 // decode decodes a payload as the runtime does: strictly with

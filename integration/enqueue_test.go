@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,4 +249,58 @@ func requireServerDefaults(t *testing.T, got *batchv1.Job) {
 	require.Equal(t, "/dev/termination-log", c.TerminationMessagePath)
 	require.Equal(t, corev1.TerminationMessageFallbackToLogsOnError, c.TerminationMessagePolicy)
 	require.NotEmpty(t, c.ImagePullPolicy)
+}
+
+// TestQueue_EnqueueMany: payloads, some large enough to travel in a
+// Secret, become one Job each on the API server, the handles in the order
+// of the payloads.
+func TestQueue_EnqueueMany(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	worker := kubequeue.NewWorker("many", greet, kubequeue.WithImage(testImage), suspended)
+	payloads := make([]greeting, 300)
+	large := map[int]bool{}
+	for i := range payloads {
+		payloads[i].Name = strconv.Itoa(i)
+		if i%60 == 1 {
+			large[i] = true
+			payloads[i].Name += strings.Repeat("x", kubequeue.MaxEnvPayloadSize)
+		}
+	}
+	handles, err := e.queue.EnqueueMany(e.ctx, worker, payloads)
+	require.NoError(t, err)
+	require.Len(t, handles, len(payloads))
+
+	list, err := client.BatchV1().Jobs(e.ns).List(e.ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, list.Items, len(payloads), "one Job per payload")
+	jobs := map[string]*batchv1.Job{}
+	for i := range list.Items {
+		jobs[list.Items[i].Name] = &list.Items[i]
+	}
+	for i, h := range handles {
+		job := jobs[h.Name]
+		require.NotNil(t, job, "payload %d: no Job %s", i, h.Name)
+		require.Equal(t, job.UID, h.UID)
+		env := map[string]string{}
+		for _, v := range job.Spec.Template.Spec.Containers[0].Env {
+			env[v.Name] = v.Value
+		}
+		data, inEnv := env[wire.EnvPayload]
+		require.Equal(t, !large[i], inEnv, "payload %d travels in the environment unless it is large", i)
+		if !inEnv {
+			vol := wire.SecretVolumeOf(&job.Spec.Template.Spec)
+			require.NotNil(t, vol)
+			secret, err := client.CoreV1().Secrets(e.ns).Get(e.ctx, vol.SecretName, metav1.GetOptions{})
+			require.NoError(t, err)
+			data = string(secret.Data[wire.SecretKey])
+			require.NotContains(t, job.Annotations, "kubequeue.io/resume", "payload %d's Job has its Secret", i)
+		}
+		got, err := wire.Decode[greeting](data)
+		require.NoError(t, err)
+		require.Equal(t, payloads[i], got, "handle %d names the Job of payload %d", i, i)
+	}
+	secrets, err := client.CoreV1().Secrets(e.ns).List(e.ctx, metav1.ListOptions{LabelSelector: kubequeue.LabelWorker + "=many"})
+	require.NoError(t, err)
+	require.Len(t, secrets.Items, len(large), "one Secret per large payload")
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -27,7 +28,13 @@ import (
 // deployRole returns the Role of deploy/rbac.yaml.
 func deployRole(t *testing.T) *rbacv1.Role {
 	t.Helper()
-	data, err := os.ReadFile("../deploy/rbac.yaml")
+	return roleOf(t, "../deploy/rbac.yaml")
+}
+
+// roleOf returns the Role of a file of deploy/.
+func roleOf(t *testing.T, file string) *rbacv1.Role {
+	t.Helper()
+	data, err := os.ReadFile(file)
 	require.NoError(t, err)
 	for doc := range strings.SplitSeq(string(data), "\n---\n") {
 		var role rbacv1.Role
@@ -36,7 +43,7 @@ func deployRole(t *testing.T) *rbacv1.Role {
 			return &role
 		}
 	}
-	t.Fatal("deploy/rbac.yaml holds no Role")
+	t.Fatalf("%s holds no Role", file)
 	return nil
 }
 
@@ -141,12 +148,21 @@ func TestRBAC_DeployRole(t *testing.T) {
 	require.Contains(t, lines, "hello, rbac")
 	require.NoError(t, queue.Suspend(e.ctx, h))
 	require.NoError(t, queue.Cancel(e.ctx, h))
+	_, err = queue.Schedule(e.ctx, "rbac", greetWorker, "@daily", greeting{}, kubequeue.WithSensitivePayload())
+	require.NoError(t, err)
+	_, err = queue.Schedule(e.ctx, "rbac", greetWorker, "@hourly", greeting{}, kubequeue.WithSensitivePayload())
+	require.NoError(t, err, "update")
+	schedules, err := queue.ListSchedules(e.ctx, "")
+	require.NoError(t, err)
+	require.Len(t, schedules, 1)
+	require.NoError(t, queue.Unschedule(e.ctx, "", "rbac"))
 
 	// Without each verb, the operation that needs it is refused, naming it.
 	done, err := queue.Enqueue(e.ctx, greetWorker, greeting{})
 	require.NoError(t, err)
 	_, err = queue.Wait(e.ctx, done)
 	require.NoError(t, err)
+	newSchedules := 0 // names of new schedules
 	ops := []struct {
 		resource, verb string
 		op             func(ctx context.Context) error
@@ -189,6 +205,27 @@ func TestRBAC_DeployRole(t *testing.T) {
 			_, err := queue.Enqueue(ctx, greetWorker, greeting{}, kubequeue.WithSensitivePayload())
 			return err
 		}},
+		{"cronjobs", "create", func(ctx context.Context) error {
+			newSchedules++
+			_, err := queue.Schedule(ctx, fmt.Sprintf("new-%d", newSchedules), greetWorker, "@daily", greeting{})
+			return err
+		}},
+		{"cronjobs", "patch", func(ctx context.Context) error {
+			_, err := queue.Schedule(ctx, "kept", greetWorker, "@daily", greeting{})
+			return err
+		}},
+		{"cronjobs", "list", func(ctx context.Context) error { _, err := queue.ListSchedules(ctx, ""); return err }},
+		{"cronjobs", "get", func(ctx context.Context) error { return queue.Unschedule(ctx, "", "kept") }},
+		{"cronjobs", "delete", func(ctx context.Context) error {
+			if _, err := queue.Schedule(ctx, "deleted", greetWorker, "@daily", greeting{}); err != nil {
+				return err
+			}
+			return queue.Unschedule(ctx, "", "deleted")
+		}},
+		{"secrets", "patch", func(ctx context.Context) error {
+			_, err := queue.Schedule(ctx, "kept", greetWorker, "@daily", greeting{}, kubequeue.WithSensitivePayload())
+			return err
+		}},
 	}
 	for _, o := range ops {
 		setRole(t, e, without(role, o.resource, o.verb))
@@ -199,6 +236,41 @@ func TestRBAC_DeployRole(t *testing.T) {
 		setRole(t, e, role)
 		require.NoError(t, eventually(t, e, false, o.op), "with the whole Role again, %s %s", o.verb, o.resource)
 	}
+}
+
+// TestRBAC_SchedulerRole: a release controller whose service account is
+// bound only to the Role of deploy/scheduler-rbac.yaml leads, releases a
+// delayed Job, ends one whose dependency failed, and deletes one left
+// waiting for its payload Secret.
+func TestRBAC_SchedulerRole(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	c := serviceAccountClient(t, e, roleOf(t, "../deploy/scheduler-rbac.yaml"))
+	startScheduler(t, e, c, kubequeue.WithPendingGrace(time.Second))
+
+	delayed, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{Name: "later"}, kubequeue.WithDelay(time.Second))
+	require.NoError(t, err)
+	failed, err := e.queue.Enqueue(e.ctx, permanentWorker, greeting{})
+	require.NoError(t, err)
+	dependent, err := e.queue.Enqueue(e.ctx, greetWorker, greeting{}, kubequeue.WithAfter(failed))
+	require.NoError(t, err)
+	// A Job whose Enqueue died before it stored the payload Secret.
+	abandoned, err := e.queue.Build(greetWorker, greeting{}, kubequeue.WithSensitivePayload())
+	require.NoError(t, err)
+	abandoned, err = client.BatchV1().Jobs(e.ns).Create(e.ctx, abandoned, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	st, err := e.queue.Wait(e.ctx, delayed)
+	require.NoError(t, err)
+	require.Equal(t, kubequeue.StateSucceeded, st.State)
+	st, err = e.queue.Wait(e.ctx, dependent)
+	require.Error(t, err)
+	require.Equal(t, kubequeue.ReasonDependencyFailed, st.Reason)
+	err = wait.PollUntilContextTimeout(e.ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := client.BatchV1().Jobs(e.ns).Get(ctx, abandoned.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	require.NoError(t, err, "the abandoned Job is deleted")
 }
 
 // TestQueue_Enqueue_RBAC checks Enqueue as a user with no rights, then with

@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -51,6 +52,7 @@ func TestPodSecurity_RestrictedAdmitsDefaultJobs(t *testing.T) {
 		permanentWorker.Name(): greeting{}, sleepWorker.Name(): marker{}, flakyWorker.Name(): marker{},
 		countWorker.Name(): count{}, envWorker.Name(): show{}, addWorker.Name(): sum{}, fileWorker.Name(): marker{},
 		squareWorker.Name(): square{},
+		stampWorker.Name():  stamp{}, napWorker.Name(): time.Duration(0),
 	}
 	var jobs []*batchv1.Job
 	for _, w := range testWorkers {

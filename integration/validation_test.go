@@ -100,3 +100,58 @@ func TestQueue_Build_RefusesWhatServerRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestQueue_Schedule_RefusesWhatServerRefuses checks Schedule's checks of
+// the cron spec and time zone against the API server's: each refused input
+// is refused by a server-side dry run of a CronJob too, and the nearest
+// accepted one passes both.
+func TestQueue_Schedule_RefusesWhatServerRefuses(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	job, err := e.queue.Build(greetWorker, greeting{})
+	require.NoError(t, err)
+	dryRun := func(spec string, tz *string) error {
+		cj := &batchv1.CronJob{
+			ObjectMeta: metav1.ObjectMeta{Name: "dry-run"},
+			Spec: batchv1.CronJobSpec{Schedule: spec, TimeZone: tz, JobTemplate: batchv1.JobTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: job.Labels}, Spec: job.Spec,
+			}},
+		}
+		_, err := client.BatchV1().CronJobs(e.ns).Create(e.ctx, cj, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err
+	}
+	tests := []struct {
+		name               string
+		refused, accepted  string
+		refusedTZ, accepTZ *string
+	}{
+		{name: "FourFields", refused: "0 7 * *", accepted: "0 7 * * *"},
+		{name: "SixFields", refused: "0 0 7 * * *", accepted: "0 7 * * 1"},
+		{name: "Range", refused: "60 * * * *", accepted: "59 * * * *"},
+		{name: "Descriptor", refused: "@fortnightly", accepted: "@weekly"},
+		{name: "TZInSpec", refused: "CRON_TZ=UTC 0 7 * * *", accepted: "0 7 * * *"},
+		{name: "TimeZone", refused: "@daily", accepted: "@daily", refusedTZ: ptr.To("Europe/Atlantis"), accepTZ: ptr.To("Europe/Berlin")},
+		{name: "LocalTimeZone", refused: "@daily", accepted: "@daily", refusedTZ: ptr.To("Local"), accepTZ: ptr.To("UTC")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := dryRun(tt.refused, tt.refusedTZ)
+			require.True(t, apierrors.IsInvalid(err), "the server accepted %q %v: %v", tt.refused, tt.refusedTZ, err)
+			require.NoError(t, dryRun(tt.accepted, tt.accepTZ))
+
+			var opts []kubequeue.ScheduleOption
+			if tt.refusedTZ != nil {
+				opts = append(opts, kubequeue.WithTimeZone(*tt.refusedTZ))
+			}
+			_, err = e.queue.Schedule(e.ctx, "refused", greetWorker, tt.refused, greeting{}, opts...)
+			require.ErrorIs(t, err, kubequeue.ErrInvalidOption)
+			opts = nil
+			if tt.accepTZ != nil {
+				opts = append(opts, kubequeue.WithTimeZone(*tt.accepTZ), kubequeue.WithScheduleSuspended(true))
+			}
+			_, err = e.queue.Schedule(e.ctx, "accepted-"+strings.ToLower(tt.name), greetWorker, tt.accepted, greeting{}, append(opts, kubequeue.WithScheduleSuspended(true))...)
+			require.NoError(t, err)
+		})
+	}
+}

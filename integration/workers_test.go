@@ -162,6 +162,38 @@ func squareItem(ctx context.Context, s square) error {
 	return kubequeue.SetResult(ctx, s.N*s.N)
 }
 
+// stamp is the payload of stampWorker.
+type stamp struct {
+	File  string        `json:"file"`
+	Name  string        `json:"name"`
+	Sleep time.Duration `json:"sleep"`
+}
+
+// stampRun writes "start <name> <unix nanoseconds>", sleeps, then writes
+// "end <name> <unix nanoseconds>", so that a test sees when each Job ran.
+func stampRun(ctx context.Context, s stamp) error {
+	m := marker{File: s.File}
+	if err := m.write("start %s %d", s.Name, time.Now().UnixNano()); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(s.Sleep):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return m.write("end %s %d", s.Name, time.Now().UnixNano())
+}
+
+// nap sleeps for its payload.
+func nap(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 var (
 	greetWorker    = kubequeue.NewWorker("greet", greet, kubequeue.WithImage(testImage))
 	longNameWorker = kubequeue.NewWorker("a-worker-whose-name-is-as-long-as-kubequeue-allows-x", greet, kubequeue.WithImage(testImage))
@@ -177,11 +209,14 @@ var (
 	envWorker   = kubequeue.NewWorker("prints-env", printEnv, kubequeue.WithImage(testImage))
 	addWorker   = kubequeue.NewWorker("adds", add, kubequeue.WithImage(testImage))
 	fileWorker  = kubequeue.NewWorker("waits-for-file", waitForFile, kubequeue.WithImage(testImage))
+	stampWorker = kubequeue.NewWorker("stamps", stampRun, kubequeue.WithImage(testImage))
+	napWorker   = kubequeue.NewWorker("naps", nap, kubequeue.WithImage(testImage))
 
 	// testWorkers are the workers this binary performs as a Job's container.
 	testWorkers = []kubequeue.AnyWorker{
 		greetWorker, longNameWorker, failingWorker, permanentWorker,
 		sleepWorker, flakyWorker, countWorker, envWorker, addWorker, fileWorker,
 		squareWorker,
+		stampWorker, napWorker,
 	}
 )

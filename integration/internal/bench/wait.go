@@ -1,0 +1,267 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kubequeue/kubequeue"
+)
+
+// requestCounter is a round tripper that counts requests, watches apart,
+// and writes each watch to log.
+type requestCounter struct {
+	next   http.RoundTripper
+	counts *requestCounts
+	log    func(format string, args ...any)
+}
+
+// requestCounts are the requests a client made.
+type requestCounts struct {
+	watches, others atomic.Int64
+}
+
+func (c requestCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if w := req.URL.Query().Get("watch"); w == "true" || w == "1" {
+		c.log("watch %d: %s", c.counts.watches.Add(1), req.URL.RequestURI())
+	} else {
+		c.counts.others.Add(1)
+	}
+	return c.next.RoundTrip(req)
+}
+
+// countRequests returns a wrapper for a client's transport that counts its
+// requests in n, and writes each watch as progress, prefixed by who.
+func (b *bench) countRequests(who string, n *requestCounts) func(http.RoundTripper) http.RoundTripper {
+	log := func(format string, args ...any) { b.progress(who+": "+format, args...) }
+	return func(rt http.RoundTripper) http.RoundTripper { return requestCounter{next: rt, counts: n, log: log} }
+}
+
+// finishedAt returns when job finished, as the API server recorded it (in
+// whole seconds), and whether it has.
+func finishedAt(job *batchv1.Job) (time.Time, bool) {
+	for _, c := range job.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return c.LastTransitionTime.Time, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// times records, by Job name, the first time something happened.
+type times struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+func newTimes() *times { return &times{m: map[string]time.Time{}} }
+
+// first records t for name unless a time is recorded already.
+func (ts *times) first(name string, t time.Time) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if _, ok := ts.m[name]; !ok {
+		ts.m[name] = t
+	}
+}
+
+func (ts *times) len() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.m)
+}
+
+// delays returns, for each name in from, the time from from's to ts's,
+// and 0 where ts's came first.
+func (ts *times) delays(from *times) []time.Duration {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	from.mu.Lock()
+	defer from.mu.Unlock()
+	var out []time.Duration
+	for name, at := range ts.m {
+		if f, ok := from.m[name]; ok {
+			out = append(out, max(at.Sub(f), 0))
+		}
+	}
+	return out
+}
+
+// waitTimeout bounds the waiting measurement.
+const waitTimeout = 10 * time.Minute
+
+// wait measures waiting for Jobs that simulated pods complete: kubequeue's
+// WaitAll beside a client-go informer on the namespace's Jobs. The Jobs are
+// created suspended and resumed once both waiters watch, so that each Job
+// finishes while they do. Beside the watch requests each side made, it
+// measures the delay from the Job finishing to the waiter seeing it, from
+// two starts: the event of a watch of the benchmark's own (what the
+// target is about), and the Complete condition's lastTransitionTime,
+// which the API server keeps in whole seconds, and so adds up to a second.
+func (b *bench) wait(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	n := b.cfg.Scale.Wait
+	ns, err := b.namespace(ctx, "wait")
+	if err != nil {
+		return err
+	}
+	worker := kubequeue.NewWorker("bench-simulated", perform,
+		kubequeue.WithImage("registry.example.com/shop/api:v1.4.2"),
+		kubequeue.WithNodeSelector(b.cfg.SimulatedNodeSelector),
+		kubequeue.WithTolerations(b.cfg.SimulatedTolerations...),
+		suspend,
+	)
+	queue, err := kubequeue.New(b.client, kubequeue.WithDefaultNamespace(ns))
+	if err != nil {
+		return err
+	}
+	payloads := make([]Args, n)
+	for i := range payloads {
+		payloads[i] = args(int64(i), 0)
+	}
+	b.progress("wait: %d Jobs, completed by simulated pods", n)
+	handles, err := queue.EnqueueMany(ctx, worker, payloads)
+	if err != nil {
+		return err
+	}
+
+	// The benchmark's own watch.
+	watched, transitions := newTimes(), newTimes()
+	w, err := b.client.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("bench: watch jobs: %w", err)
+	}
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	defer w.Stop()
+	watchers.Go(func() {
+		for ev := range w.ResultChan() {
+			if job, ok := ev.Object.(*batchv1.Job); ok && ev.Type != watch.Deleted {
+				if at, ok := finishedAt(job); ok {
+					watched.first(job.Name, time.Now())
+					transitions.first(job.Name, at)
+				}
+			}
+		}
+	})
+
+	// kubequeue's WaitAll.
+	var kqRequests requestCounts
+	kqClient, err := newClient(b.cfg.Rest, -1, 0, b.countRequests("wait: kubequeue", &kqRequests))
+	if err != nil {
+		return err
+	}
+	kqQueue, err := kubequeue.New(kqClient, kubequeue.WithLogger(slog.New(slog.NewTextHandler(b.cfg.Progress, nil))))
+	if err != nil {
+		return err
+	}
+	kqSeen := newTimes()
+	var kqErr error
+	kqDone := make(chan struct{})
+	go func() {
+		defer close(kqDone)
+		for st, err := range kqQueue.WaitAll(ctx, handles...) {
+			now := time.Now()
+			if err != nil {
+				kqErr = errors.Join(kqErr, err)
+				continue
+			}
+			kqSeen.first(st.Handle.Name, now)
+		}
+	}()
+
+	// client-go: one informer on the namespace's Jobs of the worker.
+	var rawRequests requestCounts
+	rawClient, err := newClient(b.cfg.Rest, -1, 0, b.countRequests("wait: client-go", &rawRequests))
+	if err != nil {
+		return err
+	}
+	selector := labels.Set{kubequeue.LabelWorker: worker.Name()}.String()
+	jobs := rawClient.BatchV1().Jobs(ns)
+	informer := cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			return jobs.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return jobs.Watch(ctx, o)
+		},
+	}, &batchv1.Job{}, 0, cache.Indexers{})
+	rawSeen := newTimes()
+	seen := func(obj any) {
+		if job, ok := obj.(*batchv1.Job); ok {
+			if _, ok := finishedAt(job); ok {
+				rawSeen.first(job.Name, time.Now())
+			}
+		}
+	}
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    seen,
+		UpdateFunc: func(_, obj any) { seen(obj) },
+	}); err != nil {
+		return err
+	}
+	informerCtx, stopInformer := context.WithCancel(ctx)
+	defer stopInformer()
+	watchers.Go(func() { informer.RunWithContext(informerCtx) })
+
+	// Both waiters watch: the Jobs may start.
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return informer.HasSynced() && kqRequests.watches.Load() >= 2, nil
+	})
+	if err != nil {
+		return fmt.Errorf("bench: wait for the waiters to watch: %w", err)
+	}
+	resume := func(ctx context.Context, i int) error {
+		_, err := b.client.BatchV1().Jobs(ns).Patch(ctx, handles[i].Name, types.MergePatchType, []byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{})
+		return err
+	}
+	if _, err := run(ctx, n, 16, resume); err != nil {
+		return err
+	}
+	select {
+	case <-kqDone:
+	case <-ctx.Done():
+		return fmt.Errorf("bench: WaitAll: %d of %d Jobs seen finished: %w", kqSeen.len(), n, ctx.Err())
+	}
+	if kqErr != nil {
+		return fmt.Errorf("bench: WaitAll: %w", kqErr)
+	}
+	err = wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(context.Context) (bool, error) {
+		return rawSeen.len() == n && watched.len() == n, nil
+	})
+	if err != nil {
+		return fmt.Errorf("bench: client-go informer: %d of %d Jobs seen finished: %w", rawSeen.len(), n, err)
+	}
+
+	kqDelays, rawDelays := kqSeen.delays(watched), rawSeen.delays(watched)
+	kqLate, rawLate := kqSeen.delays(transitions), rawSeen.delays(transitions)
+	b.report.add(fmt.Sprintf("wait for %d Jobs: watch requests (1 namespace)", n),
+		fmt.Sprint(kqRequests.watches.Load()), fmt.Sprint(rawRequests.watches.Load()), "")
+	b.report.add(fmt.Sprintf("wait for %d Jobs: other requests (lists)", n),
+		fmt.Sprint(kqRequests.others.Load()), fmt.Sprint(rawRequests.others.Load()), "")
+	b.report.add("wait: finished (own watch's event) → seen, p50 / p99, ms",
+		ms(percentile(kqDelays, 50))+" / "+ms(percentile(kqDelays, 99)), ms(percentile(rawDelays, 50))+" / "+ms(percentile(rawDelays, 99)), "")
+	b.report.add("wait: finished (condition's lastTransitionTime, whole seconds) → seen, p50 / p99, ms",
+		ms(percentile(kqLate, 50))+" / "+ms(percentile(kqLate, 99)), ms(percentile(rawLate, 50))+" / "+ms(percentile(rawLate, 99)), "")
+	b.report.target("wait_watches_per_namespace", float64(kqRequests.watches.Load()), "<=", 2)
+	b.report.target("wait_p99_ms", float64(percentile(kqDelays, 99))/float64(time.Millisecond), "<=", 100)
+	return nil
+}
