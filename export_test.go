@@ -2,6 +2,7 @@ package kubequeue
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"time"
 )
@@ -29,3 +30,14 @@ const AnnotationResume = annotationResume
 
 // SetWorkerErr replaces what NewWorker found wrong with w's options.
 func SetWorkerErr[T any](w *Worker[T], err error) { w.err = err }
+
+// KueueStatus refines st, of a queued Job, with the Kueue Workloads in
+// workloadsJSON (a JSON array), as Status does.
+func KueueStatus(st *Status, workloadsJSON string) error {
+	var wls []workload
+	if err := json.Unmarshal([]byte(workloadsJSON), &wls); err != nil {
+		return err
+	}
+	kueueStatus(st, wls)
+	return nil
+}

@@ -181,6 +181,16 @@ const (
 	LabelWorker = "kubequeue.io/worker"
 )
 
+// Labels by which Kueue (sigs.k8s.io/kueue) manages a Job; see
+// [WithQueueName] and [WithWorkloadPriorityClass].
+const (
+	// LabelQueueName names the Kueue LocalQueue of a Job.
+	LabelQueueName = "kueue.x-k8s.io/queue-name"
+	// LabelWorkloadPriorityClass names the Kueue WorkloadPriorityClass of
+	// a Job.
+	LabelWorkloadPriorityClass = "kueue.x-k8s.io/priority-class"
+)
+
 // Annotations that kubequeue sets on Jobs.
 const (
 	// AnnotationEnqueueID holds a random ID, one per Enqueue call, by which
@@ -194,8 +204,9 @@ const (
 // annotationResume is set on a Job whose payload travels in a Secret while
 // it waits for the Secret: Build creates it suspended, and "true" says that
 // Enqueue resumes it once the Secret exists ("false": the caller's options
-// suspended it). Enqueue removes it when it resumes the Job, so a Job
-// suspended later does not have it.
+// suspended it, or Kueue admits the Job: see [WithQueueName]). Enqueue
+// removes it when it resumes the Job, so a Job suspended later does not
+// have it.
 const annotationResume = "kubequeue.io/resume"
 
 // managedBy is the value of LabelManagedBy.

@@ -30,6 +30,18 @@ const (
 	// StateSuspended: spec.suspend is true (see [Queue.Suspend]); the Job
 	// has no running pods and starts none until it is resumed.
 	StateSuspended State = "suspended"
+	// StateQueued: the Job waits in a Kueue queue (see [WithQueueName]):
+	// it is suspended until Kueue admits it. [Status.Reason] and
+	// [Status.Message] say why it waits, from its Kueue Workload, such as
+	// "Pending" with "couldn't assign flavors to pod set main: insufficient
+	// unused quota for cpu in flavor default-flavor, 500m more needed".
+	StateQueued State = "queued"
+	// StatePreempted: Kueue preempted the Job to admit one of higher
+	// priority: it suspended the Job, whose pods were deleted, and queued
+	// it again; once admitted again, the Job starts from scratch (the
+	// preempted attempt does not count as a failure). Reason is
+	// "Preempted", Message Kueue's.
+	StatePreempted State = "preempted"
 	// StateRunning: the worker container of at least one of the Job's pods
 	// is running, or the Job is bound to finish and waits for its pods to
 	// end.
@@ -68,7 +80,9 @@ type Status struct {
 	// "BackoffLimitExceeded", "DeadlineExceeded" or "PodFailurePolicy" (see
 	// the JobReason constants of k8s.io/api/batch/v1). While the Job is
 	// bound to fail but waits for its pods to end, it is the reason of the
-	// FailureTarget condition. Empty otherwise.
+	// FailureTarget condition. For [StateQueued] and [StatePreempted], as
+	// [Queue.Status] reports them, it is the reason Kueue's Workload gives
+	// (empty if the Workload cannot be read). Empty otherwise.
 	Reason string `json:"reason,omitempty"`
 	// Message is the message of that condition.
 	Message string `json:"message,omitempty"`
@@ -247,6 +261,9 @@ func jobStatus(job *batchv1.Job, pods []corev1.Pod) Status {
 		st.State = StateRunning // bound to succeed, waiting for its pods to end
 	case condition(job, batchv1.JobSuspended) != nil || (job.Spec.Suspend != nil && *job.Spec.Suspend && job.Status.Active == 0):
 		st.State = StateSuspended
+		if job.Labels[LabelQueueName] != "" {
+			st.State = StateQueued
+		}
 	case job.Status.Ready != nil && *job.Status.Ready > 0:
 		st.State = StateRunning
 	default:
@@ -363,7 +380,13 @@ func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 	if err != nil {
 		return Status{Handle: h}, err
 	}
-	return q.statusWithPods(ctx, job)
+	st, err := q.statusWithPods(ctx, job)
+	if err == nil && st.State == StateQueued {
+		if wls, wlErr := q.workloads(ctx, job); wlErr == nil {
+			kueueStatus(&st, wls)
+		}
+	}
+	return st, err
 }
 
 // statusWithPods summarizes job, reading its pods when they hold something

@@ -184,6 +184,9 @@ func validateCall(worker string, w *workerConfig, c *callConfig) error {
 	}
 	validateJobConfig(p, &c.job)
 	validateFailureRules(p, w.restartPolicy, ruleContainer(w, c), c.job.failureRules, len(w.job.failureRules)+len(c.job.failureRules))
+	if queue, priority := kueueLabels(w, c); priority != "" && queue == "" {
+		p.add("WithWorkloadPriorityClass", priority, "needs WithQueueName: Kueue reads it only on a queued Job")
+	}
 	// Each map was checked alone; their union must fit the size limit too.
 	if len(c.job.annotations) > 0 && len(w.job.annotations) > 0 {
 		validateAnnotations(p, "WithAnnotations", merged(w.job.annotations, c.job.annotations))
@@ -211,6 +214,13 @@ func validateJobConfig(p *problems, c *jobConfig) {
 	}
 	if c.ttl != nil && *c.ttl < 0 {
 		p.add("WithTTLAfterFinished", c.ttl.String(), "must not be negative")
+	}
+	if c.queueName != nil {
+		p.addAll("WithQueueName", *c.queueName, validation.IsDNS1123Label(*c.queueName))
+	}
+	if c.priority != nil {
+		p.addAll("WithWorkloadPriorityClass", *c.priority, validation.IsDNS1123Subdomain(*c.priority))
+		p.addAll("WithWorkloadPriorityClass", *c.priority, validation.IsValidLabelValue(*c.priority))
 	}
 	for _, m := range c.mutators {
 		if m == nil {
