@@ -72,6 +72,16 @@
 // unique for a key, so that a caller may enqueue a key again after any
 // error.
 //
+// # Kueue
+//
+// [WithQueueName] and [WithWorkloadPriorityClass] hand a Job to Kueue
+// (sigs.k8s.io/kueue): it is created suspended and Kueue resumes it when
+// its ClusterQueue admits it; kubequeue never resumes it, and after
+// storing a Secret payload it only marks the Job as no longer waiting for
+// it. [Queue.Status] reports such a Job as [StateQueued], with the reason
+// its Kueue Workload gives, or [StatePreempted]; [Queue.Wait] waits
+// through both.
+//
 // # Lifecycle
 //
 // [Queue.Enqueue] returns a [Handle], plain data that can be stored and used
