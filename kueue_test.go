@@ -7,6 +7,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubequeue/kubequeue"
 )
@@ -22,7 +23,7 @@ func TestQueue_Build_Kueue(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "team-a", job.Labels[kubequeue.LabelQueueName])
 		require.Equal(t, "low", job.Labels[kubequeue.LabelWorkloadPriorityClass])
-		require.True(t, *job.Spec.Suspend, "created suspended: Kueue resumes it on admission")
+		require.Equal(t, ptr.To(true), job.Spec.Suspend, "created suspended: Kueue resumes it on admission")
 		require.NotContains(t, job.Annotations, kubequeue.AnnotationResume, "the payload is in the Job: nothing to wait for")
 		require.NotContains(t, job.Spec.Template.Labels, kubequeue.LabelQueueName, "Kueue reads the Job's labels, not the pods'")
 	})
@@ -52,7 +53,7 @@ func TestQueue_Build_Kueue(t *testing.T) {
 		t.Parallel()
 		job, err := queue.Build(newGreeter(kubequeue.WithSensitivePayload()), greeting{}, kubequeue.WithQueueName("q"))
 		require.NoError(t, err)
-		require.True(t, *job.Spec.Suspend)
+		require.Equal(t, ptr.To(true), job.Spec.Suspend)
 		require.Equal(t, "false", job.Annotations[kubequeue.AnnotationResume], "Enqueue stores the Secret and leaves resuming to Kueue")
 	})
 }
@@ -116,7 +117,7 @@ func TestQueue_Enqueue_KueueSecretPayload(t *testing.T) {
 	require.NotContains(t, string(client.Actions()[2].(k8stesting.PatchAction).GetPatch()), "suspend", "kubequeue never resumes a queued Job")
 	job, err := client.BatchV1().Jobs("ns").Get(t.Context(), h.Name, metav1.GetOptions{})
 	require.NoError(t, err)
-	require.True(t, *job.Spec.Suspend, "left to Kueue")
+	require.Equal(t, ptr.To(true), job.Spec.Suspend, "left to Kueue")
 	require.NotContains(t, job.Annotations, kubequeue.AnnotationResume, "no longer waits for its payload")
 
 	st, err := queue.Status(t.Context(), h)
