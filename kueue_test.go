@@ -73,6 +73,8 @@ func TestQueue_Build_KueueInvalid(t *testing.T) {
 		{name: "QueueTooLong", call: []kubequeue.EnqueueOption{kubequeue.WithQueueName("a234567890123456789012345678901234567890123456789012345678901234")}, field: "WithQueueName", value: "a234567890123456789012345678901234567890123456789012345678901234"},
 		{name: "PriorityInvalid", call: []kubequeue.EnqueueOption{kubequeue.WithQueueName("q"), kubequeue.WithWorkloadPriorityClass("High_1")}, field: "WithWorkloadPriorityClass", value: "High_1"},
 		{name: "PriorityWithoutQueue", call: []kubequeue.EnqueueOption{kubequeue.WithWorkloadPriorityClass("high")}, field: "WithWorkloadPriorityClass", value: "high", reason: "needs WithQueueName"},
+		{name: "QueueLabel", call: []kubequeue.EnqueueOption{kubequeue.WithLabels(map[string]string{kubequeue.LabelQueueName: "q"})}, field: "WithLabels", value: "kueue.x-k8s.io/queue-name=q", reason: "WithQueueName"},
+		{name: "PriorityLabel", call: []kubequeue.EnqueueOption{kubequeue.WithLabels(map[string]string{kubequeue.LabelWorkloadPriorityClass: "high"})}, field: "WithLabels", value: "kueue.x-k8s.io/priority-class=high", reason: "WithWorkloadPriorityClass"},
 		{name: "WorkerPriorityWithoutQueue", worker: []kubequeue.WorkerOption{kubequeue.WithWorkloadPriorityClass("high")}, field: "WithWorkloadPriorityClass", value: "high", reason: "needs WithQueueName"},
 	}
 	for _, tt := range tests {

@@ -277,7 +277,9 @@ func WithNamespace(namespace string) JobOption {
 // WithLabels adds labels to the Job. They are not copied to its pods; see
 // [WithPodLabels]. Repeating it adds keys; on Enqueue, a key the worker also
 // sets takes the call's value. The labels [LabelManagedBy] and [LabelWorker]
-// cannot be set.
+// cannot be set, nor can Kueue's [LabelQueueName] and
+// [LabelWorkloadPriorityClass]: [WithQueueName] and
+// [WithWorkloadPriorityClass] set them, and leave resuming the Job to Kueue.
 func WithLabels(labels map[string]string) JobOption {
 	return jobOption(func(c *jobConfig) { c.labels = merged(c.labels, labels) })
 }
@@ -292,7 +294,7 @@ func WithAnnotations(annotations map[string]string) JobOption {
 // Enqueue, a key the worker also sets takes the call's value. The labels
 // [LabelManagedBy] and [LabelWorker] cannot be set, nor those the Job
 // controller sets (job-name, controller-uid and their batch.kubernetes.io/
-// forms).
+// forms), nor Kueue's [LabelQueueName] and [LabelWorkloadPriorityClass].
 func WithPodLabels(labels map[string]string) JobOption {
 	return jobOption(func(c *jobConfig) { c.podLabels = merged(c.podLabels, labels) })
 }

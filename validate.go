@@ -342,6 +342,11 @@ func validateLabels(p *problems, option string, labels map[string]string) {
 			p.add(option, k+"="+v, "is set by kubequeue and cannot be changed")
 		}
 	}
+	for k, opt := range map[string]string{LabelQueueName: "WithQueueName", LabelWorkloadPriorityClass: "WithWorkloadPriorityClass"} {
+		if v, ok := labels[k]; ok {
+			p.add(option, k+"="+v, "is set with "+opt+", which also leaves resuming the Job to Kueue")
+		}
+	}
 	for _, k := range jobControllerLabels {
 		if v, ok := labels[k]; ok {
 			p.add(option, k+"="+v, "is set by the Job controller and cannot be changed")
