@@ -365,8 +365,11 @@ func byAttempt(pods []corev1.Pod) {
 // Status returns a summary of the handle's Job (see [Status]). It reads the
 // Job and, when the Job has pods whose state it does not show yet or once an
 // attempt has failed or the Job has succeeded, its pods, for the state, the
-// exit code, the termination message and the result. It returns an error
-// matching [ErrJobNotFound] if the Job does not exist.
+// exit code, the termination message and the result. For a Job in
+// [StateQueued] it also lists its Kueue Workloads (list on
+// workloads.kueue.x-k8s.io), for the reason and [StatePreempted]; when
+// they cannot be read, the Job is reported queued with no reason. It
+// returns an error matching [ErrJobNotFound] if the Job does not exist.
 //
 // Reading the pods is tried again after errors that say to (see
 // [WithRetries]). If the pods of a Job that has finished still cannot be
