@@ -61,6 +61,8 @@ type jobConfig struct {
 	ttl            *time.Duration
 	failureRules   []batchv1.PodFailurePolicyRule
 	sensitive      *bool
+	queueName      *string
+	priority       *string // WorkloadPriorityClass
 	mutators       []func(*batchv1.Job)
 	gate           gateConfig
 

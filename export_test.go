@@ -2,6 +2,7 @@ package kubequeue
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"time"
 )
@@ -34,4 +35,15 @@ func SetWorkerErr[T any](w *Worker[T], err error) { w.err = err }
 // AnnotationQueuedAt.
 func WithClock(now func() time.Time) QueueOption {
 	return queueOption(func(q *Queue) { q.now = now })
+}
+
+// KueueStatus refines st, of a queued Job, with the Kueue Workloads in
+// workloadsJSON (a JSON array), as Status does.
+func KueueStatus(st *Status, workloadsJSON string) error {
+	var wls []workload
+	if err := json.Unmarshal([]byte(workloadsJSON), &wls); err != nil {
+		return err
+	}
+	kueueStatus(st, wls)
+	return nil
 }

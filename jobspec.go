@@ -142,12 +142,34 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 		c := &spec.Containers[0]
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: wire.SecretVolume, MountPath: wire.SecretDir, ReadOnly: true})
 	}
+	if queue, priority := kueueLabels(w, call); queue != "" {
+		// Kueue's webhook suspends it anyway; Kueue resumes it on admission.
+		job.Labels[LabelQueueName] = queue
+		if priority != "" {
+			job.Labels[LabelWorkloadPriorityClass] = priority
+		}
+		job.Spec.Suspend = ptr.To(true)
+	}
 	for _, c := range []*jobConfig{&w.job, &call.job} {
 		for _, mutate := range c.mutators {
 			mutate(job)
 		}
 	}
 	return job
+}
+
+// kueueLabels returns the queue name and workload priority class of a Job:
+// the call's, else the worker's.
+func kueueLabels(w *workerConfig, call *callConfig) (queue, priority string) {
+	for _, c := range []*jobConfig{&w.job, &call.job} {
+		if c.queueName != nil {
+			queue = *c.queueName
+		}
+		if c.priority != nil {
+			priority = *c.priority
+		}
+	}
+	return queue, priority
 }
 
 // automountToken is the pod's automountServiceAccountToken: the worker's

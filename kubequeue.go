@@ -89,6 +89,16 @@
 // by the cluster's own CronJob controller; its Jobs are ordinary kubequeue
 // Jobs.
 //
+// # Kueue
+//
+// [WithQueueName] and [WithWorkloadPriorityClass] hand a Job to Kueue
+// (sigs.k8s.io/kueue): it is created suspended and Kueue resumes it when
+// its ClusterQueue admits it; kubequeue never resumes it, and after
+// storing a Secret payload it only marks the Job as no longer waiting for
+// it. [Queue.Status] reports such a Job as [StateQueued], with the reason
+// its Kueue Workload gives, or [StatePreempted]; [Queue.Wait] waits
+// through both.
+//
 // # Lifecycle
 //
 // [Queue.Enqueue] returns a [Handle], plain data that can be stored and used
@@ -199,6 +209,16 @@ const (
 	LabelWorker = "kubequeue.io/worker"
 )
 
+// Labels by which Kueue (sigs.k8s.io/kueue) manages a Job; see
+// [WithQueueName] and [WithWorkloadPriorityClass].
+const (
+	// LabelQueueName names the Kueue LocalQueue of a Job.
+	LabelQueueName = "kueue.x-k8s.io/queue-name"
+	// LabelWorkloadPriorityClass names the Kueue WorkloadPriorityClass of
+	// a Job.
+	LabelWorkloadPriorityClass = "kueue.x-k8s.io/priority-class"
+)
+
 // Annotations that kubequeue sets on Jobs.
 const (
 	// AnnotationEnqueueID holds a random ID, one per Enqueue call, by which
@@ -212,8 +232,9 @@ const (
 // annotationResume is set on a Job whose payload travels in a Secret while
 // it waits for the Secret: Build creates it suspended, and "true" says that
 // Enqueue resumes it once the Secret exists ("false": the caller's options
-// suspended it). Enqueue removes it when it resumes the Job, so a Job
-// suspended later does not have it.
+// suspended it, or Kueue admits the Job: see [WithQueueName]). Enqueue
+// removes it when it resumes the Job, so a Job suspended later does not
+// have it.
 const annotationResume = "kubequeue.io/resume"
 
 // managedBy is the value of LabelManagedBy.

@@ -280,7 +280,9 @@ func WithNamespace(namespace string) JobOption {
 // WithLabels adds labels to the Job. They are not copied to its pods; see
 // [WithPodLabels]. Repeating it adds keys; on Enqueue, a key the worker also
 // sets takes the call's value. The labels [LabelManagedBy] and [LabelWorker]
-// cannot be set.
+// cannot be set, nor can Kueue's [LabelQueueName] and
+// [LabelWorkloadPriorityClass]: [WithQueueName] and
+// [WithWorkloadPriorityClass] set them, and leave resuming the Job to Kueue.
 func WithLabels(labels map[string]string) JobOption {
 	return jobOption(func(c *jobConfig) { c.labels = merged(c.labels, labels) })
 }
@@ -295,7 +297,7 @@ func WithAnnotations(annotations map[string]string) JobOption {
 // Enqueue, a key the worker also sets takes the call's value. The labels
 // [LabelManagedBy] and [LabelWorker] cannot be set, nor those the Job
 // controller sets (job-name, controller-uid and their batch.kubernetes.io/
-// forms).
+// forms), nor Kueue's [LabelQueueName] and [LabelWorkloadPriorityClass].
 func WithPodLabels(labels map[string]string) JobOption {
 	return jobOption(func(c *jobConfig) { c.podLabels = merged(c.podLabels, labels) })
 }
@@ -366,6 +368,37 @@ func WithPodFailurePolicyRules(rules ...batchv1.PodFailurePolicyRule) JobOption 
 // nothing.
 func WithSensitivePayload() JobOption {
 	return jobOption(func(c *jobConfig) { c.sensitive = ptr.To(true) })
+}
+
+// WithQueueName puts the Job in the Kueue (sigs.k8s.io/kueue) LocalQueue
+// named queue of its namespace, with the label [LabelQueueName]. Kueue
+// then decides when the Job runs: the Job is created suspended and Kueue
+// resumes it once its ClusterQueue admits it (quota, priority, fair
+// sharing), and may suspend it again to preempt it. kubequeue never
+// resumes such a Job itself: a payload in a Secret is stored right after
+// the Job is created, and a pod that Kueue lets start before then waits
+// for it, as the kubelet does for any missing Secret volume.
+// [Queue.Status] reports a Job waiting for admission as [StateQueued] and
+// one preempted as [StatePreempted]; [Queue.Wait] waits through both. The
+// queue must be a DNS-1123 label (at most 63 characters); a LocalQueue
+// that does not exist leaves the Job queued with reason Inadmissible.
+// Kueue must run and manage batch/v1 Jobs (its default), or the Job stays
+// suspended, or is refused if Kueue's webhook is registered but down.
+// Default: none. Repeating it replaces; the call's replaces the worker's.
+func WithQueueName(queue string) JobOption {
+	return jobOption(func(c *jobConfig) { c.queueName = &queue })
+}
+
+// WithWorkloadPriorityClass sets the Kueue WorkloadPriorityClass of a Job
+// that [WithQueueName] queues, with the label [LabelWorkloadPriorityClass]:
+// Kueue admits higher priorities first and, where the ClusterQueue's
+// preemption policy allows, preempts lower ones. It is not the pods'
+// priority class (see [WithPriorityClass]). The name must be a DNS-1123
+// subdomain of at most 63 characters; a Job without a queue name is an
+// error. Default: none (Kueue's default priority). Repeating it replaces;
+// the call's replaces the worker's.
+func WithWorkloadPriorityClass(name string) JobOption {
+	return jobOption(func(c *jobConfig) { c.priority = &name })
 }
 
 // WithStrictPayload makes the runtime refuse a payload that has a field

@@ -34,6 +34,18 @@ const (
 	// [WithConcurrencyKey], [WithAfter]) for the release controller
 	// ([NewScheduler]) to resume it; [Status].Gate says what holds it.
 	StateWaiting State = "waiting"
+	// StateQueued: the Job waits in a Kueue queue (see [WithQueueName]):
+	// it is suspended until Kueue admits it. [Status.Reason] and
+	// [Status.Message] say why it waits, from its Kueue Workload, such as
+	// "Pending" with "couldn't assign flavors to pod set main: insufficient
+	// unused quota for cpu in flavor default-flavor, 500m more needed".
+	StateQueued State = "queued"
+	// StatePreempted: Kueue preempted the Job to admit one of higher
+	// priority: it suspended the Job, whose pods were deleted, and queued
+	// it again; once admitted again, the Job starts from scratch (the
+	// preempted attempt does not count as a failure). Reason is
+	// "Preempted", Message Kueue's.
+	StatePreempted State = "preempted"
 	// StateRunning: the worker container of at least one of the Job's pods
 	// is running, or the Job is bound to finish and waits for its pods to
 	// end.
@@ -74,8 +86,10 @@ type Status struct {
 	// bound to fail but waits for its pods to end, it is the reason of the
 	// FailureTarget condition. For a Job that the release controller ended
 	// without running it, it is [ReasonDependencyFailed] or
-	// [ReasonDependencyDeleted], from the moment it ended it. Empty
-	// otherwise.
+	// [ReasonDependencyDeleted], from the moment it ended it. For
+	// [StateQueued] and [StatePreempted], as [Queue.Status] reports them, it
+	// is the reason Kueue's Workload gives (empty if the Workload cannot be
+	// read). Empty otherwise.
 	Reason string `json:"reason,omitempty"`
 	// Message is the message of that condition.
 	Message string `json:"message,omitempty"`
@@ -287,6 +301,9 @@ func jobStatusAt(job *batchv1.Job, pods []corev1.Pod, now time.Time) Status {
 		st.Gate = gateOf(job, &g, now)
 	case condition(job, batchv1.JobSuspended) != nil || (job.Spec.Suspend != nil && *job.Spec.Suspend && job.Status.Active == 0):
 		st.State = StateSuspended
+		if job.Labels[LabelQueueName] != "" {
+			st.State = StateQueued
+		}
 	case job.Status.Ready != nil && *job.Status.Ready > 0:
 		st.State = StateRunning
 	default:
@@ -398,8 +415,11 @@ func byAttempt(pods []corev1.Pod) {
 // Status returns a summary of the handle's Job (see [Status]). It reads the
 // Job and, when the Job has pods whose state it does not show yet or once an
 // attempt has failed or the Job has succeeded, its pods, for the state, the
-// exit code, the termination message and the result. It returns an error
-// matching [ErrJobNotFound] if the Job does not exist.
+// exit code, the termination message and the result. For a Job in
+// [StateQueued] it also lists its Kueue Workloads (list on
+// workloads.kueue.x-k8s.io), for the reason and [StatePreempted]; when
+// they cannot be read, the Job is reported queued with no reason. It
+// returns an error matching [ErrJobNotFound] if the Job does not exist.
 //
 // Reading the pods is tried again after errors that say to (see
 // [WithRetries]). If the pods of a Job that has finished still cannot be
@@ -418,6 +438,11 @@ func (q *Queue) Status(ctx context.Context, h Handle) (Status, error) {
 		return Status{Handle: h}, err
 	}
 	st, err := q.statusWithPods(ctx, job)
+	if err == nil && st.State == StateQueued {
+		if wls, wlErr := q.workloads(ctx, job); wlErr == nil {
+			kueueStatus(&st, wls)
+		}
+	}
 	if err != nil || st.State != StateWaiting {
 		return st, err
 	}

@@ -414,6 +414,7 @@ func TestState_Done(t *testing.T) {
 	t.Parallel()
 	for state, done := range map[kubequeue.State]bool{
 		kubequeue.StatePending: false, kubequeue.StateSuspended: false, kubequeue.StateRunning: false,
+		kubequeue.StateQueued: false, kubequeue.StatePreempted: false,
 		kubequeue.StateSucceeded: true, kubequeue.StateFailed: true,
 	} {
 		require.Equal(t, done, state.Done(), state)

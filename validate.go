@@ -210,6 +210,13 @@ func validateCall(worker string, w *workerConfig, c *callConfig, items int) erro
 	} else {
 		validateBatch(p, c, items)
 	}
+	queue, priority := kueueLabels(w, c)
+	if priority != "" && queue == "" {
+		p.add("WithWorkloadPriorityClass", priority, "needs WithQueueName: Kueue reads it only on a queued Job")
+	}
+	if queue != "" && (hasGate(&w.job.gate) || hasGate(&c.job.gate)) {
+		p.add("WithQueueName", queue, "Kueue admits and resumes a queued Job, and the release controller leaves it alone: it cannot have gates (WithRunAt, WithDelay, WithConcurrencyKey, WithAfter)")
+	}
 	// Each map was checked alone; their union must fit the size limit too.
 	if len(c.job.annotations) > 0 && len(w.job.annotations) > 0 {
 		validateAnnotations(p, "WithAnnotations", merged(w.job.annotations, c.job.annotations))
@@ -237,6 +244,13 @@ func validateJobConfig(p *problems, c *jobConfig) {
 	}
 	if c.ttl != nil && *c.ttl < 0 {
 		p.add("WithTTLAfterFinished", c.ttl.String(), "must not be negative")
+	}
+	if c.queueName != nil {
+		p.addAll("WithQueueName", *c.queueName, validation.IsDNS1123Label(*c.queueName))
+	}
+	if c.priority != nil {
+		p.addAll("WithWorkloadPriorityClass", *c.priority, validation.IsDNS1123Subdomain(*c.priority))
+		p.addAll("WithWorkloadPriorityClass", *c.priority, validation.IsValidLabelValue(*c.priority))
 	}
 	for _, m := range c.mutators {
 		if m == nil {
@@ -466,6 +480,11 @@ func validateLabels(p *problems, option string, labels map[string]string) {
 			p.add(option, k+"="+v, "is set by kubequeue and cannot be changed")
 		}
 	}
+	for k, opt := range map[string]string{LabelQueueName: "WithQueueName", LabelWorkloadPriorityClass: "WithWorkloadPriorityClass"} {
+		if v, ok := labels[k]; ok {
+			p.add(option, k+"="+v, "is set with "+opt+", which also leaves resuming the Job to Kueue")
+		}
+	}
 	for _, k := range jobControllerLabels {
 		if v, ok := labels[k]; ok {
 			p.add(option, k+"="+v, "is set by the Job controller and cannot be changed")
@@ -669,4 +688,9 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:61] + "..."
+}
+
+// hasGate reports whether g sets a gate.
+func hasGate(g *gateConfig) bool {
+	return g.runAt != nil || g.delay != nil || g.key != nil || len(g.after) > 0
 }

@@ -294,8 +294,9 @@ func installInto(ctx context.Context, dir string, complete func() bool, progress
 // building marks the temporary directory of an install in progress.
 const building = ".building-"
 
-// prune removes all but the keep most recently used installs in root, and
-// never keep, the one just used.
+// prune removes all but the keep most recently used installs of the
+// cluster's binaries (kubernetes-...) in root, and never used, the one
+// just used.
 func prune(root string, keep int, used string) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -307,7 +308,8 @@ func prune(root string, keep int, used string) {
 	}
 	var installs []install
 	for _, e := range entries {
-		if !e.IsDir() || strings.Contains(e.Name(), building) {
+		// Kueue's install (kueue-...) is not one of the cluster's.
+		if !e.IsDir() || strings.Contains(e.Name(), building) || !strings.HasPrefix(e.Name(), "kubernetes-") {
 			continue
 		}
 		if fi, err := e.Info(); err == nil {

@@ -96,8 +96,9 @@ func TestVersions_ToolsModules(t *testing.T) {
 		{name: "Kubernetes", module: "kubernetes", path: "k8s.io/kubernetes", version: KubernetesVersion},
 		{name: "Etcd", module: "etcd", path: "go.etcd.io/etcd/server/v3", version: EtcdVersion},
 		{name: "Kwok", module: "kwok", path: "sigs.k8s.io/kwok", version: KwokVersion},
+		{name: "Kueue", module: "kueue", path: "sigs.k8s.io/kueue", version: KueueVersion},
 	}
-	require.Len(t, tests, len(components))
+	require.Len(t, tests, len(components)+1)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -115,7 +116,7 @@ func TestVersions_ToolsModules(t *testing.T) {
 // module runs the same programs.
 func TestVersions_ToolDirectives(t *testing.T) {
 	t.Parallel()
-	for _, c := range components {
+	for _, c := range append(slices.Clone(components), kueueComponent) {
 		t.Run(c.module, func(t *testing.T) {
 			t.Parallel()
 			require.ElementsMatch(t, c.packages, toolsGoMod(t, c.module).tools)
@@ -353,6 +354,9 @@ func TestPrune(t *testing.T) {
 		used := base.Add(time.Duration(i) * time.Minute) // ...-e is the newest
 		require.NoError(t, os.Chtimes(dir, used, used))
 	}
+	kueue := filepath.Join(root, "kueue-v0.17.0-k") // the oldest, but not the cluster's
+	require.NoError(t, os.MkdirAll(kueue, 0o755))
+	require.NoError(t, os.Chtimes(kueue, base.Add(-time.Hour), base.Add(-time.Hour)))
 	inProgress := filepath.Join(root, "kubernetes-v1.6.0-f"+building+"123")
 	require.NoError(t, os.MkdirAll(inProgress, 0o755))
 	require.NoError(t, os.Chtimes(inProgress, base.Add(-time.Hour), base.Add(-time.Hour)))
@@ -370,7 +374,7 @@ func TestPrune(t *testing.T) {
 		"kubernetes-v1.3.0-c", "kubernetes-v1.3.0-c.lock",
 		"kubernetes-v1.4.0-d", "kubernetes-v1.4.0-d.lock",
 		"kubernetes-v1.5.0-e", "kubernetes-v1.5.0-e.lock",
-		filepath.Base(inProgress),
+		filepath.Base(inProgress), filepath.Base(kueue),
 	}, names)
 }
 

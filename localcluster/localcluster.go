@@ -55,6 +55,13 @@
 // localcluster by default), which `rm -rf` clears; later starts take about
 // 5 seconds. [EnvBinDir] points at binaries installed by other means.
 //
+// # Kueue
+//
+// [Cluster.StartKueue] adds Kueue ([KueueVersion]), an optional component
+// that only the tests that need it start: built from source the first
+// time (about 4 minutes on 2 cores) and cached like the other binaries
+// (see [InstallKueue]), with its CRDs and webhooks; [Kueue.Stop] stops it.
+//
 // # Processes and files
 //
 // Every component runs in a process group of its own, and so does every
@@ -174,6 +181,7 @@ type Cluster struct {
 	admin      *rest.Config
 	kubeconfig string
 	images     localkubelet.Images
+	opts       Options // as given to Start, for StartKueue's install
 
 	mu      sync.Mutex
 	procs   []*process
@@ -236,7 +244,7 @@ func start(ctx context.Context, bin string, opts Options) (c *Cluster, err error
 	if err != nil {
 		return nil, fmt.Errorf("localcluster: %w", err)
 	}
-	c = &Cluster{dir: dir}
+	c = &Cluster{dir: dir, opts: opts}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, c.LogTail(20))

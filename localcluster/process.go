@@ -26,6 +26,12 @@ type process struct {
 // startProcess starts bin with args, its stdout and stderr appended to
 // logDir/name.log.
 func startProcess(name, bin string, args []string, logDir string) (*process, error) {
+	return startProcessWith(name, bin, args, logDir, nil)
+}
+
+// startProcessWith is startProcess with prepare, when not nil, called on
+// the command before it starts.
+func startProcessWith(name, bin string, args []string, logDir string, prepare func(*exec.Cmd)) (*process, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -35,6 +41,9 @@ func startProcess(name, bin string, args []string, logDir string) (*process, err
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	setProcessGroup(cmd)
+	if prepare != nil {
+		prepare(cmd)
+	}
 	if err := spawn.Start(cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("localcluster: start %s: %w", name, err)
