@@ -441,6 +441,21 @@ func kueueWebhooks(manifest []byte, port int, caBundle []byte) (*admissionv1.Mut
 		return admissionv1.WebhookClientConfig{URL: &url, CABundle: caBundle}, nil
 	}
 	selector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: KueueQueueLabel, Operator: metav1.LabelSelectorOpExists}}}
+	// adapt points a webhook of the batch or Kueue group at Kueue and
+	// limits a Job webhook to queued Jobs; ok is false for other groups.
+	adapt := func(name string, rules []admissionv1.RuleWithOperations, cc *admissionv1.WebhookClientConfig, sel **metav1.LabelSelector) (ok bool, err error) {
+		group, ok := webhookGroup(rules)
+		if !ok {
+			return false, nil
+		}
+		if *cc, err = client(*cc); err != nil {
+			return false, fmt.Errorf("localcluster: Kueue webhook %s: %w", name, err)
+		}
+		if group == "batch" {
+			*sel = selector
+		}
+		return true, nil
+	}
 	for doc := range bytes.SplitSeq(manifest, []byte("\n---")) {
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
@@ -456,18 +471,11 @@ func kueueWebhooks(manifest []byte, port int, caBundle []byte) (*admissionv1.Mut
 				return nil, nil, fmt.Errorf("localcluster: Kueue webhook manifest: %w", err)
 			}
 			for _, w := range m.Webhooks {
-				group, ok := webhookGroup(w.Rules)
-				if !ok {
-					continue
+				if ok, err := adapt(w.Name, w.Rules, &w.ClientConfig, &w.ObjectSelector); err != nil {
+					return nil, nil, err
+				} else if ok {
+					mutating.Webhooks = append(mutating.Webhooks, w)
 				}
-				var err error
-				if w.ClientConfig, err = client(w.ClientConfig); err != nil {
-					return nil, nil, fmt.Errorf("localcluster: Kueue webhook %s: %w", w.Name, err)
-				}
-				if group == "batch" {
-					w.ObjectSelector = selector
-				}
-				mutating.Webhooks = append(mutating.Webhooks, w)
 			}
 		case "ValidatingWebhookConfiguration":
 			var v admissionv1.ValidatingWebhookConfiguration
@@ -475,18 +483,11 @@ func kueueWebhooks(manifest []byte, port int, caBundle []byte) (*admissionv1.Mut
 				return nil, nil, fmt.Errorf("localcluster: Kueue webhook manifest: %w", err)
 			}
 			for _, w := range v.Webhooks {
-				group, ok := webhookGroup(w.Rules)
-				if !ok {
-					continue
+				if ok, err := adapt(w.Name, w.Rules, &w.ClientConfig, &w.ObjectSelector); err != nil {
+					return nil, nil, err
+				} else if ok {
+					validating.Webhooks = append(validating.Webhooks, w)
 				}
-				var err error
-				if w.ClientConfig, err = client(w.ClientConfig); err != nil {
-					return nil, nil, fmt.Errorf("localcluster: Kueue webhook %s: %w", w.Name, err)
-				}
-				if group == "batch" {
-					w.ObjectSelector = selector
-				}
-				validating.Webhooks = append(validating.Webhooks, w)
 			}
 		}
 	}
