@@ -41,9 +41,9 @@ test: lint localcluster ## Run every test of every module (what CI runs): unit a
 	cd integration && $(GO) run ./cmd/bench -smoke
 
 .PHONY: localcluster
-localcluster: ## Install the local cluster's binaries once (a download, or a build of about 9 minutes on 2 cores), cached in ~/.cache/kubequeue/localcluster.
-	@echo "Checking the local cluster's binaries (compiling the installer takes a minute the first time)..."
-	cd localcluster && $(GO) run ./cmd/localcluster install
+localcluster: ## Install the local cluster's binaries and Kueue once (a download, or builds of about 9 and 4 minutes on 2 cores), cached in ~/.cache/kubequeue/localcluster.
+	@echo "Checking the local cluster's binaries and Kueue (compiling the installer takes a minute the first time)..."
+	cd localcluster && $(GO) run ./cmd/localcluster install -kueue
 
 # The target's former name.
 .PHONY: controlplane

@@ -173,6 +173,42 @@ func printLogsOnFailure(t testing.TB, cp *localcluster.Cluster) {
 
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 
+// describeOnFailure logs, when the test fails, what the namespace's Jobs,
+// pods and events were at that moment: the cluster's view of what went
+// wrong, which the components' log tails seldom hold.
+func describeOnFailure(t testing.TB, ns string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var b strings.Builder
+		if jobs, err := client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, j := range jobs.Items {
+				fmt.Fprintf(&b, "job %s: suspend=%v active=%d succeeded=%d failed=%d conditions=%v\n",
+					j.Name, j.Spec.Suspend != nil && *j.Spec.Suspend, j.Status.Active, j.Status.Succeeded, j.Status.Failed, j.Status.Conditions)
+			}
+		}
+		if pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, p := range pods.Items {
+				fmt.Fprintf(&b, "pod %s: node=%q phase=%s created=%s deleting=%v finalizers=%v\n",
+					p.Name, p.Spec.NodeName, p.Status.Phase, p.CreationTimestamp.Format(time.RFC3339), p.DeletionTimestamp != nil, p.Finalizers)
+				for _, c := range p.Status.ContainerStatuses {
+					fmt.Fprintf(&b, "  container %s: %+v\n", c.Name, c.State)
+				}
+			}
+		}
+		if events, err := client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, e := range events.Items {
+				fmt.Fprintf(&b, "event %s %s/%s %s: %s (x%d, last %s)\n", e.Type, e.InvolvedObject.Kind, e.InvolvedObject.Name,
+					e.Reason, e.Message, e.Count, e.LastTimestamp.Format(time.RFC3339))
+			}
+		}
+		t.Logf("namespace %s when the test failed:\n%s", ns, b.String())
+	})
+}
+
 // newNamespace creates a namespace named after the test and waits for its
 // default service account, without which the Job controller's pods are
 // refused.
@@ -190,6 +226,7 @@ func newNamespace(t testing.TB) string {
 		// Deleting is asynchronous; nothing waits for it.
 		_ = client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
 	})
+	describeOnFailure(t, name) // before the namespace goes
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		_, err := client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {

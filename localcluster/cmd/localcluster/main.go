@@ -13,7 +13,9 @@
 // an image to the executable its containers run.
 //
 // install downloads or builds the binaries into the cache, if they are not
-// there yet, and prints their directory.
+// there yet, and prints their directory. With -kueue it also installs Kueue
+// (see localcluster.InstallKueue: a build of about 4 minutes the first
+// time) and prints its directory on a second line.
 //
 // The first install downloads the release binaries (or, where that fails,
 // builds them from source: about 9 minutes on 2 cores); later starts take
@@ -49,7 +51,7 @@ func main() {
 }
 
 // errUsage marks a command line that is not understood.
-var errUsage = errors.New("usage: localcluster up [-image ref=/path/to/executable ...] [-releases URL|off] | localcluster install [-releases URL|off]")
+var errUsage = errors.New("usage: localcluster up [-image ref=/path/to/executable ...] [-releases URL|off] | localcluster install [-releases URL|off] [-kueue]")
 
 // run runs the command line args, writing the kubeconfig line or the
 // binary directory to stdout and progress to stderr.
@@ -61,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("localcluster "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&opts.ReleaseURL, "releases", "", "mirror of the release downloads, or off to build from source (default $"+localcluster.EnvReleaseURL+", else the upstream sites)")
+	kueue := false
+	if args[0] == "install" {
+		fs.BoolVar(&kueue, "kueue", false, "also install Kueue "+localcluster.KueueVersion)
+	}
 	if args[0] == "up" {
 		fs.Func("image", "map an image to a local executable, as ref=/path (repeatable)", func(v string) error {
 			ref, exe, ok := strings.Cut(v, "=")
@@ -88,6 +94,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintln(stdout, dir)
+		if kueue {
+			dir, err := localcluster.InstallKueue(ctx, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, dir)
+		}
 		return nil
 	case "up":
 		return up(ctx, opts, stdout, stderr)

@@ -23,6 +23,7 @@ func TestRun_Usage(t *testing.T) {
 		{name: "ImageWithoutPath", args: []string{"up", "-image", "app:v1"}, want: `want ref=/path/to/executable, got "app:v1"`},
 		{name: "ImageWithoutRef", args: []string{"up", "-image", "=/bin/true"}, want: "want ref=/path/to/executable"},
 		{name: "ImageOnInstall", args: []string{"install", "-image", "app:v1=/bin/true"}, want: "flag provided but not defined: -image"},
+		{name: "KueueOnUp", args: []string{"up", "-kueue"}, want: "flag provided but not defined: -kueue"},
 		{name: "ExtraArguments", args: []string{"up", "now"}, want: `unexpected arguments ["now"]`},
 	}
 	for _, tt := range tests {

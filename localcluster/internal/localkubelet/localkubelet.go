@@ -88,6 +88,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	vklog "github.com/virtual-kubelet/virtual-kubelet/log"
@@ -251,6 +252,12 @@ func Run(ctx context.Context, cfg Config, ready func()) error {
 	podInformers.Start(runCtx.Done())
 	otherInformers.Start(runCtx.Done())
 	go func() { _ = pc.Run(runCtx, podWorkers) }()
+	var resync sync.WaitGroup
+	resync.Go(func() { prov.resyncStatuses(runCtx, statusResync) })
+	defer func() {
+		cancel()
+		resync.Wait()
+	}()
 	if err := waitReady(ctx, "pod controller", pc); err != nil || ctx.Err() != nil {
 		return err
 	}

@@ -58,6 +58,9 @@ type podRun struct {
 	stopped    chan struct{} // closed when the pod is being stopped
 	done       chan struct{} // closed when every container has ended for good
 	conditions map[corev1.PodConditionType]corev1.PodCondition
+	// mismatchSince is when the status resync first saw the API server
+	// hold another phase for the pod (zero: it holds this one).
+	mismatchSince time.Time
 }
 
 // A containerRun is one container of a podRun.
