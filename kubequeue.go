@@ -111,13 +111,15 @@
 // pods, which exist until the Job is cancelled or its TTL after finishing
 // expires.
 //
-// WaitAll makes two watches per namespace, of Jobs and of their pods,
-// however many Jobs it waits for. A single Job is watched by name; with
-// more handles in a namespace, the first list brings every kubequeue Job
-// of the namespace (of the handles' worker, when they share one) and their
-// pods, finished ones included until their TTL ends: to wait for one Job in
-// a namespace with thousands, use Wait. A Job that finishes or is deleted
-// while a watch is down is still reported.
+// WaitAll makes two watches per namespace, of Jobs and of their ended
+// pods, however many Jobs it waits for (an API server closes a watch that
+// does not keep up with its changes; it is then made again, from where it
+// was). A single Job is watched by name; with more handles in a namespace,
+// the first list brings every kubequeue Job of the namespace (of the
+// handles' worker, when they share one) and their ended pods, finished
+// ones included until their TTL ends: to wait for one Job in a namespace
+// with thousands, use Wait. A Job that finishes or is deleted while a
+// watch is down is still reported.
 //
 // # Runtime
 //

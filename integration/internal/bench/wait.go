@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kubequeue/kubequeue"
 )
@@ -141,9 +144,20 @@ func (b *bench) wait(ctx context.Context) error {
 		return err
 	}
 
-	// The benchmark's own watch.
+	terminatedBefore := b.terminatedWatchers(ctx)
+
+	// The benchmark's own watch, made again from where it was when the API
+	// server closes it (as it does a watch that does not keep up).
 	watched, transitions := newTimes(), newTimes()
-	w, err := b.client.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{})
+	list, err := b.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return fmt.Errorf("bench: list jobs: %w", err)
+	}
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return b.client.BatchV1().Jobs(ns).Watch(ctx, o)
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("bench: watch jobs: %w", err)
 	}
@@ -251,10 +265,13 @@ func (b *bench) wait(ctx context.Context) error {
 		return fmt.Errorf("bench: client-go informer: %d of %d Jobs seen finished: %w", rawSeen.len(), n, err)
 	}
 
+	terminated := b.terminatedWatchers(ctx) - terminatedBefore
 	kqDelays, rawDelays := kqSeen.delays(watched), rawSeen.delays(watched)
 	kqLate, rawLate := kqSeen.delays(transitions), rawSeen.delays(transitions)
 	b.report.add(fmt.Sprintf("wait for %d Jobs: watch requests (1 namespace)", n),
 		fmt.Sprint(kqRequests.watches.Load()), fmt.Sprint(rawRequests.watches.Load()), "")
+	b.report.add("wait: watches the API server closed as too slow to keep up (all clients)",
+		fmt.Sprint(terminated), "", "")
 	b.report.add(fmt.Sprintf("wait for %d Jobs: other requests (lists)", n),
 		fmt.Sprint(kqRequests.others.Load()), fmt.Sprint(rawRequests.others.Load()), "")
 	b.report.add("wait: finished (own watch's event) → seen, p50 / p99, ms",
@@ -264,4 +281,27 @@ func (b *bench) wait(ctx context.Context) error {
 	b.report.target("wait_watches_per_namespace", float64(kqRequests.watches.Load()), "<=", 2)
 	b.report.target("wait_p99_ms", float64(percentile(kqDelays, 99))/float64(time.Millisecond), "<=", 100)
 	return nil
+}
+
+// terminatedWatchers returns how many watches the API server has closed
+// because their client did not keep up (apiserver_terminated_watchers_total,
+// all resources), or -1 if its metrics cannot be read.
+func (b *bench) terminatedWatchers(ctx context.Context) int {
+	raw, err := b.client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		b.progress("read the API server's metrics: %v", err)
+		return -1
+	}
+	total := 0
+	for line := range strings.Lines(string(raw)) {
+		if !strings.HasPrefix(line, "apiserver_terminated_watchers_total{") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			b.progress("%s", strings.TrimSpace(line))
+			total += int(v)
+		}
+	}
+	return total
 }
