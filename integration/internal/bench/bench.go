@@ -56,8 +56,8 @@ type Scale struct {
 
 // Full is the scale of make bench: a few minutes on 2 cores.
 var Full = Scale{
-	Rounds:          3,
-	Enqueue:         map[int]int{1: 60, 8: 300, 32: 1000},
+	Rounds:          5,
+	Enqueue:         map[int]int{1: 200, 8: 300, 32: 1000},
 	Bulk:            2000,
 	BulkRounds:      3,
 	Payload:         map[int]int{1 << 10: 100, payload64KiB: 60, payload65KiB: 30, payload1MiB: 8},
