@@ -5,7 +5,7 @@ GO ?= go
 # cluster, the integration tests and the demo. The last three are modules of
 # their own so that the local cluster's dependencies (virtual-kubelet, ...)
 # never reach kubequeue's go.mod; each is tested on its own.
-MODULES := . localcluster integration examples/demo
+MODULES := . localcluster integration examples/demo cmd/kubequeue
 # The modules with benchmarks.
 BENCH_MODULES := . integration
 
