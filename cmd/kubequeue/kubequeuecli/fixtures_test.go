@@ -134,7 +134,7 @@ func run(t testing.TB, client *fake.Clientset, args ...string) (stdout, stderr s
 	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd := kubequeuecli.NewCommand(
-		kubequeuecli.WithClientset(client),
+		kubequeuecli.WithClientset(kubequeuetest.WithPodLogs(client)),
 		kubequeuecli.WithClock(func() time.Time { return now }),
 		kubequeuecli.WithWorkers(Resize, SendEmail),
 		kubequeuecli.WithIOStreams(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}),

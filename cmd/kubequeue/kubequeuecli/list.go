@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/kubequeue/kubequeue"
 )
@@ -102,7 +101,7 @@ func (c *cli) printList(output string, all bool, jobs []kubequeue.Status) error 
 		_, err := fmt.Fprintln(c.streams.ErrOut, "No kubequeue Jobs found.")
 		return err
 	}
-	w := printers.GetNewTabWriter(out)
+	w, flush := table(out)
 	header := []string{"NAME", "WORKER", "STATE", "ATTEMPTS", "AGE", "DURATION"}
 	if all {
 		header = append([]string{"NAMESPACE"}, header...)
@@ -122,5 +121,5 @@ func (c *cli) printList(output string, all bool, jobs []kubequeue.Status) error 
 		}
 		fmt.Fprintln(w, strings.Join(row, "\t"))
 	}
-	return w.Flush()
+	return flush()
 }

@@ -1,9 +1,11 @@
 package kubequeuecli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,6 +70,24 @@ func printNames(w io.Writer, hs ...kubequeue.Handle) error {
 		}
 	}
 	return nil
+}
+
+// table returns a tab writer, as kubectl's tables use, that writes to
+// out on flush, with the spaces that pad empty last cells trimmed.
+func table(out io.Writer) (io.Writer, func() error) {
+	var buf bytes.Buffer
+	w := printers.GetNewTabWriter(&buf)
+	return w, func() error {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		for line := range strings.Lines(buf.String()) {
+			if _, err := io.WriteString(out, strings.TrimRight(line, " \n")+"\n"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // age is how long ago t was, as kubectl writes it ("5m", "3h2m"), or

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	batchv1 "k8s.io/api/batch/v1"
-	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/kubequeue/kubequeue"
 )
@@ -60,7 +59,7 @@ batch's items, and the Job's conditions.`,
 // describe prints st, of job, as kubectl describe would.
 func (c *cli) describe(out io.Writer, job *batchv1.Job, st kubequeue.Status) error {
 	now := c.now()
-	w := printers.GetNewTabWriter(out)
+	w, flush := table(out)
 	field := func(name, value string) {
 		if value != "" {
 			fmt.Fprintf(w, "%s:\t%s\n", name, value)
@@ -112,7 +111,7 @@ func (c *cli) describe(out io.Writer, job *batchv1.Job, st kubequeue.Status) err
 			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", cond.Type, cond.Status, cond.Reason, oneLine(cond.Message))
 		}
 	}
-	return w.Flush()
+	return flush()
 }
 
 // exitMeaning says what kubequeue's exit codes mean.

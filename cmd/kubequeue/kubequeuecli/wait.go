@@ -65,6 +65,10 @@ func (c *cli) wait(ctx context.Context, q *kubequeue.Queue, hs []kubequeue.Handl
 		fmt.Fprintf(c.streams.ErrOut, "\r0 of %d done", total)
 	}
 	for st, err := range q.WaitAll(ctx, hs...) {
+		if err != nil && ctx.Err() != nil && st.State.Done() {
+			// Seen finished before the time was up.
+			err = st.Err()
+		}
 		if progress {
 			fmt.Fprint(c.streams.ErrOut, "\r\033[K") // clear the progress line
 		}
@@ -92,13 +96,22 @@ func (c *cli) wait(ctx context.Context, q *kubequeue.Queue, hs []kubequeue.Handl
 	if progress {
 		fmt.Fprintf(c.streams.ErrOut, "\r\033[K%d of %d done\n", done-timedOut, total)
 	}
-	switch {
-	case timedOut > 0:
-		return &ExitCodeError{Code: ExitTimeout, Err: errors.Join(append([]error{fmt.Errorf("%d of %d Jobs did not finish within %v", timedOut, total, timeout)}, errs...)...)}
-	case failed > 0:
-		return &ExitCodeError{Code: ExitFailed, Err: errors.Join(append([]error{fmt.Errorf("%d of %d Jobs failed", failed, total)}, errs...)...)}
+	// The highest code wins; the message says everything.
+	code := ExitError
+	var msgs []error
+	if timedOut > 0 {
+		code = ExitTimeout
+		msgs = append(msgs, fmt.Errorf("%d of %d Jobs did not finish within %v", timedOut, total, timeout))
 	}
-	return errors.Join(errs...)
+	if failed > 0 {
+		code = max(code, ExitFailed)
+		msgs = append(msgs, fmt.Errorf("%d of %d Jobs failed", failed, total))
+	}
+	err := errors.Join(append(msgs, errs...)...)
+	if err == nil || code == ExitError {
+		return err
+	}
+	return &ExitCodeError{Code: code, Err: err}
 }
 
 // isTerminal reports whether w is a terminal.

@@ -55,7 +55,7 @@ func (c *cli) workerNames() string {
 }
 
 func (c *cli) enqueueCommand() *cobra.Command {
-	var output string
+	var output, name string
 	cmd := &cobra.Command{
 		Use:   "enqueue WORKER JSON",
 		Short: "Enqueue a Job of one of this program's workers",
@@ -79,7 +79,7 @@ Workers: ` + c.workerNames(),
 			if err != nil {
 				return err
 			}
-			h, err := q.Enqueue(cmd.Context(), worker, payload)
+			h, err := q.Enqueue(cmd.Context(), worker, payload, jobName(name)...)
 			if err != nil {
 				return err
 			}
@@ -91,17 +91,27 @@ Workers: ` + c.workerNames(),
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format: name prints job.batch/NAME")
+	cmd.Flags().StringVar(&name, "name", "", "The Job's name (default: WORKER-<random suffix>)")
 	return cmd
 }
 
+// jobName returns the option that names the Job name, if any.
+func jobName(name string) []kubequeue.EnqueueOption {
+	if name == "" {
+		return nil
+	}
+	return []kubequeue.EnqueueOption{kubequeue.WithJobName(name)}
+}
+
 func (c *cli) renderCommand() *cobra.Command {
-	var output string
+	var output, name string
 	cmd := &cobra.Command{
 		Use:   "render WORKER JSON",
 		Short: "Print the Job that enqueue would create, without creating it",
 		Long: `Print the Job that enqueue would create (Queue.Build) for WORKER and the
 payload JSON (or - to read it from standard input), as YAML (or JSON with
--o json), without any API call: its name is one of many it could get.
+-o json), without any API call: unless --name names it, its name ends in
+a random suffix, as each enqueue's does.
 
 Workers: ` + c.workerNames(),
 		Example: `  myservice kubequeue render resize-image '{"imageID": "img-7"}' | kubectl apply --dry-run=server -f -`,
@@ -117,7 +127,7 @@ Workers: ` + c.workerNames(),
 			if err != nil {
 				return err
 			}
-			job, err := q.Build(worker, payload)
+			job, err := q.Build(worker, payload, jobName(name)...)
 			if err != nil {
 				return err
 			}
@@ -128,5 +138,6 @@ Workers: ` + c.workerNames(),
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", outputYAML, "Output format: yaml or json")
+	cmd.Flags().StringVar(&name, "name", "", "The Job's name (default: WORKER-<random suffix>)")
 	return cmd
 }
