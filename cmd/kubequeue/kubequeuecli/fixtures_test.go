@@ -3,16 +3,20 @@ package kubequeuecli_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
@@ -49,10 +53,71 @@ var (
 	now   = epoch.Add(time.Hour)
 )
 
-// fixtureClient returns a fake clientset with Jobs in every state the
-// tables show, at fixed times.
+// fixtureClient returns a fake clientset of its own with Jobs in every
+// state the tables show, at fixed times, and their pods.
 func fixtureClient(t testing.TB) *fake.Clientset {
 	t.Helper()
+	objects, err := fixtureObjects()
+	require.NoError(t, err)
+	copies := make([]runtime.Object, len(objects))
+	for i, obj := range objects {
+		copies[i] = obj.DeepCopyObject()
+	}
+	return kubequeuetest.NewClientset(copies...)
+}
+
+// fixtureObjects makes the fixtures' objects once.
+var fixtureObjects = sync.OnceValues(func() (objects []runtime.Object, err error) {
+	t := &fixtureT{}
+	defer func() {
+		if r := recover(); r != nil && r != errFixture {
+			panic(r)
+		}
+		if t.err != nil {
+			objects, err = nil, t.err
+		}
+	}()
+	client := makeFixtures(t)
+	jobs, err := client.BatchV1().Jobs("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs.Items {
+		objects = append(objects, &jobs.Items[i])
+	}
+	pods, err := client.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods.Items {
+		objects = append(objects, &pods.Items[i])
+	}
+	secrets, err := client.CoreV1().Secrets("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range secrets.Items {
+		objects = append(objects, &secrets.Items[i])
+	}
+	return objects, nil
+})
+
+// fixtureT is the require.TestingT of makeFixtures, which runs outside
+// any one test.
+type fixtureT struct{ err error }
+
+func (f *fixtureT) Errorf(format string, args ...any) {
+	if f.err == nil {
+		f.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (f *fixtureT) FailNow() { panic(errFixture) }
+
+var errFixture = errors.New("making the fixtures failed")
+
+// makeFixtures makes the fixtures' objects in a fake clientset.
+func makeFixtures(t require.TestingT) *fake.Clientset {
 	ctx := context.Background()
 	queue, client, err := kubequeuetest.NewQueue()
 	require.NoError(t, err)
@@ -118,8 +183,7 @@ func fixtureClient(t testing.TB) *fake.Clientset {
 func ptrTime(t time.Time) *metav1.Time { m := metav1.NewTime(t); return &m }
 
 // setActive makes h's Job run one pod.
-func setActive(t testing.TB, client *fake.Clientset, h kubequeue.Handle) {
-	t.Helper()
+func setActive(t require.TestingT, client *fake.Clientset, h kubequeue.Handle) {
 	job, err := client.BatchV1().Jobs(h.Namespace).Get(context.Background(), h.Name, metav1.GetOptions{})
 	require.NoError(t, err)
 	job.Status.Active = 1
