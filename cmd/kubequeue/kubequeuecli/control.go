@@ -20,11 +20,7 @@ func (c *cli) controlCommand(use, short, long, done string, act func(ctx context
 		Long:  long,
 		Args:  jobsArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q, namespace, err := c.queue()
-			if err != nil {
-				return err
-			}
-			hs, err := handles(namespace, args)
+			q, hs, err := c.queueAndHandles(args)
 			if err != nil {
 				return err
 			}
@@ -85,11 +81,7 @@ finished is refused unless --unfinished; a batch is refused.`,
 			if err := checkOutput(output, outputTable, outputName); err != nil {
 				return err
 			}
-			q, namespace, err := c.queue()
-			if err != nil {
-				return err
-			}
-			hs, err := handles(namespace, args)
+			q, hs, err := c.queueAndHandles(args)
 			if err != nil {
 				return err
 			}

@@ -208,6 +208,39 @@ func run(t testing.TB, client *fake.Clientset, args ...string) (stdout, stderr s
 	return out.String(), errOut.String(), code
 }
 
+// goldenCase is a command line whose output testdata/name.golden holds.
+type goldenCase struct {
+	name string
+	args []string
+}
+
+// runGolden runs each case on the fixtures, requires success and no
+// error output, and compares the output with its golden file.
+func runGolden(t *testing.T, tests []goldenCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := run(t, fixtureClient(t), tt.args...)
+			require.Equal(t, kubequeuecli.ExitOK, code, stderr)
+			require.Empty(t, stderr)
+			golden(t, tt.name, stdout)
+		})
+	}
+}
+
+// requireFails runs args with client and requires exit code ExitError,
+// nothing on standard output, and an error that contains message on
+// standard error.
+func requireFails(t *testing.T, client *fake.Clientset, message string, args ...string) {
+	t.Helper()
+	stdout, stderr, code := run(t, client, args...)
+	require.Equal(t, kubequeuecli.ExitError, code)
+	require.Empty(t, stdout)
+	require.True(t, strings.HasPrefix(stderr, "error: "), stderr)
+	require.Contains(t, stderr, message)
+}
+
 // golden compares got with testdata/name.golden, or rewrites it with
 // -update.
 func golden(t *testing.T, name, got string) {

@@ -233,6 +233,20 @@ func (c *cli) queueFor(offline bool) (*kubequeue.Queue, string, error) {
 	return q, namespace, nil
 }
 
+// queueAndHandles returns a queue (see queue) and the handles of the Jobs
+// that args name in its namespace.
+func (c *cli) queueAndHandles(args []string) (*kubequeue.Queue, []kubequeue.Handle, error) {
+	q, namespace, err := c.queue()
+	if err != nil {
+		return nil, nil, err
+	}
+	hs, err := handles(namespace, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, hs, nil
+}
+
 // handles returns the handles of the Jobs args name in namespace. A name
 // may be written as kubectl and -o name write it: job/NAME, jobs/NAME or
 // job.batch/NAME.

@@ -10,10 +10,7 @@ import (
 
 func TestList(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		args []string
-	}{
+	runGolden(t, []goldenCase{
 		{name: "list", args: []string{"list"}},
 		{name: "list-all-namespaces", args: []string{"list", "-A"}},
 		{name: "list-wide", args: []string{"list", "-o", "wide"}},
@@ -21,16 +18,7 @@ func TestList(t *testing.T) {
 		{name: "list-name", args: []string{"list", "-A", "-o", "name"}},
 		{name: "list-selector", args: []string{"list", "-n", "team-b", "-l", "kubequeue.io/worker=resize-image", "-o", "json"}},
 		{name: "list-yaml", args: []string{"list", "--state", "running", "-o", "yaml"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			stdout, stderr, code := run(t, fixtureClient(t), tt.args...)
-			require.Equal(t, kubequeuecli.ExitOK, code, stderr)
-			require.Empty(t, stderr)
-			golden(t, tt.name, stdout)
-		})
-	}
+	})
 }
 
 func TestList_Errors(t *testing.T) {
@@ -49,10 +37,7 @@ func TestList_Errors(t *testing.T) {
 			t.Parallel()
 			client := fixtureClient(t)
 			client.ClearActions()
-			stdout, stderr, code := run(t, client, tt.args...)
-			require.Equal(t, kubequeuecli.ExitError, code)
-			require.Empty(t, stdout)
-			require.Contains(t, stderr, tt.message)
+			requireFails(t, client, tt.message, tt.args...)
 			require.Empty(t, client.Actions(), "refused before any API call")
 		})
 	}

@@ -46,11 +46,7 @@ item I of a batch. Logs exist as long as the Job's pods do.`,
 				}
 				opts.Index = &index
 			}
-			q, namespace, err := c.queue()
-			if err != nil {
-				return err
-			}
-			hs, err := handles(namespace, args)
+			q, hs, err := c.queueAndHandles(args)
 			if err != nil {
 				return err
 			}

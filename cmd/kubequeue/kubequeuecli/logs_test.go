@@ -71,10 +71,7 @@ func TestLogs_Errors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := run(t, retriedJob(t), tt.args...)
-			require.Equal(t, kubequeuecli.ExitError, code)
-			require.Empty(t, stdout)
-			require.Contains(t, stderr, tt.message)
+			requireFails(t, retriedJob(t), tt.message, tt.args...)
 		})
 	}
 }

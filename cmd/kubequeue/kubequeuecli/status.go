@@ -27,11 +27,7 @@ batch's items, and the Job's conditions.`,
 			if err := checkOutput(output, outputTable, outputJSON, outputYAML, outputName); err != nil {
 				return err
 			}
-			q, namespace, err := c.queue()
-			if err != nil {
-				return err
-			}
-			hs, err := handles(namespace, args)
+			q, hs, err := c.queueAndHandles(args)
 			if err != nil {
 				return err
 			}

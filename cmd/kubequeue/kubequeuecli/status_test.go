@@ -2,34 +2,18 @@ package kubequeuecli_test
 
 import (
 	"testing"
-
-	"github.com/stretchr/testify/require"
-
-	"github.com/kubequeue/kubequeue/cmd/kubequeue/kubequeuecli"
 )
 
 func TestStatus(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		args []string
-	}{
+	runGolden(t, []goldenCase{
 		{name: "status-succeeded", args: []string{"status", "resize-image-done"}},
 		{name: "status-failed", args: []string{"status", "job.batch/resize-image-failed"}},
 		{name: "status-waiting", args: []string{"status", "send-email-later"}},
 		{name: "status-batch", args: []string{"status", "resize-image-batch"}},
 		{name: "status-json", args: []string{"status", "resize-image-failed", "-o", "json"}},
 		{name: "status-name", args: []string{"status", "-n", "team-b", "resize-image-other", "-o", "name"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			stdout, stderr, code := run(t, fixtureClient(t), tt.args...)
-			require.Equal(t, kubequeuecli.ExitOK, code, stderr)
-			require.Empty(t, stderr)
-			golden(t, tt.name, stdout)
-		})
-	}
+	})
 }
 
 func TestStatus_Errors(t *testing.T) {
@@ -47,11 +31,7 @@ func TestStatus_Errors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := run(t, fixtureClient(t), tt.args...)
-			require.Equal(t, kubequeuecli.ExitError, code)
-			require.Empty(t, stdout)
-			require.Contains(t, stderr, tt.message)
-			require.True(t, len(stderr) > 7 && stderr[:7] == "error: ", stderr)
+			requireFails(t, fixtureClient(t), tt.message, tt.args...)
 		})
 	}
 }

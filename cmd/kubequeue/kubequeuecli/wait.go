@@ -33,11 +33,7 @@ API error). When Jobs end differently, the highest code wins.`,
 			if timeout < 0 {
 				return fmt.Errorf("--timeout %v: must not be negative", timeout)
 			}
-			q, namespace, err := c.queue()
-			if err != nil {
-				return err
-			}
-			hs, err := handles(namespace, args)
+			q, hs, err := c.queueAndHandles(args)
 			if err != nil {
 				return err
 			}

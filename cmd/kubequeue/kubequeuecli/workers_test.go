@@ -53,10 +53,7 @@ func TestEnqueue_Refused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			client := fake.NewClientset()
-			stdout, stderr, code := run(t, client, tt.args...)
-			require.Equal(t, kubequeuecli.ExitError, code)
-			require.Empty(t, stdout)
-			require.Contains(t, stderr, tt.message)
+			requireFails(t, client, tt.message, tt.args...)
 			require.Empty(t, client.Actions(), "refused before any API call")
 		})
 	}
