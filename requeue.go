@@ -80,7 +80,9 @@ func WithRetryUnfinished() RetryOption {
 // [Queue.EnqueueBatch]: enqueue the items that failed, which
 // [Status.Items] lists, as a batch of their own), and a Job whose payload
 // Secret is gone. A Job that does not exist gives an error matching
-// [ErrJobNotFound].
+// [ErrJobNotFound]. Creating the new Job fails as [Queue.Enqueue] does: an
+// error matching [ErrMaybeEnqueued] comes with the handle of a Job that may
+// exist; any other error means that Retry created nothing.
 func (q *Queue) Retry(ctx context.Context, h Handle, opts ...RetryOption) (Handle, error) {
 	var c retryConfig
 	for _, opt := range opts {
