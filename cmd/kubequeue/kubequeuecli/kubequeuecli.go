@@ -17,8 +17,8 @@
 //
 // The flags of k8s.io/cli-runtime's ConfigFlags (--kubeconfig, --context,
 // -n/--namespace, --server, --token, ...) choose the cluster and namespace
-// as kubectl does; list takes -A/--all-namespaces and -l/--selector; list
-// and status take -o json|yaml|name|wide. JSON and YAML print
+// as kubectl does; list takes -A/--all-namespaces, -l/--selector and
+// -o json|yaml|name|wide, status -o json|yaml|name. JSON and YAML print
 // kubequeue.Status as its JSON encoding (a list as {"items": [...]});
 // name prints job.batch/NAME, which kubectl takes.
 //
@@ -160,7 +160,7 @@ func Execute(ctx context.Context, cmd *cobra.Command) int {
 }
 
 // ExitCode returns the exit code for the error of a command: ExitOK for
-// nil, the code of an *ExitError, else ExitError.
+// nil, the Code of an *ExitCodeError in err's chain, else ExitError.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
