@@ -174,6 +174,34 @@ func TestCommand(t *testing.T) {
 		require.ErrorIs(t, err, kubequeue.ErrJobNotFound)
 	})
 
+	t.Run("Batch", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t)
+		h, err := e.queue.EnqueueBatch(e.ctx, greetWorker, []greeting{{Name: "a"}, {Name: "b"}})
+		require.NoError(t, err)
+
+		stdout, stderr, code := e.kubequeueCmd(t, "wait", h.Name)
+		require.Equal(t, kubequeuecli.ExitOK, code, stderr)
+		require.Equal(t, "job.batch/"+h.Name+" succeeded\n", stdout)
+
+		stdout, stderr, code = e.kubequeueCmd(t, "status", h.Name)
+		require.Equal(t, kubequeuecli.ExitOK, code, stderr)
+		require.Regexp(t, `(?m)^Items: +2: 2 succeeded, 0 failed, 0 running, 0 pending$`, stdout)
+
+		stdout, stderr, code = e.kubequeueCmd(t, "logs", "--index", "1", h.Name)
+		require.Equal(t, kubequeuecli.ExitOK, code, stderr)
+		require.Contains(t, stdout, "hello, b\n")
+		require.NotContains(t, stdout, "hello, a")
+		stdout, stderr, code = e.kubequeueCmd(t, "logs", "--all-attempts", h.Name)
+		require.Equal(t, kubequeuecli.ExitOK, code, stderr)
+		require.Contains(t, stdout, "[item 0 attempt 1] hello, a\n")
+		require.Contains(t, stdout, "[item 1 attempt 1] hello, b\n")
+
+		_, stderr, code = e.kubequeueCmd(t, "retry", h.Name)
+		require.Equal(t, kubequeuecli.ExitError, code)
+		require.Contains(t, stderr, "it is a batch")
+	})
+
 	t.Run("LogsFollowAcrossRetry", func(t *testing.T) {
 		t.Parallel()
 		e := setup(t)
