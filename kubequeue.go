@@ -105,7 +105,8 @@
 // later from any process. [Queue.Status] summarizes the Job; [Queue.Wait]
 // and [Queue.WaitAll] wait for it to finish; [Queue.Logs] streams its pods'
 // logs attempt by attempt; [Queue.Cancel], [Queue.Suspend] and
-// [Queue.Resume] stop it; [Queue.List] finds a worker's Jobs. Inside the
+// [Queue.Resume] stop it; [Queue.Retry] runs a finished one again, as a new
+// Job; [Queue.List] finds a worker's Jobs. Inside the
 // container, perform may record a small result with [SetResult], which
 // Status and Wait return. Results, logs and exit codes live in the Job's
 // pods, which exist until the Job is cancelled or its TTL after finishing

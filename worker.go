@@ -18,6 +18,14 @@ type AnyWorker interface {
 	Name() string
 	// Validate returns the error that makes the worker unusable, or nil.
 	Validate() error
+	// DecodePayload decodes a payload given as JSON into a value of the
+	// worker's payload type, ready for [Queue.Enqueue] or [Queue.Build],
+	// such as one typed on a command line. It is strict, whatever
+	// [WithStrictPayload] says: a field the type does not have, a value
+	// of the wrong JSON type and anything after the value are errors
+	// matching [ErrPayloadDecode], which name the field and the Go types
+	// but quote none of the payload's values.
+	DecodePayload(data []byte) (any, error)
 
 	config() (*workerConfig, error)
 	encodePayload(v any) (string, error)
@@ -173,6 +181,15 @@ func (w *Worker[T]) decode(data string) (T, error) {
 		return wire.DecodeStrict[T](data)
 	}
 	return wire.Decode[T](data)
+}
+
+// DecodePayload implements [AnyWorker]: it decodes data strictly into a T.
+func (w *Worker[T]) DecodePayload(data []byte) (any, error) {
+	v, err := wire.DecodeStrict[T](string(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: worker %q: %w", ErrPayloadDecode, w.Name(), err)
+	}
+	return v, nil
 }
 
 // performPayload decodes data into a T and performs it, turning a panic

@@ -62,3 +62,38 @@ func TestNewWorker_ChecksOnce(t *testing.T) {
 	require.ErrorIs(t, err, stored)
 	require.ErrorIs(t, good.Validate(), stored)
 }
+
+func TestWorker_DecodePayload(t *testing.T) {
+	t.Parallel()
+	w := resizeWorker(t)
+	tests := []struct {
+		name    string
+		data    string
+		want    any
+		message string
+	}{
+		{name: "Valid", data: `{"id": 7, "note": "hi"}`, want: resizeArgs{ID: 7, Note: "hi"}},
+		{name: "UnknownField", data: `{"id": 7, "colour": "red"}`, message: "a field that the type does not have"},
+		{name: "WrongType", data: `{"id": "seven"}`, message: "id"},
+		{name: "Trailing", data: `{"id": 7} {}`},
+		{name: "NotJSON", data: `id=7`},
+		{name: "Empty", data: ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := w.DecodePayload([]byte(tt.data))
+			if tt.want != nil {
+				require.NoError(t, err)
+				require.Equal(t, tt.want, got)
+				_, err = buildQueue(t).Build(w, got)
+				require.NoError(t, err, "the decoded payload is the worker's type")
+				return
+			}
+			require.ErrorIs(t, err, kubequeue.ErrPayloadDecode)
+			require.ErrorContains(t, err, tt.message)
+			require.NotContains(t, err.Error(), "seven", "no payload value quoted")
+			require.Nil(t, got)
+		})
+	}
+}

@@ -40,11 +40,20 @@ import (
 // [WithLog]. The error is [kubequeue.New]'s, for an invalid option.
 func NewQueue(opts ...kubequeue.QueueOption) (*kubequeue.Queue, *fake.Clientset, error) {
 	client := NewClientset()
-	queue, err := kubequeue.New(logsClient{client}, opts...)
+	queue, err := kubequeue.New(WithPodLogs(client), opts...)
 	if err != nil {
 		return nil, nil, err
 	}
 	return queue, client, nil
+}
+
+// WithPodLogs returns client as a clientset whose pods/log answers, for a
+// pod that [SetSucceeded] or [SetFailed] made, the log given with
+// [WithLog], as the queue of [NewQueue] reads it (other pods answer
+// client-go's "fake logs"). Code under test that makes its own queue from
+// a clientset, such as a command, gets it instead of client.
+func WithPodLogs(client *fake.Clientset) kubernetes.Interface {
+	return logsClient{client}
 }
 
 // Jobs returns the Jobs of worker held by client in any namespace, oldest

@@ -572,3 +572,26 @@ func TestPerform_Result(t *testing.T) {
 		require.Nil(t, result, "a failed perform's result is dropped, as the runtime drops it")
 	}
 }
+
+func TestWithPodLogs(t *testing.T) {
+	t.Parallel()
+	client := kubequeuetest.NewClientset()
+	enqueuer, err := kubequeue.New(client)
+	require.NoError(t, err)
+	h, err := enqueuer.Enqueue(t.Context(), newInvoiceWorker(func(context.Context, invoice) error { return nil }), invoice{ID: 1})
+	require.NoError(t, err)
+	require.NoError(t, kubequeuetest.SetSucceeded(t.Context(), client, h, nil, kubequeuetest.WithLog("sent\n")))
+
+	read := func(queue *kubequeue.Queue) []string {
+		var out []string
+		for line, err := range queue.Logs(t.Context(), h, kubequeue.LogOptions{}) {
+			require.NoError(t, err)
+			out = append(out, line.Text)
+		}
+		return out
+	}
+	require.Equal(t, []string{"fake logs"}, read(enqueuer), "the bare fake answers client-go's log")
+	queue, err := kubequeue.New(kubequeuetest.WithPodLogs(client))
+	require.NoError(t, err)
+	require.Equal(t, []string{"sent"}, read(queue))
+}
