@@ -2,10 +2,11 @@
 
 GO ?= go
 # The Go modules of the repository: kubequeue itself (the root), the local
-# cluster, the integration tests and the demo. The last three are modules of
-# their own so that the local cluster's dependencies (virtual-kubelet, ...)
-# never reach kubequeue's go.mod; each is tested on its own.
-MODULES := . localcluster integration examples/demo
+# cluster, the integration tests, the demo and the observability packages.
+# The others are modules of their own so that their dependencies
+# (virtual-kubelet, OpenTelemetry, ...) never reach kubequeue's go.mod; each
+# is tested on its own.
+MODULES := . localcluster integration examples/demo kubequeueotel
 # The modules with benchmarks.
 BENCH_MODULES := . integration
 
