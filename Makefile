@@ -6,7 +6,7 @@ GO ?= go
 # The others are modules of their own so that their dependencies
 # (virtual-kubelet, OpenTelemetry, ...) never reach kubequeue's go.mod; each
 # is tested on its own.
-MODULES := . localcluster integration examples/demo kubequeueotel
+MODULES := . localcluster integration examples/demo kubequeueotel kubequeueprom
 # The modules with benchmarks.
 BENCH_MODULES := . integration
 
