@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -85,6 +86,21 @@ func TestWithEnqueueMiddleware(t *testing.T) {
 		h, err := queue.EnqueueBatch(t.Context(), newGreeter(), []greeting{{Name: "a"}, {Name: "b"}})
 		require.NoError(t, err)
 		require.Equal(t, []kubequeue.EnqueueRequest{{Worker: "greet", Namespace: "default", Name: h.Name, Items: 2}}, r.seen)
+	})
+	t.Run("PayloadInSecret", func(t *testing.T) {
+		t.Parallel()
+		var log []string
+		r := &recorder{name: "rec", log: &log}
+		client, queue := setup(t, kubequeue.WithEnqueueMiddleware(r.middleware))
+		h, err := queue.Enqueue(t.Context(), newGreeter(kubequeue.WithSensitivePayload()), greeting{Name: "a"})
+		require.NoError(t, err)
+		jobs := listJobs(t, client)
+		require.Len(t, jobs, 1)
+		require.Equal(t, "1", jobs[0].Annotations["example.com/rec"])
+		require.NotContains(t, jobs[0].Annotations, kubequeue.AnnotationResume, "started once its Secret exists")
+		secrets, err := client.CoreV1().Secrets(h.Namespace).List(t.Context(), metav1.ListOptions{})
+		require.NoError(t, err)
+		require.Len(t, secrets.Items, 1)
 	})
 	t.Run("NotForScheduleOrInvalidCalls", func(t *testing.T) {
 		t.Parallel()
