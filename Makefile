@@ -2,10 +2,11 @@
 
 GO ?= go
 # The Go modules of the repository: kubequeue itself (the root), the local
-# cluster, the integration tests, the demo and the command. The others are
-# modules of their own so that their dependencies (virtual-kubelet, cobra,
-# ...) never reach kubequeue's go.mod; each is tested on its own.
-MODULES := . localcluster integration examples/demo cmd/kubequeue
+# cluster, the integration tests, the demo, the command and the
+# observability packages. The others are modules of their own so that their
+# dependencies (virtual-kubelet, cobra, OpenTelemetry, ...) never reach
+# kubequeue's go.mod; each is tested on its own.
+MODULES := . localcluster integration examples/demo cmd/kubequeue kubequeueotel kubequeueprom
 # The modules with benchmarks.
 BENCH_MODULES := . integration
 

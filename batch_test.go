@@ -59,7 +59,8 @@ func TestQueue_BuildBatch(t *testing.T) {
 
 	// The items, one a line, '$' escaped as in any payload variable.
 	require.Equal(t, "{\"name\":\"a\"}\n{\"name\":\"b \\u00245\"}\n{\"name\":\"c\\nd\"}", envOf(t, job, "KUBEQUEUE_BATCH"))
-	require.Len(t, containerOf(t, job).Env, 2)
+	require.Len(t, containerOf(t, job).Env, 6, "the worker, the items and the downward API's namespace, Job, pod and failures of the index")
+	require.Equal(t, "metadata.annotations['batch.kubernetes.io/job-index-failure-count']", containerOf(t, job).Env[5].ValueFrom.FieldRef.FieldPath)
 	require.Equal(t, labelsOf("greet", nil), job.Labels)
 	require.Regexp(t, "^greet-[a-z0-9]{10}$", job.Name)
 	require.Empty(t, job.Annotations)

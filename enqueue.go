@@ -46,6 +46,30 @@ func (q *Queue) Enqueue(ctx context.Context, worker AnyWorker, payload any, opts
 // unique key that waits for its payload. items is a batch's number of
 // items, else 0.
 func (q *Queue) enqueue(ctx context.Context, worker string, job *batchv1.Job, secretPayload string, items int32, encode func() (string, error)) (Handle, error) {
+	if len(q.enqueueMiddleware) == 0 {
+		return q.enqueueJob(ctx, worker, job, secretPayload, items, encode)
+	}
+	name, namespace := job.Name, job.Namespace
+	if job.Annotations == nil {
+		job.Annotations = make(map[string]string, 2)
+	}
+	req := &EnqueueRequest{Worker: worker, Namespace: namespace, Name: name, Job: job, Items: int(items)}
+	return q.chainEnqueue(func(ctx context.Context, req *EnqueueRequest) (Handle, error) {
+		if req.Job == nil {
+			return Handle{}, errMiddlewareChanged(fmt.Errorf("%w: the job is nil", ErrInvalidOption))
+		}
+		if err := validateMutated(worker, req.Job, name, namespace, secretPayload != "", items); err != nil {
+			return Handle{}, errMiddlewareChanged(err)
+		}
+		var retries int
+		h, err := q.enqueueJob(withRetryCount(ctx, &retries), worker, req.Job, secretPayload, items, encode)
+		req.Retries = retries
+		return h, err
+	})(ctx, req)
+}
+
+// enqueueJob is enqueue without middleware.
+func (q *Queue) enqueueJob(ctx context.Context, worker string, job *batchv1.Job, secretPayload string, items int32, encode func() (string, error)) (Handle, error) {
 	if ctx.Err() != nil {
 		return Handle{}, fmt.Errorf("kubequeue: enqueue job %s/%s: %w", job.Namespace, job.Name, ctxErr(ctx))
 	}

@@ -91,6 +91,26 @@ func ExampleQueue_BuildBatch() {
 	//             {"imageID":"a1"}
 	//             {"imageID":"b2"}
 	//             {"imageID":"c3"}
+	//         - name: KUBEQUEUE_NAMESPACE
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.namespace
+	//         - name: KUBEQUEUE_JOB_NAME
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.labels['batch.kubernetes.io/job-name']
+	//         - name: KUBEQUEUE_POD_NAME
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.name
+	//         - name: KUBEQUEUE_INDEX_FAILURES
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.annotations['batch.kubernetes.io/job-index-failure-count']
 	//         image: registry.example.com/shop/api:v1.4.2
 	//         name: worker
 	//         resources: {}

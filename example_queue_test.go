@@ -104,6 +104,21 @@ func ExampleQueue_Build() {
 	//           value: send-email
 	//         - name: KUBEQUEUE_PAYLOAD
 	//           value: '{"to":"zoë@example.com","subject":"It''s \"done\"\nreally"}'
+	//         - name: KUBEQUEUE_NAMESPACE
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.namespace
+	//         - name: KUBEQUEUE_JOB_NAME
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.labels['batch.kubernetes.io/job-name']
+	//         - name: KUBEQUEUE_POD_NAME
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.name
 	//         envFrom:
 	//         - secretRef:
 	//             name: smtp

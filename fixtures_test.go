@@ -150,7 +150,17 @@ func userEnvOf(t *testing.T, job *batchv1.Job) []corev1.EnvVar {
 	require.GreaterOrEqual(t, len(env), 2)
 	require.Equal(t, "KUBEQUEUE_WORKER", env[0].Name)
 	require.Equal(t, "KUBEQUEUE_PAYLOAD", env[1].Name)
-	return env[2:]
+	require.GreaterOrEqual(t, len(env), 5)
+	require.Equal(t, downwardEnv, env[len(env)-3:], "the downward API's variables, last")
+	return env[2 : len(env)-3]
+}
+
+// downwardEnv is what a single Job's container gets from the downward
+// API, after the worker's variables.
+var downwardEnv = []corev1.EnvVar{
+	{Name: "KUBEQUEUE_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
+	{Name: "KUBEQUEUE_JOB_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels['batch.kubernetes.io/job-name']"}}},
+	{Name: "KUBEQUEUE_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
 }
 
 // quantitiesOf renders a resource list as canonical strings, nil for nil.

@@ -71,7 +71,8 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 	}
 	ttlSeconds := int32(min(seconds(ttl), math.MaxInt32))
 
-	env := make([]corev1.EnvVar, 0, len(w.env)+2)
+	downward := wire.DownwardEnv(items > 0)
+	env := make([]corev1.EnvVar, 0, len(w.env)+2+len(downward))
 	env = append(env, corev1.EnvVar{Name: wire.EnvWorker, Value: worker})
 	dataVar, fileVar, key := wire.EnvPayload, wire.EnvPayloadFile, wire.SecretKey
 	if items > 0 {
@@ -85,6 +86,7 @@ func newJob(worker string, w *workerConfig, call *callConfig, namespace, name, d
 	for _, e := range w.env {
 		env = append(env, *e.DeepCopy())
 	}
+	env = append(env, downward...)
 
 	job := &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},

@@ -746,10 +746,10 @@ func TestQueue_Build_Defaults(t *testing.T) {
 		require.Nil(t, c.VolumeMounts)
 		require.Equal(t, corev1.ResourceRequirements{}, c.Resources)
 		require.Equal(t, corev1.TerminationMessageFallbackToLogsOnError, c.TerminationMessagePolicy)
-		require.Equal(t, []corev1.EnvVar{
+		require.Equal(t, append([]corev1.EnvVar{
 			{Name: "KUBEQUEUE_WORKER", Value: resizeName},
 			{Name: "KUBEQUEUE_PAYLOAD", Value: `{"id":3}`},
-		}, c.Env)
+		}, downwardEnv...), c.Env)
 	})
 
 	t.Run("QueueDefaultNamespace", func(t *testing.T) {

@@ -129,6 +129,19 @@
 // performs the worker and exits with [ExitSuccess], [ExitRetryable] or
 // [ExitPermanent]; see [ExitCode].
 //
+// # Observability
+//
+// Hooks in this package, exporters outside it: [WithEnqueueMiddleware] runs
+// middleware around the creation of each Job (it may add an annotation or
+// a variable to the Job, and learns the outcome and the API retries), and
+// [NewRuntime] with [WithPerformMiddleware] around perform in the Job's
+// container (it learns the Job, pod, batch item and attempt, and the
+// error). The runtime logs each outcome with log/slog ([WithRuntimeLogger]).
+// The modules github.com/kubequeue/kubequeue/kubequeueotel (OpenTelemetry
+// traces from enqueue to perform) and
+// github.com/kubequeue/kubequeue/kubequeueprom (Prometheus metrics)
+// implement such middleware, so that this module depends on neither.
+//
 // # Testing
 //
 // [New] accepts any [kubernetes.Interface], including client-go's fake
@@ -259,6 +272,8 @@ type Queue struct {
 	sleep  func(context.Context, time.Duration) error // waits between tries
 	now    func() time.Time                           // the clock of WithDelay and AnnotationQueuedAt
 	logger *slog.Logger                               // nil: slog.Default()
+
+	enqueueMiddleware []EnqueueMiddleware // see WithEnqueueMiddleware
 
 	mu   sync.Mutex // guards rand when it is a caller's source
 	rand rand.Source

@@ -28,6 +28,7 @@ import (
 func (q *Queue) retry(ctx context.Context, op func() error) error {
 	delay := retryInitial
 	shared := sharedBackoffOf(ctx)
+	count, _ := ctx.Value(retryCountKey{}).(*int)
 	var err error
 	for try := 1; ; try++ {
 		if ctx.Err() != nil {
@@ -63,7 +64,20 @@ func (q *Queue) retry(ctx context.Context, op func() error) error {
 		if q.sleep(ctx, wait) != nil {
 			return fmt.Errorf("%w (after: %w)", ctxErr(ctx), err)
 		}
+		if count != nil {
+			*count++
+		}
 	}
+}
+
+// retryCountKey is the context key of the counter of tries made again.
+type retryCountKey struct{}
+
+// withRetryCount returns ctx with count, which retry increments each time
+// it tries a request again: for EnqueueRequest.Retries. One goroutine at a
+// time may use it.
+func withRetryCount(ctx context.Context, count *int) context.Context {
+	return context.WithValue(ctx, retryCountKey{}, count)
 }
 
 // pushedBack reports whether err is the API server asking its clients to

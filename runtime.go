@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"reflect"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -136,22 +138,71 @@ func InJob() bool {
 //		// the service...
 //	}
 //
+// Main(workers...) is NewRuntime(workers).Main(): see [Runtime.Main]. A
+// program that wants a logger or middleware of its own calls [NewRuntime].
+func Main(workers ...AnyWorker) {
+	NewRuntime(workers).Main()
+}
+
+// Runtime performs Jobs in their containers, with options: a logger and
+// middleware around perform. [Main], [Run] and [PerformJob] use one without
+// options. A Runtime is safe for concurrent use.
+type Runtime struct {
+	workers    []AnyWorker
+	logger     *slog.Logger // nil: slog.Default()
+	middleware []PerformMiddleware
+}
+
+// NewRuntime returns a Runtime that performs workers (every worker the
+// binary can perform), with opts. It does not check workers: [Runtime.Main]
+// does, and a Job of an invalid worker fails with [ErrInvalidWorker].
+func NewRuntime(workers []AnyWorker, opts ...RuntimeOption) *Runtime {
+	r := &Runtime{workers: slices.Clone(workers)}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyRuntime(r)
+		}
+	}
+	return r
+}
+
+// WithRuntimeLogger sets the logger of the runtime's messages: the outcome
+// of each Job, and invalid workers at start-up (see [Runtime.Main]).
+// Default: nil, which logs to [slog.Default] as it is when a message is
+// written. Repeating it replaces.
+func WithRuntimeLogger(logger *slog.Logger) RuntimeOption {
+	return runtimeOption(func(r *Runtime) { r.logger = logger })
+}
+
+// log returns the runtime's logger.
+func (r *Runtime) log() *slog.Logger {
+	if r.logger == nil {
+		return slog.Default()
+	}
+	return r.logger
+}
+
+// Main performs the job this process was started for, with [Runtime.Run],
+// and exits with the code Run returns, if the process was started as a
+// kubequeue Job (see [InJob]); otherwise it checks the workers with
+// [ValidateWorkers] and returns, so that the service's own main goes on.
+// Call it first in main, before flags are parsed.
+//
 // The context passed to perform is cancelled when the process receives
 // SIGTERM (Kubernetes sends it when the pod is deleted or its deadline
 // passes) or SIGINT; a second signal ends the process at once, as it would
 // without Main (the kubelet sends SIGKILL after the grace period anyway).
-// Main exits with the code [Run] returns.
 //
 // Outside a Job, workers that ValidateWorkers refuses (two of the same
 // name, a nil one, an invalid one) are a mistake in the program that would
-// fail every Job of theirs: Main logs the error with [slog.Default] and
-// exits with [ExitPermanent] rather than let the service start. A program
-// that would rather decide for itself calls ValidateWorkers, and [Run]
-// when [InJob], instead of Main.
-func Main(workers ...AnyWorker) {
+// fail every Job of theirs: Main logs the error with the runtime's logger
+// and exits with [ExitPermanent] rather than let the service start. A
+// program that would rather decide for itself calls ValidateWorkers, and
+// Run when [InJob], instead of Main.
+func (r *Runtime) Main() {
 	if !InJob() {
-		if err := ValidateWorkers(workers...); err != nil {
-			slog.Default().Error("kubequeue: the workers given to Main are invalid; not starting", "error", err)
+		if err := ValidateWorkers(r.workers...); err != nil {
+			r.log().Error("kubequeue: the workers given to Main are invalid; not starting", "error", err)
 			os.Exit(ExitPermanent)
 		}
 		return
@@ -160,7 +211,7 @@ func Main(workers ...AnyWorker) {
 	// Once a signal has cancelled ctx, the next one ends the process as it
 	// would without Main, even while perform ignores ctx.
 	context.AfterFunc(ctx, stop)
-	code := Run(ctx, workers...)
+	code := r.Run(ctx)
 	stop()
 	os.Exit(code)
 }
@@ -194,54 +245,78 @@ func ValidateWorkers(workers ...AnyWorker) error {
 	return errors.Join(errs...)
 }
 
+// Run performs the job this process was started for, with [Runtime.Run]
+// of a Runtime without options: Run(ctx, workers...) is
+// NewRuntime(workers).Run(ctx).
+func Run(ctx context.Context, workers ...AnyWorker) int {
+	return NewRuntime(workers).Run(ctx)
+}
+
 // Run performs the job this process was started for: it reads the worker
 // name and payload from the environment (the payload from the file
 // KUBEQUEUE_PAYLOAD_FILE names when that is set, such as a key of a mounted
 // Secret, else from KUBEQUEUE_PAYLOAD; in a batch's pod, the item of its
 // index, JOB_COMPLETION_INDEX: see [Queue.EnqueueBatch]), finds the worker
-// among workers, decodes the payload into the worker's type and calls
-// perform with ctx in a goroutine of its own, recovering a panic and
-// reporting a runtime.Goexit as a failure (so that the process always ends
-// with an exit code). It logs the outcome with [slog.Default] (with the
-// item's index in a batch) and returns the exit code for it (see
+// among the runtime's workers, decodes the payload into the worker's type
+// and calls perform with ctx in a goroutine of its own, recovering a panic
+// and reporting a runtime.Goexit as a failure (so that the process always
+// ends with an exit code), inside the runtime's middleware (see
+// [WithPerformMiddleware]). It returns the exit code for the outcome (see
 // [ExitCode]). Outside a kubequeue Job it returns [ExitPermanent]. Most
-// programs call [Main] instead. Where KUBEQUEUE_LOCAL_ROOT is set, as the
-// kubelet of package github.com/kubequeue/kubequeue/localcluster sets it
-// for the processes it runs without a mount namespace, the payload file
-// and the termination message are found under that directory.
-func Run(ctx context.Context, workers ...AnyWorker) int {
-	name, _ := os.LookupEnv(wire.EnvWorker)
-	log := slog.Default()
-	if index, ok := os.LookupEnv(wire.EnvCompletionIndex); ok && InJob() {
-		log = log.With("item", index) // a batch's
-	}
+// programs call [Runtime.Main] instead. Where KUBEQUEUE_LOCAL_ROOT is set,
+// as the kubelet of package github.com/kubequeue/kubequeue/localcluster
+// sets it for the processes it runs without a mount namespace, the payload
+// file and the termination message are found under that directory.
+//
+// It logs the outcome with the runtime's logger (see [WithRuntimeLogger]):
+// "kubequeue: job succeeded" at level Info, or "kubequeue: job failed" at
+// level Error with exit_code, error and, after a panic, stack; both with
+// the attributes worker, namespace, job and pod (those known: see
+// [PerformRequest]), item and attempt in a batch's pod (a single Job's pod
+// cannot know its attempt), and duration, the time perform and the
+// middleware took.
+func (r *Runtime) Run(ctx context.Context) int {
+	req := requestFromEnv(os.LookupEnv)
+	log := r.log().With(req.logAttrs()...)
 	start := time.Now()
-	result, err := perform(ctx, os.LookupEnv, workers)
-	report(log, name, time.Since(start), err)
+	result, err := r.perform(ctx, req)
+	report(log, time.Since(start), err)
 	if werr := writeTerminationMessage(os.LookupEnv, terminationMessage(result, err)); werr != nil {
 		// The Job's outcome stands: failing a perform that succeeded would
 		// run it again. Only the result, or the error's text, is lost.
-		slog.Default().Error("kubequeue: write termination message", "path", TerminationMessagePath, "error", werr)
+		log.Error("kubequeue: write termination message", "path", TerminationMessagePath, "error", werr)
 	}
 	return ExitCode(err)
 }
 
-// PerformJob performs a built Job in this process, exactly as its container
-// would: it reads the worker name and payload from the environment of the
-// Job's container, finds the worker among workers, decodes the payload and
-// calls perform with ctx. It returns perform's error, or an error matching
-// [ErrNotInJob], [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode]
-// or [ErrPanic]; [ExitCode] gives the exit code the container would have.
-// It also returns the result perform recorded with [SetResult], if it
-// returned nil. It suits tests and running a job inline, in the caller's
-// process. A payload that travels in a Secret is read from the file the
-// Secret is mounted as, which exists only in the container:
-// kubequeuetest.PerformJob performs such a Job held by a clientset. A
-// batch's Job (see [Queue.EnqueueBatch]) is performed for the item whose
-// index the container's environment sets in JOB_COMPLETION_INDEX, which
-// the Job controller adds to each pod and a built Job does not have:
-// kubequeuetest.PerformBatch and PerformBatchJob perform each item.
+// PerformJob performs a built Job in this process with a Runtime without
+// options: PerformJob(ctx, job, workers...) is
+// NewRuntime(workers).PerformJob(ctx, job); see [Runtime.PerformJob].
 func PerformJob(ctx context.Context, job *batchv1.Job, workers ...AnyWorker) (result json.RawMessage, err error) {
+	return NewRuntime(workers).PerformJob(ctx, job)
+}
+
+// PerformJob performs a built Job in this process, exactly as its container
+// would, inside the runtime's middleware: it reads the worker name and
+// payload from the environment of the Job's container, finds the worker
+// among the runtime's workers, decodes the payload and calls perform with
+// ctx. It returns perform's error, or an error matching [ErrNotInJob],
+// [ErrUnknownWorker], [ErrInvalidWorker], [ErrPayloadDecode] or
+// [ErrPanic]; [ExitCode] gives the exit code the container would have. It
+// also returns the result perform recorded with [SetResult], if it
+// returned nil. It logs nothing. It suits tests and running a job inline,
+// in the caller's process. The middleware's [PerformRequest] has the
+// Job's namespace and name, no pod name, and the environment's plain
+// values (the downward API's are not resolved).
+//
+// A payload that travels in a Secret is read from the file the Secret is
+// mounted as, which exists only in the container: kubequeuetest.PerformJob
+// performs such a Job held by a clientset. A batch's Job (see
+// [Queue.EnqueueBatch]) is performed for the item whose index the
+// container's environment sets in JOB_COMPLETION_INDEX, which the Job
+// controller adds to each pod and a built Job does not have:
+// kubequeuetest.PerformBatch and PerformBatchJob perform each item.
+func (r *Runtime) PerformJob(ctx context.Context, job *batchv1.Job) (result json.RawMessage, err error) {
 	env, ok := wire.JobEnv(job)
 	if !ok {
 		if job == nil {
@@ -249,17 +324,66 @@ func PerformJob(ctx context.Context, job *batchv1.Job, workers ...AnyWorker) (re
 		}
 		return nil, fmt.Errorf("%w: job %s/%s has no container with %s", ErrNotInJob, job.Namespace, job.Name, wire.EnvWorker)
 	}
-	return perform(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, workers)
+	req := requestFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	req.Namespace, req.JobName, req.PodName = job.Namespace, job.Name, ""
+	return r.perform(ctx, req)
 }
 
-// perform is the runtime: lookup reads the container's environment. It
-// returns what perform recorded with SetResult, if it returned nil.
-func perform(ctx context.Context, lookup func(string) (string, bool), workers []AnyWorker) (json.RawMessage, error) {
+// perform is the runtime: it performs the Job of req, inside the
+// middleware. It returns what perform recorded with SetResult, if it
+// returned nil.
+func (r *Runtime) perform(ctx context.Context, req *PerformRequest) (json.RawMessage, error) {
 	ctx, slot := withResultSlot(ctx)
-	if err := performWorker(ctx, lookup, workers); err != nil {
+	lookup := req.LookupEnv
+	final := func(ctx context.Context, _ *PerformRequest) error { return performWorker(ctx, lookup, r.workers) }
+	var err error
+	if len(r.middleware) == 0 {
+		err = final(ctx, req)
+	} else {
+		chain := r.chainPerform(final)
+		err = callPerform(req.Worker, func() error { return chain(ctx, req) })
+	}
+	if err != nil {
 		return nil, err
 	}
 	return slot.get(), nil
+}
+
+// requestFromEnv describes the Job of the container whose environment
+// lookup reads.
+func requestFromEnv(lookup func(string) (string, bool)) *PerformRequest {
+	req := &PerformRequest{Index: -1, LookupEnv: lookup}
+	req.Worker, _ = lookup(wire.EnvWorker)
+	req.Namespace, _ = lookup(wire.EnvNamespace)
+	req.JobName, _ = lookup(wire.EnvJobName)
+	req.PodName, _ = lookup(wire.EnvPodName)
+	if s, ok := lookup(wire.EnvCompletionIndex); ok && req.Worker != "" {
+		if i, err := wire.Index(s); err == nil {
+			req.Index = i
+			failures, _ := lookup(wire.EnvIndexFailures)
+			if f, err := strconv.Atoi(failures); err == nil && f >= 0 {
+				req.Attempt = f + 1
+			}
+		}
+	}
+	return req
+}
+
+// logAttrs returns the attributes of the runtime's messages about req.
+func (req *PerformRequest) logAttrs() []any {
+	attrs := []any{"worker", req.Worker}
+	for _, a := range []struct{ key, value string }{{"namespace", req.Namespace}, {"job", req.JobName}, {"pod", req.PodName}} {
+		if a.value != "" {
+			attrs = append(attrs, a.key, a.value)
+		}
+	}
+	if req.Index >= 0 {
+		attrs = append(attrs, "item", req.Index) // a batch's
+	}
+	if req.Attempt > 0 {
+		attrs = append(attrs, "attempt", req.Attempt)
+	}
+	return attrs
 }
 
 // performWorker finds the worker, reads the payload and performs it.
@@ -344,12 +468,12 @@ func readItem(worker string, lookup func(string) (string, bool)) (string, error)
 }
 
 // report logs the outcome of a run.
-func report(log *slog.Logger, worker string, took time.Duration, err error) {
+func report(log *slog.Logger, took time.Duration, err error) {
 	if err == nil {
-		log.Info("kubequeue: job succeeded", "worker", worker, "duration", took)
+		log.Info("kubequeue: job succeeded", "duration", took)
 		return
 	}
-	attrs := []any{"worker", worker, "duration", took, "exit_code", ExitCode(err), "error", err}
+	attrs := []any{"duration", took, "exit_code", ExitCode(err), "error", err}
 	if pe := (*panicError)(nil); errors.As(err, &pe) {
 		attrs = append(attrs, "stack", string(pe.stack))
 	}

@@ -61,6 +61,7 @@ var (
 func TestMain(m *testing.M) {
 	// Started by the local kubelet as a Job's container, this binary
 	// performs the job and exits here.
+	observedMain()
 	kubequeue.Main(testWorkers...)
 
 	flag.Parse()

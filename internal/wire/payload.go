@@ -29,6 +29,39 @@ const (
 	EnvPrefix = "KUBEQUEUE_"
 )
 
+// Environment variables by which the runtime knows its Job and pod, from
+// the downward API (see DownwardEnv).
+const (
+	// EnvNamespace holds the pod's namespace, the Job's.
+	EnvNamespace = "KUBEQUEUE_NAMESPACE"
+	// EnvJobName holds the Job's name, from the label the Job controller
+	// puts on its pods.
+	EnvJobName = "KUBEQUEUE_JOB_NAME"
+	// EnvPodName holds the pod's name.
+	EnvPodName = "KUBEQUEUE_POD_NAME"
+	// EnvIndexFailures holds, in a batch's pod, how many pods of its
+	// index failed before it, from the annotation the Job controller puts
+	// on the pods of a Job with backoffLimitPerIndex.
+	EnvIndexFailures = "KUBEQUEUE_INDEX_FAILURES"
+)
+
+// DownwardEnv returns the variables of the downward API that tell the
+// runtime its Job and pod; batch adds EnvIndexFailures.
+func DownwardEnv(batch bool) []corev1.EnvVar {
+	field := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path}}}
+	}
+	env := []corev1.EnvVar{
+		field(EnvNamespace, "metadata.namespace"),
+		field(EnvJobName, "metadata.labels['batch.kubernetes.io/job-name']"),
+		field(EnvPodName, "metadata.name"),
+	}
+	if batch {
+		env = append(env, field(EnvIndexFailures, "metadata.annotations['batch.kubernetes.io/job-index-failure-count']"))
+	}
+	return env
+}
+
 // WorkerContainer returns the index of the pod's kubequeue container, the
 // first one that sets EnvWorker, or -1 when none does.
 func WorkerContainer(spec *corev1.PodSpec) int {
