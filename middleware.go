@@ -9,7 +9,7 @@ import (
 
 // EnqueueRequest describes one Job that a [Queue] is about to create, as an
 // [EnqueueMiddleware] sees it: the Job of an Enqueue, of one payload of an
-// EnqueueMany, or of an EnqueueBatch.
+// EnqueueMany, of an EnqueueBatch, or of a Retry.
 type EnqueueRequest struct {
 	// Worker is the worker's name.
 	Worker string
@@ -48,9 +48,9 @@ type EnqueueFunc func(ctx context.Context, req *EnqueueRequest) (Handle, error)
 type EnqueueMiddleware func(ctx context.Context, req *EnqueueRequest, next EnqueueFunc) (Handle, error)
 
 // WithEnqueueMiddleware adds middleware around the creation of each Job:
-// once per [Queue.Enqueue], once per payload of [Queue.EnqueueMany] and
-// once per [Queue.EnqueueBatch] (one Job of all its items). The first
-// middleware given is the outermost: it runs first and sees next return
+// once per [Queue.Enqueue], once per payload of [Queue.EnqueueMany], once
+// per [Queue.EnqueueBatch] (one Job of all its items) and once per
+// [Queue.Retry]. The first middleware given is the outermost: it runs first and sees next return
 // last, as grpc's chained interceptors do. It does not run for what
 // [Queue.Build] or [Queue.BuildBatch] return (nothing is created), for
 // calls refused before any API call (an invalid payload or option), nor

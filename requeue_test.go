@@ -1,6 +1,7 @@
 package kubequeue_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -216,4 +217,21 @@ func TestQueue_Retry_CreateFailsLeavesNothing(t *testing.T) {
 	require.Error(t, err)
 	require.Len(t, listJobs(t, client), 1, "the new Job is deleted, the old one kept")
 	require.Equal(t, old.Name, listJobs(t, client)[0].Name)
+}
+
+// TestQueue_Retry_Middleware: the queue's enqueue middleware runs around
+// the creation of the retry's Job, as around an Enqueue's.
+func TestQueue_Retry_Middleware(t *testing.T) {
+	t.Parallel()
+	var seen []string
+	client, queue := setup(t, kubequeue.WithEnqueueMiddleware(func(ctx context.Context, req *kubequeue.EnqueueRequest, next kubequeue.EnqueueFunc) (kubequeue.Handle, error) {
+		seen = append(seen, req.Name)
+		req.Job.Annotations["traced"] = req.Name
+		return next(ctx, req)
+	}))
+	old := failedJob(t, client, queue, resizeWorker(t), resizeArgs{ID: 1})
+	h, err := queue.Retry(t.Context(), old)
+	require.NoError(t, err)
+	require.Equal(t, []string{old.Name, h.Name}, seen)
+	require.Equal(t, h.Name, jobOf(t, client, h).Annotations["traced"], "the middleware's change to the retry's Job")
 }
