@@ -60,6 +60,21 @@ func ExampleNewCommand_render() {
 	//           value: resize-image
 	//         - name: KUBEQUEUE_PAYLOAD
 	//           value: '{"imageID":"img-7"}'
+	//         - name: KUBEQUEUE_NAMESPACE
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.namespace
+	//         - name: KUBEQUEUE_JOB_NAME
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.labels['batch.kubernetes.io/job-name']
+	//         - name: KUBEQUEUE_POD_NAME
+	//           valueFrom:
+	//             fieldRef:
+	//               apiVersion: v1
+	//               fieldPath: metadata.name
 	//         image: registry.example.com/shop/api:v1.4.2
 	//         name: worker
 	//         resources: {}
