@@ -1029,6 +1029,9 @@ func BenchmarkBuild(b *testing.B) {
 									{Name: "KUBEQUEUE_WORKER", Value: "send-receipt"},
 									{Name: "KUBEQUEUE_PAYLOAD", Value: string(data)},
 									{Name: "LOG_LEVEL", Value: "info"},
+									{Name: "KUBEQUEUE_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
+									{Name: "KUBEQUEUE_JOB_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels['batch.kubernetes.io/job-name']"}}},
+									{Name: "KUBEQUEUE_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
 								},
 								Resources: corev1.ResourceRequirements{
 									Requests: corev1.ResourceList{corev1.ResourceCPU: cpuReq, corev1.ResourceMemory: memReq},
