@@ -1,11 +1,12 @@
 // Command kubequeue shows and steers kubequeue's Jobs from the terminal:
 // list, status, logs, wait, cancel, suspend, resume and retry, with
 // kubectl's flags (--kubeconfig, --context, -n, -A, -l, -o). Install it
-// with
+// from a checkout of the repository with
 //
-//	go install github.com/kubequeue/kubequeue/cmd/kubequeue@latest
+//	cd cmd/kubequeue && go install .
 //
-// and run kubequeue --help. The commands are those of package
+// (its go.mod takes kubequeue from the directory above it) and run
+// kubequeue --help. The commands are those of package
 // kubequeuecli, which a service can also mount in its own binary, with its
 // workers, to gain enqueue and render.
 package main
