@@ -156,7 +156,9 @@ func TestCommand(t *testing.T) {
 		require.True(t, *job.Spec.Suspend)
 		stdout, _, code = e.kubequeueCmd(t, "status", h.Name)
 		require.Equal(t, kubequeuecli.ExitOK, code)
-		require.Regexp(t, `(?m)^State: +(suspended|running)$`, stdout, "running until its pod has stopped")
+		// Pending or running until its pod has stopped, when the pod
+		// had not started yet or was still running.
+		require.Regexp(t, `(?m)^State: +(suspended|running|pending)$`, stdout)
 
 		stdout, stderr, code = e.kubequeueCmd(t, "resume", "job/"+h.Name)
 		require.Equal(t, kubequeuecli.ExitOK, code, stderr)
