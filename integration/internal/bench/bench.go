@@ -29,11 +29,12 @@ import (
 
 // Scale sets how much each measurement does.
 type Scale struct {
-	// Rounds of the enqueue measurements, each side once per round.
-	Rounds int
-	// Enqueue maps each concurrency measured to the Jobs each side creates
-	// per round.
+	// Enqueue maps each concurrency measured to the Jobs each side
+	// creates, the two sides interleaved.
 	Enqueue map[int]int
+	// CPU is how many Jobs each side creates per round, in Rounds rounds,
+	// to measure the client CPU time per Job.
+	CPU, Rounds int
 	// Bulk is how many Jobs EnqueueMany, and client-go at its best
 	// concurrency, create per round, in BulkRounds rounds.
 	Bulk, BulkRounds int
@@ -42,8 +43,9 @@ type Scale struct {
 	Payload       map[int]int
 	PayloadRounds int
 	// Wait is how many Jobs, completed by simulated pods, WaitAll waits
-	// for.
-	Wait int
+	// for, in each of two runs: one that starts WaitRate of them a second,
+	// and one that starts them all at once.
+	Wait, WaitRate int
 	// HeapFirst and HeapTotal are the enqueues after which the heap is
 	// measured.
 	HeapFirst, HeapTotal int
@@ -56,13 +58,15 @@ type Scale struct {
 
 // Full is the scale of make bench: a few minutes on 2 cores.
 var Full = Scale{
+	Enqueue:         map[int]int{1: 1000, 8: 2000, 32: 5000},
+	CPU:             1000,
 	Rounds:          5,
-	Enqueue:         map[int]int{1: 200, 8: 300, 32: 1000},
 	Bulk:            2000,
-	BulkRounds:      3,
-	Payload:         map[int]int{1 << 10: 100, payload64KiB: 60, payload65KiB: 30, payload1MiB: 8},
-	PayloadRounds:   3,
+	BulkRounds:      5,
+	Payload:         map[int]int{1 << 10: 100, payload64KiB: 60, payload65KiB: 40, payload1MiB: 16},
+	PayloadRounds:   5,
 	Wait:            1000,
+	WaitRate:        25,
 	HeapFirst:       1000,
 	HeapTotal:       10000,
 	RateLimited:     50,
@@ -73,13 +77,15 @@ var Full = Scale{
 // Smoke is a scale that runs every measurement in seconds, to check that
 // the program works; its figures mean nothing.
 var Smoke = Scale{
-	Rounds:          2,
 	Enqueue:         map[int]int{1: 4, 8: 16, 32: 32},
+	CPU:             32,
+	Rounds:          2,
 	Bulk:            40,
 	BulkRounds:      1,
 	Payload:         map[int]int{1 << 10: 2, payload64KiB: 2, payload65KiB: 2, payload1MiB: 2},
 	PayloadRounds:   1,
 	Wait:            10,
+	WaitRate:        25,
 	HeapFirst:       10,
 	HeapTotal:       40,
 	RateLimited:     12,
@@ -177,8 +183,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer b.deleteNamespaces()
 	b.report.Notes = append(b.report.Notes,
 		"Jobs are created suspended, so that no pod runs, except where waited for (pods simulated by kwok).",
+		fmt.Sprintf("Waiting is measured twice: with the Jobs started %d a second (the targets' run), and all at once, when the API server falls behind, closes the watches of its slowest clients, and each watches again.", cfg.Scale.WaitRate),
 		"client-go creates the Job that Build returns, with a fresh name and each payload encoded with encoding/json; kubequeue is Enqueue (Build and create).",
-		fmt.Sprintf("Each side is measured in rounds that alternate which goes first; figures are medians of the rounds (p50/p99 of all creates), ratios medians of the rounds' ratios. Client without a rate limit unless stated. EnqueueMany at its default concurrency, %d.", kubequeue.DefaultEnqueueConcurrency),
+		"Enqueue at each concurrency: one pool of workers takes kubequeue's and client-go's creates in turn, so that both sides meet the same moments of the machine; a side's Jobs/s is the concurrency ÷ its mean latency (Little's law).",
+		fmt.Sprintf("Client CPU, bulk and payloads: each side is measured in rounds that alternate which goes first; figures are medians of the rounds, ratios medians of the rounds' ratios. Client without a rate limit unless stated. EnqueueMany at its default concurrency, %d.", kubequeue.DefaultEnqueueConcurrency),
 	)
 	for _, step := range b.steps() {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, step.name) {

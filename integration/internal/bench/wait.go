@@ -105,24 +105,75 @@ func (ts *times) delays(from *times) []time.Duration {
 	return out
 }
 
-// waitTimeout bounds the waiting measurement.
+// waitTimeout bounds each run of the waiting measurement.
 const waitTimeout = 10 * time.Minute
 
 // wait measures waiting for Jobs that simulated pods complete: kubequeue's
-// WaitAll beside a client-go informer on the namespace's Jobs. The Jobs are
-// created suspended and resumed once both waiters watch, so that each Job
+// WaitAll beside a client-go informer on the namespace's Jobs, twice. The
+// first run starts the Jobs at Scale.WaitRate a second, which the control
+// plane keeps up with; its figures are the targets'. The second starts them
+// all at once: the API server then falls behind and closes the watches of
+// its slowest clients (its own controllers' too), and each closed watch is
+// made again; its figures are reported, not checked.
+func (b *bench) wait(ctx context.Context) error {
+	n, rate := b.cfg.Scale.Wait, b.cfg.Scale.WaitRate
+	paced, err := b.waitRun(ctx, n, rate)
+	if err != nil {
+		return err
+	}
+	burst, err := b.waitRun(ctx, n, 0)
+	if err != nil {
+		return err
+	}
+	for _, r := range []struct {
+		how string
+		f   waitFigures
+	}{{fmt.Sprintf("started %d/s", rate), paced}, {"started at once", burst}} {
+		b.report.add(fmt.Sprintf("wait for %d Jobs %s: watch requests (1 namespace)", n, r.how),
+			fmt.Sprint(r.f.kq.watches.Load()), fmt.Sprint(r.f.raw.watches.Load()), "")
+		b.report.add(fmt.Sprintf("wait, %s: watches the API server closed as too slow (all clients)", r.how),
+			fmt.Sprint(r.f.terminated), "", "")
+		b.report.add(fmt.Sprintf("wait, %s: other requests (lists)", r.how),
+			fmt.Sprint(r.f.kq.others.Load()), fmt.Sprint(r.f.raw.others.Load()), "")
+		b.report.add(fmt.Sprintf("wait, %s: finished (own watch's event) → seen, p50 / p99, ms", r.how),
+			ms(percentile(r.f.kqDelays, 50))+" / "+ms(percentile(r.f.kqDelays, 99)),
+			ms(percentile(r.f.rawDelays, 50))+" / "+ms(percentile(r.f.rawDelays, 99)), "")
+	}
+	b.report.add(fmt.Sprintf("wait, started %d/s: finished (condition's lastTransitionTime, whole seconds) → seen, p50 / p99, ms", rate),
+		ms(percentile(paced.kqLate, 50))+" / "+ms(percentile(paced.kqLate, 99)),
+		ms(percentile(paced.rawLate, 50))+" / "+ms(percentile(paced.rawLate, 99)), "")
+	b.report.target("wait_watches_per_namespace", float64(paced.kq.watches.Load()), "<=", 2)
+	b.report.target("wait_p99_ms", float64(percentile(paced.kqDelays, 99))/float64(time.Millisecond), "<=", 100)
+	return nil
+}
+
+// waitFigures are what one run of the waiting measurement measured.
+type waitFigures struct {
+	kq, raw *requestCounts // the requests each waiter made
+	// terminated is how many watches, of all clients, the API server closed
+	// as too slow during the run.
+	terminated int
+	// kqDelays and rawDelays are the delays from the benchmark's own watch
+	// seeing a Job finish to each waiter seeing it; kqLate and rawLate from
+	// the finished condition's lastTransitionTime.
+	kqDelays, rawDelays, kqLate, rawLate []time.Duration
+}
+
+// waitRun runs the waiting measurement once, in a namespace of its own: n
+// Jobs are created suspended, and started (resumed) once both waiters
+// watch, rate a second or, if rate is 0, all at once, so that each Job
 // finishes while they do. Beside the watch requests each side made, it
 // measures the delay from the Job finishing to the waiter seeing it, from
 // two starts: the event of a watch of the benchmark's own (what the
 // target is about), and the Complete condition's lastTransitionTime,
 // which the API server keeps in whole seconds, and so adds up to a second.
-func (b *bench) wait(ctx context.Context) error {
+func (b *bench) waitRun(ctx context.Context, n, rate int) (waitFigures, error) {
 	ctx, cancel := context.WithTimeout(ctx, waitTimeout)
 	defer cancel()
-	n := b.cfg.Scale.Wait
+	var f waitFigures
 	ns, err := b.namespace(ctx, "wait")
 	if err != nil {
-		return err
+		return f, err
 	}
 	worker := kubequeue.NewWorker("bench-simulated", perform,
 		kubequeue.WithImage("registry.example.com/shop/api:v1.4.2"),
@@ -132,7 +183,7 @@ func (b *bench) wait(ctx context.Context) error {
 	)
 	queue, err := kubequeue.New(b.client, kubequeue.WithDefaultNamespace(ns))
 	if err != nil {
-		return err
+		return f, err
 	}
 	payloads := make([]Args, n)
 	for i := range payloads {
@@ -141,7 +192,7 @@ func (b *bench) wait(ctx context.Context) error {
 	b.progress("wait: %d Jobs, completed by simulated pods", n)
 	handles, err := queue.EnqueueMany(ctx, worker, payloads)
 	if err != nil {
-		return err
+		return f, err
 	}
 
 	terminatedBefore := b.terminatedWatchers(ctx)
@@ -151,7 +202,7 @@ func (b *bench) wait(ctx context.Context) error {
 	watched, transitions := newTimes(), newTimes()
 	list, err := b.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
-		return fmt.Errorf("bench: list jobs: %w", err)
+		return f, fmt.Errorf("bench: list jobs: %w", err)
 	}
 	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
@@ -159,7 +210,7 @@ func (b *bench) wait(ctx context.Context) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("bench: watch jobs: %w", err)
+		return f, fmt.Errorf("bench: watch jobs: %w", err)
 	}
 	var watchers sync.WaitGroup
 	defer watchers.Wait()
@@ -179,11 +230,11 @@ func (b *bench) wait(ctx context.Context) error {
 	var kqRequests requestCounts
 	kqClient, err := newClient(b.cfg.Rest, -1, 0, b.countRequests("wait: kubequeue", &kqRequests))
 	if err != nil {
-		return err
+		return f, err
 	}
 	kqQueue, err := kubequeue.New(kqClient, kubequeue.WithLogger(slog.New(slog.NewTextHandler(b.cfg.Progress, nil))))
 	if err != nil {
-		return err
+		return f, err
 	}
 	kqSeen := newTimes()
 	var kqErr error
@@ -204,7 +255,7 @@ func (b *bench) wait(ctx context.Context) error {
 	var rawRequests requestCounts
 	rawClient, err := newClient(b.cfg.Rest, -1, 0, b.countRequests("wait: client-go", &rawRequests))
 	if err != nil {
-		return err
+		return f, err
 	}
 	selector := labels.Set{kubequeue.LabelWorker: worker.Name()}.String()
 	jobs := rawClient.BatchV1().Jobs(ns)
@@ -230,7 +281,7 @@ func (b *bench) wait(ctx context.Context) error {
 		AddFunc:    seen,
 		UpdateFunc: func(_, obj any) { seen(obj) },
 	}); err != nil {
-		return err
+		return f, err
 	}
 	informerCtx, stopInformer := context.WithCancel(ctx)
 	defer stopInformer()
@@ -241,45 +292,56 @@ func (b *bench) wait(ctx context.Context) error {
 		return informer.HasSynced() && kqRequests.watches.Load() >= 2, nil
 	})
 	if err != nil {
-		return fmt.Errorf("bench: wait for the waiters to watch: %w", err)
+		return f, fmt.Errorf("bench: wait for the waiters to watch: %w", err)
 	}
 	resume := func(ctx context.Context, i int) error {
 		_, err := b.client.BatchV1().Jobs(ns).Patch(ctx, handles[i].Name, types.MergePatchType, []byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{})
 		return err
 	}
-	if _, err := run(ctx, n, 16, resume); err != nil {
-		return err
+	if rate == 0 {
+		_, err = run(ctx, n, 16, resume)
+	} else {
+		err = paced(ctx, n, rate, resume)
+	}
+	if err != nil {
+		return f, err
 	}
 	select {
 	case <-kqDone:
 	case <-ctx.Done():
-		return fmt.Errorf("bench: WaitAll: %d of %d Jobs seen finished: %w", kqSeen.len(), n, ctx.Err())
+		return f, fmt.Errorf("bench: WaitAll: %d of %d Jobs seen finished: %w", kqSeen.len(), n, ctx.Err())
 	}
 	if kqErr != nil {
-		return fmt.Errorf("bench: WaitAll: %w", kqErr)
+		return f, fmt.Errorf("bench: WaitAll: %w", kqErr)
 	}
 	err = wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(context.Context) (bool, error) {
 		return rawSeen.len() == n && watched.len() == n, nil
 	})
 	if err != nil {
-		return fmt.Errorf("bench: client-go informer: %d of %d Jobs seen finished: %w", rawSeen.len(), n, err)
+		return f, fmt.Errorf("bench: client-go informer: %d of %d Jobs seen finished: %w", rawSeen.len(), n, err)
 	}
 
-	terminated := b.terminatedWatchers(ctx) - terminatedBefore
-	kqDelays, rawDelays := kqSeen.delays(watched), rawSeen.delays(watched)
-	kqLate, rawLate := kqSeen.delays(transitions), rawSeen.delays(transitions)
-	b.report.add(fmt.Sprintf("wait for %d Jobs: watch requests (1 namespace)", n),
-		fmt.Sprint(kqRequests.watches.Load()), fmt.Sprint(rawRequests.watches.Load()), "")
-	b.report.add("wait: watches the API server closed as too slow to keep up (all clients)",
-		fmt.Sprint(terminated), "", "")
-	b.report.add(fmt.Sprintf("wait for %d Jobs: other requests (lists)", n),
-		fmt.Sprint(kqRequests.others.Load()), fmt.Sprint(rawRequests.others.Load()), "")
-	b.report.add("wait: finished (own watch's event) → seen, p50 / p99, ms",
-		ms(percentile(kqDelays, 50))+" / "+ms(percentile(kqDelays, 99)), ms(percentile(rawDelays, 50))+" / "+ms(percentile(rawDelays, 99)), "")
-	b.report.add("wait: finished (condition's lastTransitionTime, whole seconds) → seen, p50 / p99, ms",
-		ms(percentile(kqLate, 50))+" / "+ms(percentile(kqLate, 99)), ms(percentile(rawLate, 50))+" / "+ms(percentile(rawLate, 99)), "")
-	b.report.target("wait_watches_per_namespace", float64(kqRequests.watches.Load()), "<=", 2)
-	b.report.target("wait_p99_ms", float64(percentile(kqDelays, 99))/float64(time.Millisecond), "<=", 100)
+	f.terminated = b.terminatedWatchers(ctx) - terminatedBefore
+	f.kq, f.raw = &kqRequests, &rawRequests
+	f.kqDelays, f.rawDelays = kqSeen.delays(watched), rawSeen.delays(watched)
+	f.kqLate, f.rawLate = kqSeen.delays(transitions), rawSeen.delays(transitions)
+	return f, nil
+}
+
+// paced calls do for 0 to n-1 in turn, rate calls a second at most.
+func paced(ctx context.Context, n, rate int, do func(context.Context, int) error) error {
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for i := range n {
+		if err := do(ctx, i); err != nil {
+			return err
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 
