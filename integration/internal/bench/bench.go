@@ -39,7 +39,8 @@ type Scale struct {
 	// concurrency, create per round, in BulkRounds rounds.
 	Bulk, BulkRounds int
 	// Payload maps payload sizes in bytes to the Jobs each side creates per
-	// round, in PayloadRounds rounds.
+	// round, in PayloadRounds rounds, to measure the client CPU time per
+	// Job, and twice as many interleaved, to measure throughput.
 	Payload       map[int]int
 	PayloadRounds int
 	// Wait is how many Jobs, completed by simulated pods, WaitAll waits
@@ -142,8 +143,19 @@ func newWorker(name string, opts ...kubequeue.WorkerOption) *kubequeue.Worker[Ar
 	}, opts...)...)
 }
 
+// firstOrderID is the order number of the payload of a side's first
+// Job; the next Jobs count up from it. It has as many digits as any of
+// them, so that every payload of a size has that size.
+const firstOrderID = 1_000_000_000
+
+// numbered returns payload p with the order number of a side's Job i.
+func numbered(p Args, i int) Args {
+	p.OrderID = firstOrderID + int64(i)
+	return p
+}
+
 // args returns a typical payload whose JSON encoding is size bytes long
-// (at least about 60).
+// (at least about 60), and stays so for an id of as many digits.
 func args(id int64, size int) Args {
 	a := Args{OrderID: id, Email: "ada@example.com"}
 	base := len(fmt.Sprintf(`{"orderID":%d,"email":"ada@example.com","note":""}`, id))
@@ -185,8 +197,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		"Jobs are created suspended, so that no pod runs, except where waited for (pods simulated by kwok).",
 		fmt.Sprintf("Waiting is measured twice: with the Jobs started %d a second (the targets' run), and all at once, when the API server falls behind, closes the watches of its slowest clients, and each watches again.", cfg.Scale.WaitRate),
 		"client-go creates the Job that Build returns, with a fresh name and each payload encoded with encoding/json; kubequeue is Enqueue (Build and create).",
-		"Enqueue at each concurrency: one pool of workers takes kubequeue's and client-go's creates in turn, so that both sides meet the same moments of the machine; a side's Jobs/s is the concurrency ÷ its mean latency (Little's law).",
-		fmt.Sprintf("Client CPU, bulk and payloads: each side is measured in rounds that alternate which goes first; figures are medians of the rounds, ratios medians of the rounds' ratios. Client without a rate limit unless stated. EnqueueMany at its default concurrency, %d.", kubequeue.DefaultEnqueueConcurrency),
+		"Jobs/s of Enqueue, at each concurrency and payload size: one pool of workers takes kubequeue's and client-go's creates in turn, so that both sides meet the same moments of the machine; a side's Jobs/s is the concurrency ÷ its mean latency (Little's law).",
+		fmt.Sprintf("Client CPU and bulk: each side is measured in rounds that alternate which goes first; figures are medians of the rounds, ratios medians of the rounds' ratios. Client without a rate limit unless stated. EnqueueMany at its default concurrency, %d.", kubequeue.DefaultEnqueueConcurrency),
 	)
 	for _, step := range b.steps() {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, step.name) {

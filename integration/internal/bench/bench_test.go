@@ -19,14 +19,19 @@ func TestArgs_Sizes(t *testing.T) {
 	require.NoError(t, err)
 	worker := newWorker("bench")
 	for _, size := range sortedKeys(Full.Payload) {
-		a := args(7, size)
-		data, err := json.Marshal(a)
-		require.NoError(t, err)
-		require.Len(t, data, size, "payload %s", sizeName(size))
-		job, err := queue.Build(worker, a)
-		require.NoError(t, err)
-		inSecret := payloadVolume(job) != nil
-		require.Equal(t, size > kubequeue.MaxEnvPayloadSize, inSecret, "payload %s in a Secret", sizeName(size))
+		a := args(firstOrderID, size)
+		// Every Job of a side has a payload of that size: the first, and
+		// the last of the largest run.
+		for _, i := range []int{0, 1, 99_999} {
+			p := numbered(a, i)
+			data, err := json.Marshal(p)
+			require.NoError(t, err)
+			require.Len(t, data, size, "payload %s of Job %d", sizeName(size), i)
+			job, err := queue.Build(worker, p)
+			require.NoError(t, err)
+			inSecret := payloadVolume(job) != nil
+			require.Equal(t, size > kubequeue.MaxEnvPayloadSize, inSecret, "payload %s of Job %d in a Secret", sizeName(size), i)
+		}
 	}
 	require.Equal(t, sortedKeys(Full.Payload), sortedKeys(Smoke.Payload), "the smoke run measures every size")
 	require.Equal(t, sortedKeys(Full.Enqueue), sortedKeys(Smoke.Enqueue), "the smoke run measures every concurrency")

@@ -37,11 +37,9 @@ func sides(client kubernetes.Interface, ns string, worker *kubequeue.Worker[Args
 	if err != nil {
 		return nil, nil, err
 	}
-	payload := args(1, size)
+	payload := args(firstOrderID, size)
 	kq = func(ctx context.Context, i int) error {
-		p := payload
-		p.OrderID = int64(i)
-		_, err := queue.Enqueue(ctx, worker, p)
+		_, err := queue.Enqueue(ctx, worker, numbered(payload, i))
 		return err
 	}
 	template, err := queue.Build(worker, payload)
@@ -69,9 +67,7 @@ func sides(client kubernetes.Interface, ns string, worker *kubequeue.Worker[Args
 	secrets := client.CoreV1().Secrets(ns)
 	create := metav1.CreateOptions{FieldManager: kubequeue.DefaultFieldManager}
 	raw = func(ctx context.Context, i int) error {
-		p := payload
-		p.OrderID = int64(i)
-		data, err := json.Marshal(p)
+		data, err := json.Marshal(numbered(payload, i))
 		if err != nil {
 			return err
 		}
@@ -382,7 +378,8 @@ const cpuConcurrency = 32
 // payloadConcurrency is the concurrency of the payload sweep.
 const payloadConcurrency = 8
 
-// payloads measures throughput and CPU per Job by payload size.
+// payloads measures throughput (the sides interleaved) and CPU per Job (in
+// rounds) by payload size.
 func (b *bench) payloads(ctx context.Context) error {
 	ns, err := b.namespace(ctx, "payload")
 	if err != nil {
@@ -398,16 +395,23 @@ func (b *bench) payloads(ctx context.Context) error {
 		if size > kubequeue.MaxEnvPayloadSize {
 			where = "Secret: 3 writes"
 		}
-		b.progress("payload %s: %d rounds of %d Jobs each side", sizeName(size), b.cfg.Scale.PayloadRounds, n)
+		b.progress("payload %s: %d Jobs each side interleaved, then %d rounds of %d", sizeName(size), 2*n, b.cfg.Scale.PayloadRounds, n)
+		lk, lr, err := interleave(ctx, 2*n, payloadConcurrency, kq, raw)
+		if err != nil {
+			return err
+		}
+		if err := b.clear(ctx, ns); err != nil {
+			return err
+		}
 		kqs, raws, err := b.rounds(ctx, ns, b.cfg.Scale.PayloadRounds,
 			func(ctx context.Context) (batch, error) { return run(ctx, n, payloadConcurrency, kq) },
 			func(ctx context.Context) (batch, error) { return run(ctx, n, payloadConcurrency, raw) })
 		if err != nil {
 			return err
 		}
+		tk, tr := littlesLaw(payloadConcurrency, lk), littlesLaw(payloadConcurrency, lr)
 		b.report.add(fmt.Sprintf("payload %s (%s), concurrency %d: Jobs/s", sizeName(size), where, payloadConcurrency),
-			fmt.Sprintf("%.0f", median(throughputs(kqs))), fmt.Sprintf("%.0f", median(throughputs(raws))),
-			number(median(ratios(throughputs(kqs), throughputs(raws)))))
+			fmt.Sprintf("%.0f", tk), fmt.Sprintf("%.0f", tr), number(tk/tr))
 		b.report.add(fmt.Sprintf("payload %s: client CPU per Job, ms", sizeName(size)),
 			fmt.Sprintf("%.3f", median(cpus(kqs))*1000), fmt.Sprintf("%.3f", median(cpus(raws))*1000),
 			number(median(ratios(cpus(kqs), cpus(raws)))))
