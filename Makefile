@@ -59,7 +59,7 @@ test-short: ## Run the unit tests only (go test -short: no cluster).
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -short -count=1 ./...); done
 
 .PHONY: bench
-bench: localcluster ## Measure kubequeue beside raw client-go on a local cluster: one table and RATIO lines, from one run of a few minutes.
+bench: localcluster ## Measure kubequeue beside raw client-go on a local cluster: one table and RATIO lines, from one run of about ten minutes.
 	cd integration && $(GO) run ./cmd/bench
 
 .PHONY: bench-go
