@@ -57,7 +57,7 @@ type Scale struct {
 	BuildIterations int
 }
 
-// Full is the scale of make bench: a few minutes on 2 cores.
+// Full is the scale of make bench: about ten minutes on 2 cores.
 var Full = Scale{
 	Enqueue:         map[int]int{1: 1000, 8: 2000, 32: 5000},
 	CPU:             1000,

@@ -232,15 +232,6 @@ func cpus(bs []batch) []float64 {
 	return out
 }
 
-// allLatencies returns the latencies of every batch.
-func allLatencies(bs []batch) []time.Duration {
-	var out []time.Duration
-	for _, b := range bs {
-		out = append(out, b.latencies...)
-	}
-	return out
-}
-
 // enqueue measures throughput and latency at each concurrency, with the
 // two sides interleaved, and the client CPU time per Job at
 // cpuConcurrency, in rounds; it remembers client-go's best concurrency for

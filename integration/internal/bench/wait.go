@@ -189,7 +189,11 @@ func (b *bench) waitRun(ctx context.Context, n, rate int) (waitFigures, error) {
 	for i := range payloads {
 		payloads[i] = args(int64(i), 0)
 	}
-	b.progress("wait: %d Jobs, completed by simulated pods", n)
+	how := "all at once"
+	if rate > 0 {
+		how = fmt.Sprintf("%d a second", rate)
+	}
+	b.progress("wait: %d Jobs, started %s, completed by simulated pods", n, how)
 	handles, err := queue.EnqueueMany(ctx, worker, payloads)
 	if err != nil {
 		return f, err
