@@ -54,8 +54,9 @@ const listPageSize = 500
 // each call reads every selected Job (in pages of 500) and returns Limit of
 // them; the Continue token marks where a page ended, so Jobs created after
 // the first page never shift later pages. A Status from List is built from
-// the Job alone: its ExitCode, TerminationMessage and Result are empty (use
-// [Queue.Status] for them).
+// the Job alone: its ExitCode, TerminationMessage and Result are empty, and
+// a Job in Kueue's queue is [StateQueued] with no Reason, never
+// [StatePreempted] (use [Queue.Status] for them).
 func (q *Queue) List(ctx context.Context, opts ListOptions) (JobList, error) {
 	p := &problems{sentinel: ErrInvalidOption}
 	ns := cmp.Or(opts.Namespace, q.namespace)

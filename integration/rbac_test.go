@@ -146,6 +146,11 @@ func TestRBAC_DeployRole(t *testing.T) {
 		lines = append(lines, line.Text)
 	}
 	require.Contains(t, lines, "hello, rbac")
+	retried, err := queue.Retry(e.ctx, h)
+	require.NoError(t, err)
+	st, err = queue.Wait(e.ctx, retried)
+	require.NoError(t, err)
+	require.Equal(t, kubequeue.StateSucceeded, st.State, "the retry, its payload copied from the Secret")
 	require.NoError(t, queue.Suspend(e.ctx, h))
 	require.NoError(t, queue.Cancel(e.ctx, h))
 	_, err = queue.Schedule(e.ctx, "rbac", greetWorker, "@daily", greeting{}, kubequeue.WithSensitivePayload())
@@ -161,6 +166,10 @@ func TestRBAC_DeployRole(t *testing.T) {
 	done, err := queue.Enqueue(e.ctx, greetWorker, greeting{})
 	require.NoError(t, err)
 	_, err = queue.Wait(e.ctx, done)
+	require.NoError(t, err)
+	doneSecret, err := queue.Enqueue(e.ctx, greetWorker, greeting{}, kubequeue.WithSensitivePayload())
+	require.NoError(t, err)
+	_, err = queue.Wait(e.ctx, doneSecret)
 	require.NoError(t, err)
 	newSchedules := 0 // names of new schedules
 	ops := []struct {
@@ -205,6 +214,7 @@ func TestRBAC_DeployRole(t *testing.T) {
 			_, err := queue.Enqueue(ctx, greetWorker, greeting{}, kubequeue.WithSensitivePayload())
 			return err
 		}},
+		{"secrets", "get", func(ctx context.Context) error { _, err := queue.Retry(ctx, doneSecret); return err }},
 		{"cronjobs", "create", func(ctx context.Context) error {
 			newSchedules++
 			_, err := queue.Schedule(ctx, fmt.Sprintf("new-%d", newSchedules), greetWorker, "@daily", greeting{})

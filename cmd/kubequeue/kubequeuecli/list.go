@@ -14,7 +14,7 @@ import (
 // states are the states --state accepts.
 var states = []kubequeue.State{
 	kubequeue.StatePending, kubequeue.StateSuspended, kubequeue.StateWaiting, kubequeue.StateQueued,
-	kubequeue.StatePreempted, kubequeue.StateRunning, kubequeue.StateSucceeded, kubequeue.StateFailed,
+	kubequeue.StateRunning, kubequeue.StateSucceeded, kubequeue.StateFailed,
 }
 
 func (c *cli) listCommand() *cobra.Command {
@@ -30,8 +30,10 @@ func (c *cli) listCommand() *cobra.Command {
 		Short: "List kubequeue's Jobs, newest first",
 		Long: `List kubequeue's Jobs of the namespace (or of all with -A), newest first,
 with their worker, state, attempts (pods run), age and run time.
--o wide adds the reason of a failure, what a waiting or queued Job waits
-for, and a batch's items (succeeded/all).`,
+-o wide adds the reason of a failure, what a waiting Job waits for (its
+gate), and a batch's items (succeeded/all). list reads no Kueue Workload:
+a Job in Kueue's queue lists as queued, even once preempted; status tells
+why it waits.`,
 		Example: `  kubequeue list
   kubequeue list -A --worker resize-image --state failed,running
   kubequeue list -l team=a -o name | xargs kubectl describe`,
@@ -75,7 +77,7 @@ for, and a batch's items (succeeded/all).`,
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "List the Jobs of every namespace")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "Keep the Jobs whose labels match this selector, as kubectl's -l (such as team=a,tier!=web)")
 	cmd.Flags().StringVar(&worker, "worker", "", "Keep the Jobs of this worker")
-	cmd.Flags().StringSliceVar(&state, "state", nil, "Keep the Jobs in these states (comma-separated): pending, suspended, waiting, queued, preempted, running, succeeded, failed")
+	cmd.Flags().StringSliceVar(&state, "state", nil, "Keep the Jobs in these states (comma-separated): pending, suspended, waiting, queued (preempted ones too), running, succeeded, failed")
 	addOutputFlag(cmd, &output)
 	return cmd
 }

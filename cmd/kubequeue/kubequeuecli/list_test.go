@@ -28,6 +28,8 @@ func TestList_Errors(t *testing.T) {
 		args          []string
 	}{
 		{name: "BadState", args: []string{"list", "--state", "done"}, message: `--state "done": must be one of`},
+		// List reads no Workload: a preempted Job lists as queued.
+		{name: "Preempted", args: []string{"list", "--state", "preempted"}, message: `--state "preempted": must be one of`},
 		{name: "BadSelector", args: []string{"list", "-l", "a=(b"}, message: "--selector"},
 		{name: "BadOutput", args: []string{"list", "-o", "xml"}, message: `unknown output format "xml"`},
 		{name: "Args", args: []string{"list", "x"}, message: "unknown command"},
