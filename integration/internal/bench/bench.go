@@ -61,7 +61,7 @@ type Scale struct {
 var Full = Scale{
 	Enqueue:         map[int]int{1: 1000, 8: 2000, 32: 5000},
 	CPU:             1000,
-	Rounds:          5,
+	Rounds:          9,
 	Bulk:            2000,
 	BulkRounds:      5,
 	Payload:         map[int]int{1 << 10: 100, payload64KiB: 60, payload65KiB: 40, payload1MiB: 16},
