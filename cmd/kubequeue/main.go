@@ -5,7 +5,7 @@
 //
 //	cd cmd/kubequeue && go install .
 //
-// (its go.mod takes kubequeue from the directory above it) and run
+// (its go.mod takes kubequeue from the repository's root) and run
 // kubequeue --help. The commands are those of package
 // kubequeuecli, which a service can also mount in its own binary, with its
 // workers, to gain enqueue and render.

@@ -249,16 +249,11 @@ func (b *bench) enqueue(ctx context.Context) error {
 	for _, c := range sortedKeys(b.cfg.Scale.Enqueue) {
 		n := b.cfg.Scale.Enqueue[c]
 		b.progress("enqueue: concurrency %d, %d Jobs each side, interleaved", c, n)
-		lk, lr, err := interleave(ctx, n, c, kq, raw)
+		lk, lr, err := b.throughput(ctx, ns, fmt.Sprintf("enqueue, concurrency %d: Jobs/s", c), n, c, kq, raw)
 		if err != nil {
 			return err
 		}
-		if err := b.clear(ctx, ns); err != nil {
-			return err
-		}
 		tk, tr := littlesLaw(c, lk), littlesLaw(c, lr)
-		b.report.add(fmt.Sprintf("enqueue, concurrency %d: Jobs/s", c),
-			fmt.Sprintf("%.0f", tk), fmt.Sprintf("%.0f", tr), number(tk/tr))
 		b.report.add(fmt.Sprintf("enqueue, concurrency %d: latency p50 / p99, ms", c),
 			ms(percentile(lk, 50))+" / "+ms(percentile(lk, 99)), ms(percentile(lr, 50))+" / "+ms(percentile(lr, 99)), "")
 		b.report.target(fmt.Sprintf("enqueue_c%d", c), tk/tr, ">=", 0.97)
@@ -269,17 +264,42 @@ func (b *bench) enqueue(ctx context.Context) error {
 
 	n := b.cfg.Scale.CPU
 	b.progress("enqueue: client CPU, %d rounds of %d Jobs each side at concurrency %d", b.cfg.Scale.Rounds, n, cpuConcurrency)
-	kqs, raws, err := b.rounds(ctx, ns, b.cfg.Scale.Rounds,
-		func(ctx context.Context) (batch, error) { return run(ctx, n, cpuConcurrency, kq) },
-		func(ctx context.Context) (batch, error) { return run(ctx, n, cpuConcurrency, raw) })
+	cpu, err := b.cpuPerJob(ctx, ns, fmt.Sprintf("client CPU per Job (getrusage over %d enqueues at concurrency %d): ms", n, cpuConcurrency),
+		b.cfg.Scale.Rounds, n, cpuConcurrency, kq, raw)
 	if err != nil {
 		return err
 	}
-	cpu := median(ratios(cpus(kqs), cpus(raws)))
-	b.report.add(fmt.Sprintf("client CPU per Job (getrusage over %d enqueues at concurrency %d): ms", n, cpuConcurrency),
-		fmt.Sprintf("%.3f", median(cpus(kqs))*1000), fmt.Sprintf("%.3f", median(cpus(raws))*1000), number(cpu))
 	b.report.target("cpu_per_job", cpu, "<=", 1.1)
 	return nil
+}
+
+// throughput measures both sides' Jobs/s at concurrency, n creates each,
+// interleaved; it adds the row named what, clears namespace ns, and
+// returns each side's latencies.
+func (b *bench) throughput(ctx context.Context, ns, what string, n, concurrency int, kq, raw side) (kqs, raws []time.Duration, err error) {
+	kqs, raws, err = interleave(ctx, n, concurrency, kq, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	tk, tr := littlesLaw(concurrency, kqs), littlesLaw(concurrency, raws)
+	b.report.add(what, fmt.Sprintf("%.0f", tk), fmt.Sprintf("%.0f", tr), number(tk/tr))
+	return kqs, raws, b.clear(ctx, ns)
+}
+
+// cpuPerJob measures both sides' process CPU time per Job: rounds rounds
+// of n creates each at concurrency, alternating which side goes first,
+// in namespace ns. It adds the row named what and returns the median of
+// the rounds' ratios.
+func (b *bench) cpuPerJob(ctx context.Context, ns, what string, rounds, n, concurrency int, kq, raw side) (float64, error) {
+	kqs, raws, err := b.rounds(ctx, ns, rounds,
+		func(ctx context.Context) (batch, error) { return run(ctx, n, concurrency, kq) },
+		func(ctx context.Context) (batch, error) { return run(ctx, n, concurrency, raw) })
+	if err != nil {
+		return 0, err
+	}
+	ratio := median(ratios(cpus(kqs), cpus(raws)))
+	b.report.add(what, fmt.Sprintf("%.3f", median(cpus(kqs))*1000), fmt.Sprintf("%.3f", median(cpus(raws))*1000), number(ratio))
+	return ratio, nil
 }
 
 // interleave makes n calls of each side from one pool of concurrency
@@ -387,25 +407,16 @@ func (b *bench) payloads(ctx context.Context) error {
 			where = "Secret: 3 writes"
 		}
 		b.progress("payload %s: %d Jobs each side interleaved, then %d rounds of %d", sizeName(size), 2*n, b.cfg.Scale.PayloadRounds, n)
-		lk, lr, err := interleave(ctx, 2*n, payloadConcurrency, kq, raw)
+		_, _, err = b.throughput(ctx, ns, fmt.Sprintf("payload %s (%s), concurrency %d: Jobs/s", sizeName(size), where, payloadConcurrency),
+			2*n, payloadConcurrency, kq, raw)
 		if err != nil {
 			return err
 		}
-		if err := b.clear(ctx, ns); err != nil {
-			return err
-		}
-		kqs, raws, err := b.rounds(ctx, ns, b.cfg.Scale.PayloadRounds,
-			func(ctx context.Context) (batch, error) { return run(ctx, n, payloadConcurrency, kq) },
-			func(ctx context.Context) (batch, error) { return run(ctx, n, payloadConcurrency, raw) })
+		_, err = b.cpuPerJob(ctx, ns, fmt.Sprintf("payload %s: client CPU per Job, ms", sizeName(size)),
+			b.cfg.Scale.PayloadRounds, n, payloadConcurrency, kq, raw)
 		if err != nil {
 			return err
 		}
-		tk, tr := littlesLaw(payloadConcurrency, lk), littlesLaw(payloadConcurrency, lr)
-		b.report.add(fmt.Sprintf("payload %s (%s), concurrency %d: Jobs/s", sizeName(size), where, payloadConcurrency),
-			fmt.Sprintf("%.0f", tk), fmt.Sprintf("%.0f", tr), number(tk/tr))
-		b.report.add(fmt.Sprintf("payload %s: client CPU per Job, ms", sizeName(size)),
-			fmt.Sprintf("%.3f", median(cpus(kqs))*1000), fmt.Sprintf("%.3f", median(cpus(raws))*1000),
-			number(median(ratios(cpus(kqs), cpus(raws)))))
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func (b *bench) wait(ctx context.Context) error {
 	for _, r := range []struct {
 		how string
 		f   waitFigures
-	}{{fmt.Sprintf("started %d/s", rate), paced}, {"started at once", burst}} {
+	}{{started(rate), paced}, {started(0), burst}} {
 		b.report.add(fmt.Sprintf("wait for %d Jobs %s: watch requests (1 namespace)", n, r.how),
 			fmt.Sprint(r.f.kq.watches.Load()), fmt.Sprint(r.f.raw.watches.Load()), "")
 		b.report.add(fmt.Sprintf("wait, %s: watches the API server closed as too slow (all clients)", r.how),
@@ -139,12 +139,21 @@ func (b *bench) wait(ctx context.Context) error {
 			ms(percentile(r.f.kqDelays, 50))+" / "+ms(percentile(r.f.kqDelays, 99)),
 			ms(percentile(r.f.rawDelays, 50))+" / "+ms(percentile(r.f.rawDelays, 99)), "")
 	}
-	b.report.add(fmt.Sprintf("wait, started %d/s: finished (condition's lastTransitionTime, whole seconds) → seen, p50 / p99, ms", rate),
+	b.report.add(fmt.Sprintf("wait, %s: finished (condition's lastTransitionTime, whole seconds) → seen, p50 / p99, ms", started(rate)),
 		ms(percentile(paced.kqLate, 50))+" / "+ms(percentile(paced.kqLate, 99)),
 		ms(percentile(paced.rawLate, 50))+" / "+ms(percentile(paced.rawLate, 99)), "")
 	b.report.target("wait_watches_per_namespace", float64(paced.kq.watches.Load()), "<=", 2)
 	b.report.target("wait_p99_ms", float64(percentile(paced.kqDelays, 99))/float64(time.Millisecond), "<=", 100)
 	return nil
+}
+
+// started says how a waiting run starts its Jobs: rate a second, or all at
+// once if rate is 0.
+func started(rate int) string {
+	if rate == 0 {
+		return "started at once"
+	}
+	return fmt.Sprintf("started %d/s", rate)
 }
 
 // waitFigures are what one run of the waiting measurement measured.
@@ -189,11 +198,7 @@ func (b *bench) waitRun(ctx context.Context, n, rate int) (waitFigures, error) {
 	for i := range payloads {
 		payloads[i] = args(int64(i), 0)
 	}
-	how := "all at once"
-	if rate > 0 {
-		how = fmt.Sprintf("%d a second", rate)
-	}
-	b.progress("wait: %d Jobs, started %s, completed by simulated pods", n, how)
+	b.progress("wait: %d Jobs, %s, completed by simulated pods", n, started(rate))
 	handles, err := queue.EnqueueMany(ctx, worker, payloads)
 	if err != nil {
 		return f, err
